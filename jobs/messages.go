@@ -10,6 +10,8 @@ const (
 	StatusSubjectPrefix = "ferry.status."
 
 	KVConnectors           = "ferry_connectors"
+	KVConnectorStatus      = "ferry_connector_status"
+	KVTags                 = "ferry_tags"
 	KVPlugins              = "ferry_plugins"
 	KVWorkerConfigurations = "ferry_worker_configurations"
 	KVOperations           = "ferry_operations"

@@ -113,22 +113,36 @@ type StateDescription struct {
 	Message string `json:"message,omitempty"`
 }
 
-// Connector is the stored record of one connector: the spec the user asked
-// for plus what the control plane knows about it.
+// Connector is the stored desired state of one connector: the spec the
+// user asked for plus the identity the control plane gave it. Only user
+// actions (create, update, delete) change it, so its KV revision serves as
+// MSK Connect's currentVersion. What the control plane observes lives in
+// ConnectorStatus.
 type Connector struct {
-	Spec             ConnectorSpec     `json:"spec"`
-	Arn              string            `json:"arn"`
+	Spec         ConnectorSpec `json:"spec"`
+	Arn          string        `json:"arn"`
+	CreationTime time.Time     `json:"creationTime"`
+	// Revision counts spec changes (create = 1); workers report the revision
+	// they run, so RUNNING can mean "running the current spec".
+	Revision int64 `json:"revision"`
+	// Deleting is set by DeleteConnector; the reconciler stops the workers
+	// and then removes the records.
+	Deleting bool `json:"deleting,omitempty"`
+}
+
+// ConnectorStatus is what the control plane observes and decides about a
+// connector: its state, the current worker count, the update in progress.
+type ConnectorStatus struct {
 	State            string            `json:"state"`
 	StateDescription *StateDescription `json:"stateDescription,omitempty"`
-	CreationTime     time.Time         `json:"creationTime"`
-	// Revision counts spec changes (create = 1); workers report the revision
-	// they run so "RUNNING" can mean "running the current spec".
-	Revision int64 `json:"revision"`
 	// Workers is the current worker count: workerCount when provisioned, the
 	// autoscaler's current choice within min..max when autoscaled.
 	Workers int `json:"workers"`
-	// PendingOperation is the ARN of the update in progress, if any.
-	PendingOperation string `json:"pendingOperation,omitempty"`
+	// Revision is the spec revision the running workers were last seen on.
+	Revision int64 `json:"revision"`
+	// Operation is the ARN of the update in progress, if any.
+	Operation string    `json:"operation,omitempty"`
+	Updated   time.Time `json:"updated"`
 }
 
 // Mcu returns the MCUs per worker of a capacity.
