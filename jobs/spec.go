@@ -128,6 +128,8 @@ type Connector struct {
 	// Deleting is set by DeleteConnector; the reconciler stops the workers
 	// and then removes the records.
 	Deleting bool `json:"deleting,omitempty"`
+	// Restarts counts RestartConnector calls; a change restarts every worker.
+	Restarts int64 `json:"restarts,omitempty"`
 }
 
 // ConnectorStatus is what the control plane observes and decides about a
