@@ -1,0 +1,55 @@
+package scheduler
+
+import (
+	"context"
+
+	"github.com/ferryhq/ferry/jobs"
+)
+
+// Deployer runs a connector's workers somewhere: child processes of the
+// ferry process (scheduler/local) or Nomad allocations (nomad). The
+// reconciler is its only caller and calls it from one goroutine.
+type Deployer interface {
+	// Apply makes the connector's workers match d. It is idempotent: a
+	// changed Revision or Restarts replaces every worker; a changed Workers
+	// count only adds or removes workers (the highest indexes go first).
+	Apply(ctx context.Context, d Deployment) error
+	// Remove stops every worker of the named connector and forgets it. It
+	// succeeds when nothing is deployed under the name.
+	Remove(ctx context.Context, name string) error
+	// List returns the names of the connectors that have something deployed,
+	// so the reconciler can remove what no connector record asks for.
+	List(ctx context.Context) ([]string, error)
+	// Observe reports how the named connector's workers are doing.
+	Observe(ctx context.Context, name string) (Observation, error)
+}
+
+// Deployment is what one connector should run: a worker spec and how many
+// workers run it.
+type Deployment struct {
+	Name     string // connector name
+	Arn      string // connector ARN
+	Revision int64  // spec revision; a change replaces the workers
+	Restarts int64  // restart generation; a change replaces the workers
+	Workers  int    // worker count
+	Mcu      int    // MCUs per worker (1 MCU = 1 vCPU + 4 GiB)
+	// Spec is what every worker is handed. It carries secrets: never log it.
+	Spec jobs.WorkerSpec
+}
+
+// Observation is what a Deployer sees of one connector's workers.
+type Observation struct {
+	// Deployed is false when nothing runs under the name.
+	Deployed bool
+	// Workers is the worker count asked for; Alive how many run right now.
+	Workers, Alive int
+	// IDs maps a worker index to the id (jobs.EnvWorkerID) of the
+	// incarnation the deployer runs at that index, when it knows it. The
+	// reconciler then believes only statuses from those incarnations.
+	IDs map[int]string
+	// CrashLoop is set when workers keep exiting soon after they start;
+	// Reason then says why in words a person can act on (e.g. the last
+	// lines a worker wrote to stderr).
+	CrashLoop bool
+	Reason    string
+}
