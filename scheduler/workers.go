@@ -66,9 +66,9 @@ func (t *workerTracker) prune(now time.Time) {
 
 // workerView sums up a connector's fresh worker statuses at one revision.
 type workerView struct {
-	Running int               // indexes 0..workers-1 with a fresh RUNNING status
+	Running int                // indexes 0..workers-1 with a fresh RUNNING status
 	Failed  *jobs.WorkerStatus // a fresh FAILED status, if any
-	Last    string            // the latest non-empty message, for timeouts
+	Last    string             // the latest non-empty message, for timeouts
 }
 
 // view looks at the fresh statuses of connector's workers 0..workers-1 at
