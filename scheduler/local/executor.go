@@ -521,16 +521,18 @@ func (e *Executor) Observe(ctx context.Context, name string) (scheduler.Observat
 		}
 		if !obs.CrashLoop && w.quickExits >= e.cfg.CrashLoopAfter {
 			obs.CrashLoop = true
-			obs.Reason = crashReason(idx, w.quickExits, e.cfg.StableAfter, w.lastExit, w.lastLines)
+			obs.Reason = crashReason(idx, e.cfg.StableAfter, w.lastExit, w.lastLines)
 		}
 		w.mu.Unlock()
 	}
 	return obs, nil
 }
 
-func crashReason(idx, exits int, within time.Duration, exit string, lines []string) string {
+func crashReason(idx int, within time.Duration, exit string, lines []string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "worker %d exited %d times in a row within %s of starting (last: %s)", idx, exits, within, exit)
+	// No counts or times that change on every crash: the reason becomes the
+	// connector's stateDescription, written only when it changes.
+	fmt.Fprintf(&b, "worker %d keeps exiting within %s of starting (last exit: %s)", idx, within, exit)
 	if len(lines) > reasonLines {
 		lines = lines[len(lines)-reasonLines:]
 	}
