@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -28,7 +30,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return badRequest("%s", describeDecodeError(err))
+		return badRequest("%s", describeDecodeError(err, body))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return badRequest("malformed JSON: unexpected data after the JSON object at byte %d", dec.InputOffset())
@@ -36,7 +38,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
-func describeDecodeError(err error) string {
+func describeDecodeError(err error, body []byte) string {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
 	switch {
@@ -46,6 +48,11 @@ func describeDecodeError(err error) string {
 		field := te.Field
 		if field == "" {
 			return "request body: expected a JSON object, got " + te.Value
+		}
+		if te.Type.Kind() == reflect.String {
+			if key := badMapValue(body, field); key != "" {
+				field += "." + key // encoding/json names the map, not the key
+			}
 		}
 		return field + ": expected " + describeJSONType(te.Type.String()) + ", got " + te.Value
 	case errors.Is(err, io.ErrUnexpectedEOF):
@@ -58,3 +65,33 @@ func describeDecodeError(err error) string {
 	return "malformed JSON: " + strings.TrimPrefix(msg, "json: ")
 }
 
+// badMapValue finds, in the object at the dotted path of body, the first key
+// (sorted) whose value is not a string.
+func badMapValue(body []byte, path string) string {
+	var node any
+	if json.Unmarshal(body, &node) != nil {
+		return ""
+	}
+	for _, part := range strings.Split(path, ".") {
+		m, ok := node.(map[string]any)
+		if !ok {
+			return ""
+		}
+		node = m[part]
+	}
+	m, ok := node.(map[string]any)
+	if !ok {
+		return ""
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if _, ok := m[k].(string); !ok {
+			return k
+		}
+	}
+	return ""
+}
