@@ -14,7 +14,7 @@ import (
 // errInvalid marks a rendering problem the user has to fix (a missing
 // worker configuration revision, an unreadable properties file); the
 // connector fails with it instead of being retried.
-var errInvalid = errors.New("invalid connector")
+var errInvalid = errors.New("invalid configuration")
 
 // renderSpec builds the WorkerSpec for a connector running workers workers.
 func (r *Reconciler) renderSpec(ctx context.Context, c jobs.Connector, workers int) (jobs.WorkerSpec, error) {
