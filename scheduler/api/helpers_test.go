@@ -104,7 +104,7 @@ func ctx(t *testing.T) context.Context {
 func (e *env) connectorInput(name string) *kafkaconnect.CreateConnectorInput {
 	return &kafkaconnect.CreateConnectorInput{
 		ConnectorName: aws.String(name),
-		Capacity: &types.Capacity{ProvisionedCapacity: &types.ProvisionedCapacity{McuCount: 1, WorkerCount: 2}},
+		Capacity:      &types.Capacity{ProvisionedCapacity: &types.ProvisionedCapacity{McuCount: 1, WorkerCount: 2}},
 		ConnectorConfiguration: map[string]string{
 			"connector.class":       "s3sink",
 			"topics":                "orders",

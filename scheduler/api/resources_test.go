@@ -1,0 +1,277 @@
+package api_test
+
+import (
+	"encoding/base64"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kafkaconnect"
+	"github.com/aws/aws-sdk-go-v2/service/kafkaconnect/types"
+	"github.com/ferryhq/ferry/jobs"
+)
+
+func (e *env) createPlugin(t *testing.T, name string) string {
+	t.Helper()
+	out, err := e.client.CreateCustomPlugin(ctx(t), &kafkaconnect.CreateCustomPluginInput{
+		Name: aws.String(name), ContentType: types.CustomPluginContentTypeZip,
+		Location: &types.CustomPluginLocation{S3Location: &types.S3Location{BucketArn: aws.String("arn:aws:s3:::plugins"), FileKey: aws.String(name + ".zip")}},
+	})
+	if err != nil {
+		t.Fatalf("create plugin %s: %v", name, err)
+	}
+	return aws.ToString(out.CustomPluginArn)
+}
+
+func (e *env) createWorkerConfig(t *testing.T, name, props string) string {
+	t.Helper()
+	out, err := e.client.CreateWorkerConfiguration(ctx(t), &kafkaconnect.CreateWorkerConfigurationInput{
+		Name: aws.String(name), PropertiesFileContent: aws.String(base64.StdEncoding.EncodeToString([]byte(props))),
+	})
+	if err != nil {
+		t.Fatalf("create worker configuration %s: %v", name, err)
+	}
+	return aws.ToString(out.WorkerConfigurationArn)
+}
+
+func TestCustomPlugins(t *testing.T) {
+	e := newEnv(t)
+	c := ctx(t)
+
+	out, err := e.client.CreateCustomPlugin(c, &kafkaconnect.CreateCustomPluginInput{
+		Name: aws.String("jdbc"), ContentType: types.CustomPluginContentTypeJar, Description: aws.String("JDBC sink"),
+		Location: &types.CustomPluginLocation{S3Location: &types.S3Location{BucketArn: aws.String("arn:aws:s3:::plugins"), FileKey: aws.String("jdbc.jar"), ObjectVersion: aws.String("v1")}},
+		Tags:     map[string]string{"owner": "me"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := aws.ToString(out.CustomPluginArn)
+	if out.CustomPluginState != types.CustomPluginStateActive || out.Revision != 1 || aws.ToString(out.Name) != "jdbc" {
+		t.Fatalf("create output %+v", out)
+	}
+	if a, err := jobs.ParseARN(arn); err != nil || a.Kind != jobs.KindCustomPlugin || a.Name != "jdbc" {
+		t.Fatalf("plugin ARN %q %v", arn, err)
+	}
+
+	_, err = e.client.CreateCustomPlugin(c, &kafkaconnect.CreateCustomPluginInput{
+		Name: aws.String("jdbc"), ContentType: types.CustomPluginContentTypeZip,
+		Location: &types.CustomPluginLocation{S3Location: &types.S3Location{BucketArn: aws.String("arn:aws:s3:::plugins"), FileKey: aws.String("x.zip")}},
+	})
+	wantAPIError(t, err, "ConflictException", 409, `"jdbc" already exists`)
+	var typed *types.ConflictException
+	if !errors.As(err, &typed) {
+		t.Fatalf("not a typed ConflictException: %v", err)
+	}
+	_, err = e.client.CreateCustomPlugin(c, &kafkaconnect.CreateCustomPluginInput{
+		Name: aws.String("bad name"), ContentType: "TAR",
+		Location: &types.CustomPluginLocation{S3Location: &types.S3Location{BucketArn: aws.String("plugins"), FileKey: aws.String("")}},
+	})
+	wantBadRequest(t, err, "name: must be", "contentType: must be JAR or ZIP", "location.s3Location.bucketArn", "location.s3Location.fileKey: is required")
+
+	d, err := e.client.DescribeCustomPlugin(c, &kafkaconnect.DescribeCustomPluginInput{CustomPluginArn: &arn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lr := d.LatestRevision
+	if d.CustomPluginState != types.CustomPluginStateActive || lr.ContentType != types.CustomPluginContentTypeJar ||
+		aws.ToString(lr.Location.S3Location.FileKey) != "jdbc.jar" || aws.ToString(lr.Location.S3Location.ObjectVersion) != "v1" ||
+		lr.Revision != 1 || d.CreationTime == nil || aws.ToString(d.Description) != "JDBC sink" ||
+		d.StateDescription == nil || !strings.Contains(aws.ToString(d.StateDescription.Message), "does not load Java plugin files") {
+		t.Fatalf("describe %+v / %+v", d, lr)
+	}
+	b, err := e.client.DescribeCustomPlugin(c, &kafkaconnect.DescribeCustomPluginInput{CustomPluginArn: aws.String(e.srv.BuiltinPluginArn())})
+	if err != nil || b.CustomPluginState != types.CustomPluginStateActive || !strings.Contains(aws.ToString(b.LatestRevision.Location.S3Location.FileKey), "built-in") ||
+		!strings.HasSuffix(aws.ToString(b.CustomPluginArn), "custom-plugin/ferry-builtin/"+jobs.BuiltinPluginID) {
+		t.Fatalf("built-in plugin %+v %v", b, err)
+	}
+	// Bootstrap twice is harmless.
+	if err := e.srv.Bootstrap(c); err != nil {
+		t.Fatal(err)
+	}
+
+	e.createPlugin(t, "jdbc-2")
+	e.createPlugin(t, "other")
+	l, err := e.client.ListCustomPlugins(c, &kafkaconnect.ListCustomPluginsInput{NamePrefix: aws.String("jdbc")})
+	if err != nil || len(l.CustomPlugins) != 2 || aws.ToString(l.CustomPlugins[0].Name) != "jdbc" || aws.ToString(l.CustomPlugins[1].Name) != "jdbc-2" {
+		t.Fatalf("list by prefix %+v %v", l, err)
+	}
+	var names []string
+	p := kafkaconnect.NewListCustomPluginsPaginator(e.client, &kafkaconnect.ListCustomPluginsInput{MaxResults: aws.Int32(1)})
+	for p.HasMorePages() {
+		pg, err := p.NextPage(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range pg.CustomPlugins {
+			names = append(names, aws.ToString(s.Name))
+		}
+	}
+	if strings.Join(names, ",") != "ferry-builtin,jdbc,jdbc-2,other" {
+		t.Fatalf("paged plugins %v", names)
+	}
+
+	// In use: 409 naming the connector; built-in: 400.
+	in := e.connectorInput("uses-jdbc")
+	in.Plugins[0].CustomPlugin.CustomPluginArn = aws.String(arn)
+	if _, err := e.client.CreateConnector(c, in); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.client.DeleteCustomPlugin(c, &kafkaconnect.DeleteCustomPluginInput{CustomPluginArn: &arn})
+	wantAPIError(t, err, "ConflictException", 409, "in use by connector uses-jdbc")
+	_, err = e.client.DeleteCustomPlugin(c, &kafkaconnect.DeleteCustomPluginInput{CustomPluginArn: aws.String(e.srv.BuiltinPluginArn())})
+	wantBadRequest(t, err, "cannot be deleted")
+
+	if err := e.st.Connectors.Delete(c, "uses-jdbc", 0); err != nil { // the reconciler removed it
+		t.Fatal(err)
+	}
+	del, err := e.client.DeleteCustomPlugin(c, &kafkaconnect.DeleteCustomPluginInput{CustomPluginArn: &arn})
+	if err != nil || del.CustomPluginState != types.CustomPluginStateDeleting || aws.ToString(del.CustomPluginArn) != arn {
+		t.Fatalf("delete %+v %v", del, err)
+	}
+	_, err = e.client.DescribeCustomPlugin(c, &kafkaconnect.DescribeCustomPluginInput{CustomPluginArn: &arn})
+	wantNotFound(t, err)
+	_, err = e.client.DeleteCustomPlugin(c, &kafkaconnect.DeleteCustomPluginInput{CustomPluginArn: &arn})
+	wantNotFound(t, err)
+	if _, err := e.st.Tags.Get(c, arn[len(arn)-36:]); err == nil {
+		t.Fatal("tags of the deleted plugin kept")
+	}
+	// A plugin re-created under the name is another incarnation.
+	arn2 := e.createPlugin(t, "jdbc")
+	if arn2 == arn {
+		t.Fatal("ARN reused")
+	}
+	_, err = e.client.DescribeCustomPlugin(c, &kafkaconnect.DescribeCustomPluginInput{CustomPluginArn: &arn})
+	wantNotFound(t, err)
+}
+
+func TestWorkerConfigurations(t *testing.T) {
+	e := newEnv(t)
+	c := ctx(t)
+	props := "# worker\nkey.converter=org.apache.kafka.connect.json.JsonConverter\nvalue.converter=org.apache.kafka.connect.json.JsonConverter\n" +
+		"offset.storage.topic=my-offsets\nproducer.linger.ms=5\nconsumer.max.poll.records=100\nconfig.providers=secrets\n"
+	content := base64.StdEncoding.EncodeToString([]byte(props))
+	out, err := e.client.CreateWorkerConfiguration(c, &kafkaconnect.CreateWorkerConfigurationInput{
+		Name: aws.String("json"), Description: aws.String("json converters"), PropertiesFileContent: aws.String(content),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := aws.ToString(out.WorkerConfigurationArn)
+	if out.WorkerConfigurationState != types.WorkerConfigurationStateActive || out.LatestRevision.Revision != 1 ||
+		out.CreationTime == nil || aws.ToString(out.Name) != "json" {
+		t.Fatalf("create output %+v", out)
+	}
+
+	for _, tc := range []struct {
+		name, content string
+		want          []string
+	}{
+		{"not base64", "%%%not base64", []string{"propertiesFileContent: is not valid base64"}},
+		{"bad escape", base64.StdEncoding.EncodeToString([]byte("key.converter=\\uZZZZ\n")), []string{"propertiesFileContent: is not a valid properties file", "line 1"}},
+		{"denied keys", base64.StdEncoding.EncodeToString([]byte(
+			"key.converter=a\nvalue.converter=b\nbootstrap.servers=x:9092\nrest.port=8083\nssl.truststore.location=/x\n" +
+				"status.storage.topic=s\nproducer.client.id=p\nconsumer.group.id=g\nplugin.path=/p\ngroup.id=g\nsasl.mechanism=PLAIN\n")),
+			[]string{
+				"propertiesFileContent.bootstrap.servers", "propertiesFileContent.rest.port", "propertiesFileContent.ssl.truststore.location",
+				"propertiesFileContent.status.storage.topic", "propertiesFileContent.producer.client.id", "propertiesFileContent.consumer.group.id",
+				"propertiesFileContent.plugin.path", "propertiesFileContent.group.id", "propertiesFileContent.sasl.mechanism", "(9 problems)",
+			}},
+		{"converters required", base64.StdEncoding.EncodeToString([]byte("offset.storage.topic=o\n")),
+			[]string{"propertiesFileContent.key.converter: is required", "propertiesFileContent.value.converter: is required"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := e.client.CreateWorkerConfiguration(c, &kafkaconnect.CreateWorkerConfigurationInput{
+				Name: aws.String("rejected"), PropertiesFileContent: aws.String(tc.content)})
+			wantBadRequest(t, err, tc.want...)
+		})
+	}
+	_, err = e.client.CreateWorkerConfiguration(c, &kafkaconnect.CreateWorkerConfigurationInput{Name: aws.String("json"), PropertiesFileContent: aws.String(content)})
+	wantAPIError(t, err, "ConflictException", 409, `"json" already exists`)
+
+	d, err := e.client.DescribeWorkerConfiguration(c, &kafkaconnect.DescribeWorkerConfigurationInput{WorkerConfigurationArn: &arn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(d.LatestRevision.PropertiesFileContent) != content || d.LatestRevision.Revision != 1 ||
+		aws.ToString(d.Description) != "json converters" || d.WorkerConfigurationState != types.WorkerConfigurationStateActive {
+		t.Fatalf("describe %+v / %+v", d, d.LatestRevision)
+	}
+
+	e.createWorkerConfig(t, "json-2", "key.converter=a\nvalue.converter=b\n")
+	e.createWorkerConfig(t, "avro", "key.converter=a\nvalue.converter=b\n")
+	l, err := e.client.ListWorkerConfigurations(c, &kafkaconnect.ListWorkerConfigurationsInput{NamePrefix: aws.String("json"), MaxResults: aws.Int32(1)})
+	if err != nil || len(l.WorkerConfigurations) != 1 || aws.ToString(l.WorkerConfigurations[0].Name) != "json" || l.NextToken == nil {
+		t.Fatalf("list page 1 %+v %v", l, err)
+	}
+	if rev := l.WorkerConfigurations[0].LatestRevision; rev == nil || rev.Revision != 1 {
+		t.Fatalf("summary revision %+v", rev)
+	}
+	l, err = e.client.ListWorkerConfigurations(c, &kafkaconnect.ListWorkerConfigurationsInput{NamePrefix: aws.String("json"), MaxResults: aws.Int32(1), NextToken: l.NextToken})
+	if err != nil || len(l.WorkerConfigurations) != 1 || aws.ToString(l.WorkerConfigurations[0].Name) != "json-2" || l.NextToken != nil {
+		t.Fatalf("list page 2 %+v %v", l, err)
+	}
+
+	in := e.connectorInput("with-wc")
+	in.WorkerConfiguration = &types.WorkerConfiguration{WorkerConfigurationArn: aws.String(arn), Revision: 1}
+	if _, err := e.client.CreateConnector(c, in); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.client.DeleteWorkerConfiguration(c, &kafkaconnect.DeleteWorkerConfigurationInput{WorkerConfigurationArn: &arn})
+	wantAPIError(t, err, "ConflictException", 409, "in use by connector with-wc")
+	if err := e.st.Connectors.Delete(c, "with-wc", 0); err != nil {
+		t.Fatal(err)
+	}
+	del, err := e.client.DeleteWorkerConfiguration(c, &kafkaconnect.DeleteWorkerConfigurationInput{WorkerConfigurationArn: &arn})
+	if err != nil || del.WorkerConfigurationState != types.WorkerConfigurationStateDeleting {
+		t.Fatalf("delete %+v %v", del, err)
+	}
+	_, err = e.client.DescribeWorkerConfiguration(c, &kafkaconnect.DescribeWorkerConfigurationInput{WorkerConfigurationArn: &arn})
+	wantNotFound(t, err)
+}
+
+func TestTags(t *testing.T) {
+	e := newEnv(t)
+	c := ctx(t)
+	resources := map[string]string{
+		"connector":            e.create(t, "tagged"),
+		"custom plugin":        e.createPlugin(t, "tagged"),
+		"worker configuration": e.createWorkerConfig(t, "tagged", "key.converter=a\nvalue.converter=b\n"),
+	}
+	for kind, arn := range resources {
+		t.Run(kind, func(t *testing.T) {
+			if _, err := e.client.TagResource(c, &kafkaconnect.TagResourceInput{ResourceArn: &arn, Tags: map[string]string{"a": "1", "b": "2"}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.client.TagResource(c, &kafkaconnect.TagResourceInput{ResourceArn: &arn, Tags: map[string]string{"b": "3", "c": ""}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.client.UntagResource(c, &kafkaconnect.UntagResourceInput{ResourceArn: &arn, TagKeys: []string{"a", "zz"}}); err != nil {
+				t.Fatal(err)
+			}
+			l, err := e.client.ListTagsForResource(c, &kafkaconnect.ListTagsForResourceInput{ResourceArn: &arn})
+			if err != nil || len(l.Tags) != 2 || l.Tags["b"] != "3" || l.Tags["c"] != "" {
+				t.Fatalf("tags %v %v", l.Tags, err)
+			}
+			_, err = e.client.TagResource(c, &kafkaconnect.TagResourceInput{ResourceArn: &arn, Tags: map[string]string{strings.Repeat("k", 129): "v"}})
+			wantBadRequest(t, err, "must be 1 to 128 characters")
+			_, err = e.client.TagResource(c, &kafkaconnect.TagResourceInput{ResourceArn: &arn, Tags: map[string]string{"long": strings.Repeat("v", 257)}})
+			wantBadRequest(t, err, "tags.long: tag value must be at most 256 characters")
+
+			gone := arn[:len(arn)-1] + "9"
+			_, err = e.client.ListTagsForResource(c, &kafkaconnect.ListTagsForResourceInput{ResourceArn: &gone})
+			wantNotFound(t, err)
+			_, err = e.client.TagResource(c, &kafkaconnect.TagResourceInput{ResourceArn: &gone, Tags: map[string]string{"a": "1"}})
+			wantNotFound(t, err)
+			_, err = e.client.UntagResource(c, &kafkaconnect.UntagResourceInput{ResourceArn: &gone, TagKeys: []string{"a"}})
+			wantNotFound(t, err)
+		})
+	}
+	_, err := e.client.ListTagsForResource(c, &kafkaconnect.ListTagsForResourceInput{ResourceArn: aws.String("arn:aws:kafkaconnect:eu-west-1:123456789012:connector-operation/tagged/a/b")})
+	wantBadRequest(t, err, "have no tags")
+	r := e.raw(t, "DELETE", "/v1/tags/"+escape(resources["connector"]), "")
+	if r.status != 400 || !strings.Contains(r.body["message"].(string), "tagKeys") {
+		t.Fatalf("untag without keys: %d %v", r.status, r.body)
+	}
+}
