@@ -56,6 +56,9 @@ func decide(f facts) decision {
 	fail := failure(f)
 	if fail == nil && pending && f.view.Running < f.workers && f.now.Sub(f.since) > f.timeout {
 		msg := fmt.Sprintf("%d of %d workers became RUNNING within %s", f.view.Running, f.workers, f.timeout)
+		if f.obs.Deployed {
+			msg += fmt.Sprintf(" (%d worker processes alive)", f.obs.Alive)
+		}
 		if f.view.Last != "" {
 			msg += "; last worker message: " + f.view.Last
 		}
