@@ -80,6 +80,9 @@ func decide(f facts) decision {
 			d.opDone = true
 			st.Operation = ""
 		}
+	case pending:
+		// An update of a FAILED connector starts afresh.
+		st.StateDescription = nil
 	}
 	d.status = st
 	return d

@@ -404,3 +404,19 @@ func TestExecutorCloseAndLeftovers(t *testing.T) {
 		t.Error("apply accepted a name with a path in it")
 	}
 }
+
+func TestExecutorReportsMissingCommand(t *testing.T) {
+	e := newExecutor(t, func(c *Config) { c.Command = []string{filepath.Join(t.TempDir(), "no-such-ferry"), "worker"} })
+	ctx := context.Background()
+	if err := e.Apply(ctx, deployment("c", 1, 1, "", nil)); err != nil {
+		t.Fatal(err)
+	}
+	var obs scheduler.Observation
+	waitFor(t, "crash loop", 10*time.Second, func() bool {
+		obs, _ = e.Observe(ctx, "c")
+		return obs.CrashLoop
+	})
+	if !strings.Contains(obs.Reason, "no-such-ferry") || obs.Alive != 0 {
+		t.Fatalf("observation = %+v", obs)
+	}
+}
