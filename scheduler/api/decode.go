@@ -54,7 +54,11 @@ func describeDecodeError(err error, body []byte) string {
 				field += "." + key // encoding/json names the map, not the key
 			}
 		}
-		return field + ": expected " + describeJSONType(te.Type.String()) + ", got " + te.Value
+		want := describeJSONType(te.Type.String())
+		if got, ok := strings.CutPrefix(te.Value, "number "); ok && want == "a number" {
+			return field + ": expected a whole number in range, got " + got
+		}
+		return field + ": expected " + want + ", got " + te.Value
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return "malformed JSON: unexpected end of input"
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kafkaconnect"
 	"github.com/aws/aws-sdk-go-v2/service/kafkaconnect/types"
-	"github.com/ferryhq/ferry/jobs"
 )
 
 // escape percent-encodes an ARN as the SDKs put it in a path.
@@ -101,6 +100,8 @@ func TestCreateRejectsMalformedBodies(t *testing.T) {
 	wrongType["capacity"] = map[string]any{"provisionedCapacity": map[string]any{"mcuCount": 1, "workerCount": "two"}}
 	wrongConfig := validBody(e, "raw")
 	wrongConfig["connectorConfiguration"] = map[string]any{"tasks.max": 3}
+	fraction := validBody(e, "raw")
+	fraction["capacity"] = map[string]any{"provisionedCapacity": map[string]any{"mcuCount": 1, "workerCount": 1.5}}
 	unknown := validBody(e, "raw")
 	unknown["connectorNmae"] = "x"
 	huge := validBody(e, "raw")
@@ -112,6 +113,7 @@ func TestCreateRejectsMalformedBodies(t *testing.T) {
 		{"malformed", `{"connectorName": "raw",`, "malformed JSON"},
 		{"syntax", `{"connectorName" "raw"}`, "malformed JSON at byte"},
 		{"wrong type", marshal(t, wrongType), "capacity.provisionedCapacity.workerCount: expected a number"},
+		{"fraction", marshal(t, fraction), "capacity.provisionedCapacity.workerCount: expected a whole number in range, got 1.5"},
 		{"config value type", marshal(t, wrongConfig), "connectorConfiguration.tasks.max: expected a string"},
 		{"trailing garbage", good + ` {"more": 1}`, "unexpected data after the JSON object"},
 		{"trailing junk", good + `xyz`, "unexpected data after the JSON object"},
@@ -180,5 +182,4 @@ func TestStoreUnavailableIs503(t *testing.T) {
 	}
 	_, err = e.client.CreateConnector(ctx(t), e.connectorInput("other"))
 	wantAPIError(t, err, "ServiceUnavailableException", 503)
-	_ = jobs.Redacted
 }

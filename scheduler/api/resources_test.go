@@ -3,13 +3,16 @@ package api_test
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kafkaconnect"
 	"github.com/aws/aws-sdk-go-v2/service/kafkaconnect/types"
 	"github.com/ferryhq/ferry/jobs"
+	"github.com/ferryhq/ferry/scheduler/store"
 )
 
 func (e *env) createPlugin(t *testing.T, name string) string {
@@ -274,4 +277,63 @@ func TestTags(t *testing.T) {
 	if r.status != 400 || !strings.Contains(r.body["message"].(string), "tagKeys") {
 		t.Fatalf("untag without keys: %d %v", r.status, r.body)
 	}
+}
+
+func TestWorkerConfigurationRevisionsAndOperationErrors(t *testing.T) {
+	e := newEnv(t)
+	c := ctx(t)
+	arn := e.createWorkerConfig(t, "revs", "key.converter=a\nvalue.converter=b\n")
+	// Revisions are kept in the record; a later one (as a future
+	// "new revision" call would add) becomes latestRevision.
+	rev2 := base64.StdEncoding.EncodeToString([]byte("key.converter=c\nvalue.converter=d\n"))
+	if _, err := e.st.WorkerConfigs.Modify(c, "revs", false, func(w *store.WorkerConfiguration) error {
+		w.Revisions = append(w.Revisions, store.WorkerConfigurationRevision{Revision: 2, PropertiesFileContent: rev2, CreationTime: w.CreationTime})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.client.DescribeWorkerConfiguration(c, &kafkaconnect.DescribeWorkerConfigurationInput{WorkerConfigurationArn: &arn})
+	if err != nil || d.LatestRevision.Revision != 2 || aws.ToString(d.LatestRevision.PropertiesFileContent) != rev2 {
+		t.Fatalf("describe %+v %v", d.LatestRevision, err)
+	}
+	for _, rev := range []int64{1, 2} {
+		in := e.connectorInput(fmt.Sprintf("rev-%d", rev))
+		in.WorkerConfiguration = &types.WorkerConfiguration{WorkerConfigurationArn: &arn, Revision: rev}
+		if _, err := e.client.CreateConnector(c, in); err != nil {
+			t.Fatalf("revision %d: %v", rev, err)
+		}
+	}
+
+	// An operation the reconciler failed shows errorInfo and endTime.
+	e.setState(t, "rev-1", jobs.StateRunning, 2)
+	l, err := e.client.ListConnectors(c, &kafkaconnect.ListConnectorsInput{ConnectorNamePrefix: aws.String("rev-1")})
+	if err != nil || len(l.Connectors) != 1 {
+		t.Fatalf("list %+v %v", l, err)
+	}
+	conn := l.Connectors[0]
+	up, err := e.client.UpdateConnector(c, &kafkaconnect.UpdateConnectorInput{ConnectorArn: conn.ConnectorArn, CurrentVersion: conn.CurrentVersion,
+		Capacity: &types.CapacityUpdate{ProvisionedCapacity: &types.ProvisionedCapacityUpdate{McuCount: 2, WorkerCount: 2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oa, _ := jobs.ParseARN(aws.ToString(up.ConnectorOperationArn))
+	if _, err := e.st.Operations.Modify(c, store.OperationKey("rev-1", oa.Sub), false, func(o *store.Operation) error {
+		o.Finish(store.OpFailed, time.Date(2026, 11, 23, 13, 0, 0, 0, time.UTC), &jobs.StateDescription{Code: "WORKERS_FAILED", Message: "workers did not start"})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	op, err := e.client.DescribeConnectorOperation(c, &kafkaconnect.DescribeConnectorOperationInput{ConnectorOperationArn: up.ConnectorOperationArn})
+	if err != nil || op.ConnectorOperationState != types.ConnectorOperationStateUpdateFailed || aws.ToString(op.ErrorInfo.Code) != "WORKERS_FAILED" ||
+		op.EndTime == nil || op.EndTime.Hour() != 13 || string(op.OperationSteps[2].StepState) != "FAILED" || string(op.OperationSteps[3].StepState) != "CANCELLED" {
+		t.Fatalf("failed operation %+v %v", op, err)
+	}
+	lo, err := e.client.ListConnectorOperations(c, &kafkaconnect.ListConnectorOperationsInput{ConnectorArn: conn.ConnectorArn})
+	if err != nil || len(lo.ConnectorOperations) != 1 || lo.ConnectorOperations[0].EndTime == nil || lo.ConnectorOperations[0].ConnectorOperationState != types.ConnectorOperationStateUpdateFailed {
+		t.Fatalf("operations %+v %v", lo, err)
+	}
+	bad := aws.ToString(up.ConnectorOperationArn)
+	bad = bad[:len(bad)-1] + "x"
+	_, err = e.client.DescribeConnectorOperation(c, &kafkaconnect.DescribeConnectorOperationInput{ConnectorOperationArn: &bad})
+	wantNotFound(t, err)
 }

@@ -7,7 +7,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kafkaconnect"
 	"github.com/aws/aws-sdk-go-v2/service/kafkaconnect/types"
-	"github.com/ferryhq/ferry/jobs"
 )
 
 func autoscaling(mcu, min, max, in, out, tasks int32) *types.Capacity {
@@ -130,5 +129,4 @@ func TestCreateValidation(t *testing.T) {
 	if err != nil || aws.ToString(d.WorkerConfiguration.WorkerConfigurationArn) != wc || d.WorkerConfiguration.Revision != 1 {
 		t.Fatalf("describe %+v %v", d.WorkerConfiguration, err)
 	}
-	_ = jobs.Redacted
 }
