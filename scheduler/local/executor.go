@@ -33,6 +33,8 @@ type Config struct {
 	DataDir string
 	Logger  zerolog.Logger
 	// Env is added to the ferry process' environment for every worker.
+	// Unless it (or the ferry process) sets GOMAXPROCS, a worker gets
+	// GOMAXPROCS = its MCUs.
 	Env []string
 	// KillTimeout is how long a worker has to exit after SIGTERM before it
 	// gets SIGKILL (default 10 s).
@@ -122,6 +124,7 @@ type worker struct {
 	index     int
 	revision  int64
 	restarts  int64
+	mcu       int
 	specPath  string
 	dataDir   string
 	cancel    context.CancelFunc
@@ -232,7 +235,7 @@ func (e *Executor) Apply(ctx context.Context, d scheduler.Deployment) error {
 			w = nil
 		}
 		if w == nil {
-			if err := e.startSlot(g, d.Name, idx, d.Revision, d.Restarts, specPath); err != nil {
+			if err := e.startSlot(g, d, idx, specPath); err != nil {
 				return fmt.Errorf("apply %q: %w", d.Name, err)
 			}
 		}
@@ -308,14 +311,14 @@ func (e *Executor) removeOldRevisions(name string, g *group, current int64) {
 }
 
 // startSlot starts the supervisor of worker idx.
-func (e *Executor) startSlot(g *group, name string, idx int, revision, restarts int64, specPath string) error {
+func (e *Executor) startSlot(g *group, d scheduler.Deployment, idx int, specPath string) error {
 	dataDir := filepath.Join(filepath.Dir(specPath), "worker-"+strconv.Itoa(idx))
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return fmt.Errorf("create worker data dir: %w", err)
 	}
 	ctx, cancel := context.WithCancel(e.base)
 	w := &worker{
-		connector: name, index: idx, revision: revision, restarts: restarts,
+		connector: d.Name, index: idx, revision: d.Revision, restarts: d.Restarts, mcu: d.Mcu,
 		specPath: specPath, dataDir: dataDir, cancel: cancel,
 		done: make(chan struct{}), stderr: newTail(tailLines),
 	}
@@ -394,7 +397,13 @@ func (e *Executor) supervise(ctx context.Context, w *worker) {
 func (e *Executor) runOnce(ctx context.Context, w *worker, log zerolog.Logger) error {
 	id := newWorkerID(w.revision, w.index)
 	cmd := exec.CommandContext(ctx, e.cfg.Command[0], e.cfg.Command[1:]...)
-	cmd.Env = append(append(os.Environ(), e.cfg.Env...),
+	cmd.Env = append(os.Environ(), e.cfg.Env...)
+	if w.mcu > 0 && !hasEnv(cmd.Env, "GOMAXPROCS") {
+		// A worker gets as many cores as it has MCUs (1 MCU = 1 vCPU), as
+		// Nomad would give it, so CPU-based autoscaling behaves alike.
+		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(w.mcu))
+	}
+	cmd.Env = append(cmd.Env,
 		jobs.EnvSpecFile+"="+w.specPath,
 		jobs.EnvWorkerIndex+"="+strconv.Itoa(w.index),
 		jobs.EnvWorkerID+"="+id,
@@ -427,6 +436,15 @@ func (e *Executor) runOnce(ctx context.Context, w *worker, log zerolog.Logger) e
 		ilog.Info().Msg("worker stopped")
 	}
 	return err
+}
+
+func hasEnv(env []string, name string) bool {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, name+"=") {
+			return true
+		}
+	}
+	return false
 }
 
 // newWorkerID returns a worker incarnation id that is safe as a NATS

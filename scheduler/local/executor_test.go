@@ -214,7 +214,11 @@ func TestExecutorLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, want := range []string{jobs.EnvSpecFile + "=" + specPath, jobs.EnvWorkerID + "=" + p.ID, jobs.EnvWorkerIndex + "=" + itoa(p.Index)} {
+		wants := []string{jobs.EnvSpecFile + "=" + specPath, jobs.EnvWorkerID + "=" + p.ID, jobs.EnvWorkerIndex + "=" + itoa(p.Index)}
+		if os.Getenv("GOMAXPROCS") == "" {
+			wants = append(wants, "GOMAXPROCS=1") // = the deployment's MCUs
+		}
+		for _, want := range wants {
 			if !strings.Contains(string(environ), want) {
 				t.Errorf("worker %d environment lacks %s", p.Index, want)
 			}
