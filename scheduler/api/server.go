@@ -56,9 +56,10 @@ type Config struct {
 
 // Server is the MSK Connect API over a Store.
 type Server struct {
-	cfg Config
-	st  *store.Store
-	log zerolog.Logger
+	cfg    Config
+	st     *store.Store
+	log    zerolog.Logger
+	routes []collection
 }
 
 // maxBody is the largest request body accepted.
@@ -87,7 +88,9 @@ func New(cfg Config) (*Server, error) {
 	if strings.ContainsAny(cfg.Region, ":/") || strings.ContainsAny(cfg.Account, ":/") {
 		return nil, fmt.Errorf("api: region %q and account %q must not contain ':' or '/'", cfg.Region, cfg.Account)
 	}
-	return &Server{cfg: cfg, st: cfg.Store, log: cfg.Logger}, nil
+	s := &Server{cfg: cfg, st: cfg.Store, log: cfg.Logger}
+	s.routes = s.routeTable()
+	return s, nil
 }
 
 // BuiltinPluginArn is the ARN of the built-in plugin on this server.
@@ -131,17 +134,18 @@ type route struct {
 	h  func(w http.ResponseWriter, r *http.Request, arn string) error
 }
 
-// resolve maps method and escaped path to an operation. ARNs arrive
-// percent-encoded as one path segment (the SDKs escape ':' and '/'); a raw
-// ARN with its '/' unescaped (curl) is accepted too.
-func (s *Server) resolve(method, path string) (route, string, error) {
-	type coll struct {
-		prefix string
-		list   map[string]route
-		item   map[string]route
-		subs   map[string]map[string]route
-	}
-	colls := []coll{
+// collection is one resource collection: its list operations, its item
+// operations (the ARN is the path segment after prefix) and sub-resources
+// of an item.
+type collection struct {
+	prefix string
+	list   map[string]route
+	item   map[string]route
+	subs   map[string]map[string]route
+}
+
+func (s *Server) routeTable() []collection {
+	return []collection{
 		{prefix: "/v1/connectors",
 			list: map[string]route{http.MethodGet: {"ListConnectors", s.listConnectors}, http.MethodPost: {"CreateConnector", s.createConnector}},
 			item: map[string]route{http.MethodGet: {"DescribeConnector", s.describeConnector}, http.MethodPut: {"UpdateConnector", s.updateConnector}, http.MethodDelete: {"DeleteConnector", s.deleteConnector}},
@@ -160,13 +164,19 @@ func (s *Server) resolve(method, path string) (route, string, error) {
 		{prefix: "/v1/tags",
 			item: map[string]route{http.MethodGet: {"ListTagsForResource", s.listTags}, http.MethodPost: {"TagResource", s.tagResource}, http.MethodDelete: {"UntagResource", s.untagResource}}},
 	}
+}
+
+// resolve maps method and escaped path to an operation. ARNs arrive
+// percent-encoded as one path segment (the SDKs escape ':' and '/'); a raw
+// ARN with its '/' unescaped (curl) is accepted too.
+func (s *Server) resolve(method, path string) (route, string, error) {
 	pick := func(m map[string]route) (route, error) {
 		if rt, ok := m[method]; ok {
 			return rt, nil
 		}
 		return route{}, &apiError{status: http.StatusMethodNotAllowed, typ: "MethodNotAllowedException", msg: fmt.Sprintf("method %s is not allowed on %s", method, path)}
 	}
-	for _, c := range colls {
+	for _, c := range s.routes {
 		if path == c.prefix && c.list != nil {
 			rt, err := pick(c.list)
 			return rt, "", err
