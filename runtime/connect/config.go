@@ -1,0 +1,249 @@
+package connect
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// ConfigType is the type of a configuration value, as Kafka Connect's
+// ConfigDef names them. Values are always strings on the wire; the type says
+// how they must parse.
+type ConfigType string
+
+// Configuration value types.
+const (
+	TypeString   ConfigType = "STRING"
+	TypeInt      ConfigType = "INT"
+	TypeLong     ConfigType = "LONG"
+	TypeDouble   ConfigType = "DOUBLE"
+	TypeBoolean  ConfigType = "BOOLEAN"
+	TypeList     ConfigType = "LIST" // comma-separated
+	TypePassword ConfigType = "PASSWORD"
+	TypeClass    ConfigType = "CLASS"
+)
+
+// ConfigField describes one configuration key of a plugin. It is data, so a
+// configuration can be validated and documented without running the plugin.
+type ConfigField struct {
+	Name     string
+	Type     ConfigType
+	Default  string // used when the key is absent; "" means no default
+	Required bool
+	Secret   bool // never logged nor returned unredacted
+	Doc      string
+	// Validate, if set, checks a present (or defaulted) value after its type
+	// has been checked. Its error message should say what is accepted.
+	Validate func(value string) error
+}
+
+// ConfigError is one problem with one configuration key.
+type ConfigError struct {
+	Key     string
+	Message string
+}
+
+// Error renders the problem as "key: message".
+func (e *ConfigError) Error() string { return e.Key + ": " + e.Message }
+
+// ConfigErrors is every problem found in a configuration.
+type ConfigErrors []*ConfigError
+
+// Error renders every problem, one per line.
+func (es ConfigErrors) Error() string {
+	parts := make([]string, len(es))
+	for i, e := range es {
+		parts[i] = e.Error()
+	}
+	return strings.Join(parts, "\n")
+}
+
+// Unwrap exposes the problems to errors.Is and errors.As.
+func (es ConfigErrors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
+
+func (es *ConfigErrors) add(key, format string, args ...any) {
+	*es = append(*es, &ConfigError{Key: key, Message: fmt.Sprintf(format, args...)})
+}
+
+// checkType checks that v parses as t.
+func checkType(t ConfigType, v string) error {
+	switch t {
+	case TypeInt:
+		if _, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32); err != nil {
+			return fmt.Errorf("must be an integer, got %q", v)
+		}
+	case TypeLong:
+		if _, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err != nil {
+			return fmt.Errorf("must be an integer, got %q", v)
+		}
+	case TypeDouble:
+		if _, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err != nil {
+			return fmt.Errorf("must be a number, got %q", v)
+		}
+	case TypeBoolean:
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "true", "false":
+		default:
+			return fmt.Errorf("must be true or false, got %q", v)
+		}
+	}
+	return nil
+}
+
+// validateFields checks cfg against fields, adding every problem to es.
+func validateFields(es *ConfigErrors, fields []ConfigField, cfg map[string]string) {
+	for _, f := range fields {
+		v, ok := cfg[f.Name]
+		if !ok || (strings.TrimSpace(v) == "" && f.Type != TypeString && f.Type != TypePassword) {
+			if f.Required {
+				es.add(f.Name, "is required")
+				continue
+			}
+			if f.Default == "" {
+				continue
+			}
+			v = f.Default
+		}
+		if err := checkType(f.Type, v); err != nil {
+			es.add(f.Name, "%s", err.Error())
+			continue
+		}
+		if f.Required && strings.TrimSpace(v) == "" {
+			es.add(f.Name, "is required")
+			continue
+		}
+		if f.Validate != nil {
+			if err := f.Validate(v); err != nil {
+				es.add(f.Name, "%s", err.Error())
+			}
+		}
+	}
+}
+
+// WithDefaults returns a copy of cfg with every absent field's default
+// filled in.
+func WithDefaults(fields []ConfigField, cfg map[string]string) map[string]string {
+	out := make(map[string]string, len(cfg)+len(fields))
+	for k, v := range cfg {
+		out[k] = v
+	}
+	for _, f := range fields {
+		if _, ok := out[f.Name]; !ok && f.Default != "" {
+			out[f.Name] = f.Default
+		}
+	}
+	return out
+}
+
+// OneOf returns a Validate func accepting only the given values.
+func OneOf(values ...string) func(string) error {
+	return func(v string) error {
+		for _, ok := range values {
+			if v == ok {
+				return nil
+			}
+		}
+		return fmt.Errorf("must be one of %s, got %q", strings.Join(values, ", "), v)
+	}
+}
+
+// AtLeast returns a Validate func accepting integers ≥ min.
+func AtLeast(min int64) func(string) error {
+	return func(v string) error {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			return fmt.Errorf("must be an integer, got %q", v)
+		}
+		if n < min {
+			return fmt.Errorf("must be ≥ %d, got %d", min, n)
+		}
+		return nil
+	}
+}
+
+// Framework configuration keys every sink connector understands; the runtime
+// reads them, connectors may ignore them.
+const (
+	KeyConnectorClass  = "connector.class"
+	KeyTasksMax        = "tasks.max"
+	KeyTopics          = "topics"
+	KeyTopicsRegex     = "topics.regex"
+	KeyKeyConverter    = "key.converter"
+	KeyValueConverter  = "value.converter"
+	KeyErrorsTolerance = "errors.tolerance"
+	KeyDLQTopic        = "errors.deadletterqueue.topic.name"
+	KeyDLQReplication  = "errors.deadletterqueue.topic.replication.factor"
+	KeyDLQHeaders      = "errors.deadletterqueue.context.headers.enable"
+	KeyErrorsLog       = "errors.log.enable"
+	KeyOffsetFlushMs   = "offset.flush.interval.ms"
+)
+
+func isConverter(v string) error {
+	for _, c := range ConverterClasses() {
+		if v == c {
+			return nil
+		}
+	}
+	return fmt.Errorf("unsupported converter %q; supported: %s", v, strings.Join(ConverterClasses(), ", "))
+}
+
+// SinkFrameworkConfig is the spec of the framework keys of a sink connector.
+// The registry checks them for every sink, in addition to the plugin's own.
+var SinkFrameworkConfig = []ConfigField{
+	{Name: KeyTasksMax, Type: TypeInt, Default: "1", Validate: AtLeast(1), Doc: "maximum number of tasks"},
+	{Name: KeyTopics, Type: TypeList, Doc: "topics to consume, comma-separated (this or topics.regex)"},
+	{Name: KeyTopicsRegex, Type: TypeString, Doc: "regular expression of topics to consume (this or topics)", Validate: func(v string) error {
+		if _, err := regexp.Compile(v); err != nil {
+			return fmt.Errorf("is not a valid regular expression: %v", err)
+		}
+		return nil
+	}},
+	{Name: KeyKeyConverter, Type: TypeClass, Validate: isConverter, Doc: "converter of record keys (overrides the worker configuration)"},
+	{Name: KeyValueConverter, Type: TypeClass, Validate: isConverter, Doc: "converter of record values (overrides the worker configuration)"},
+	{Name: KeyKeyConverter + ".schemas.enable", Type: TypeBoolean, Doc: "JsonConverter: keys carry a schema/payload envelope"},
+	{Name: KeyValueConverter + ".schemas.enable", Type: TypeBoolean, Doc: "JsonConverter: values carry a schema/payload envelope"},
+	{Name: KeyErrorsTolerance, Type: TypeString, Default: "none", Validate: OneOf("none", "all"), Doc: "none: a record that cannot be converted fails the task; all: it is skipped"},
+	{Name: KeyDLQTopic, Type: TypeString, Doc: "topic that receives records skipped under errors.tolerance=all"},
+	{Name: KeyDLQReplication, Type: TypeInt, Doc: "replication factor of the dead letter queue topic if it is created (default: the broker's)"},
+	{Name: KeyDLQHeaders, Type: TypeBoolean, Default: "false", Doc: "add __connect.errors.* headers to dead-lettered records"},
+	{Name: KeyErrorsLog, Type: TypeBoolean, Default: "false", Doc: "log every skipped record's coordinates"},
+	{Name: KeyOffsetFlushMs, Type: TypeLong, Validate: AtLeast(1), Doc: "how often durable offsets are committed (default 60000)"},
+}
+
+func validateSinkFramework(es *ConfigErrors, cfg map[string]string) {
+	validateFields(es, SinkFrameworkConfig, cfg)
+	topics := strings.TrimSpace(cfg[KeyTopics])
+	regex := strings.TrimSpace(cfg[KeyTopicsRegex])
+	switch {
+	case topics == "" && regex == "":
+		es.add(KeyTopics, "one of topics or topics.regex is required")
+	case topics != "" && regex != "":
+		es.add(KeyTopicsRegex, "set either topics or topics.regex, not both")
+	}
+	if dlq := strings.TrimSpace(cfg[KeyDLQTopic]); dlq != "" {
+		for _, t := range SplitList(topics) {
+			if t == dlq {
+				es.add(KeyDLQTopic, "must not be one of the topics the connector consumes (%q)", dlq)
+			}
+		}
+	}
+}
+
+// SplitList splits a comma-separated list, trimming blanks and dropping
+// empty items.
+func SplitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}

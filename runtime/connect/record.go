@@ -1,0 +1,53 @@
+package connect
+
+import (
+	"fmt"
+	"time"
+)
+
+// TopicPartition names one partition of one topic.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+// String renders tp as "topic-partition", as Kafka does.
+func (tp TopicPartition) String() string { return fmt.Sprintf("%s-%d", tp.Topic, tp.Partition) }
+
+// Header is one Kafka record header, raw.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// Record is one Kafka record as a task sees it: its coordinates, the raw key
+// and value bytes, and the key and value as the configured converters turned
+// them into Go values.
+//
+// Converted values are one of: nil, bool, string, []byte, json.Number (JSON
+// numbers keep their exact text so 64-bit integers survive; call Float64 or
+// Int64 on it), float64 (numbers that did not come from JSON text),
+// map[string]any or []any of those.
+type Record struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Timestamp time.Time
+
+	Key   any
+	Value any
+
+	RawKey   []byte
+	RawValue []byte
+	Headers  []Header
+}
+
+// TopicPartition returns the record's partition.
+func (r *Record) TopicPartition() TopicPartition {
+	return TopicPartition{Topic: r.Topic, Partition: r.Partition}
+}
+
+// Coordinates renders the record's place in Kafka for error messages.
+func (r *Record) Coordinates() string {
+	return fmt.Sprintf("topic %q partition %d offset %d", r.Topic, r.Partition, r.Offset)
+}

@@ -1,0 +1,85 @@
+package connect
+
+import "context"
+
+// SinkTask consumes records from Kafka and writes them somewhere else. The
+// runtime calls it from one goroutine at a time, in this order:
+//
+//	Start → (Open → Put* → PreCommit* → Close)* → Stop
+//
+// Open and Close bracket the partitions the task owns; after Close the
+// partitions may be handed to another task, which re-reads them from the last
+// committed offset, so a task must drop any state it buffered for them.
+type SinkTask interface {
+	// Start configures the task with the connector's configuration.
+	Start(ctx context.Context, cfg map[string]string) error
+	// Open tells the task it now owns these partitions.
+	Open(ctx context.Context, partitions []TopicPartition) error
+	// Put hands the task a batch of records (possibly empty, so time-based
+	// work can run). An error fails the task; the runtime restarts it from
+	// the last committed offsets.
+	Put(ctx context.Context, records []Record) error
+	// PreCommit is called before offsets are committed with the offset after
+	// the last record delivered per partition (Kafka convention: the next
+	// offset to read; only partitions with records delivered since Open are
+	// present). It returns the offsets, in the same convention, whose records
+	// are durable; the runtime commits exactly those and never more.
+	// Partitions absent from the result are not committed.
+	PreCommit(ctx context.Context, current map[TopicPartition]int64) (map[TopicPartition]int64, error)
+	// Close tells the task it no longer owns these partitions.
+	Close(ctx context.Context, partitions []TopicPartition) error
+	// Stop releases everything the task holds. It is called once, last.
+	Stop() error
+}
+
+// SourceRecord is a record a source task produces.
+type SourceRecord struct {
+	Topic     string
+	Partition *int32 // nil: let the producer's partitioner choose
+	Key       any
+	Value     any
+	Headers   []Header
+	// SourcePartition and SourceOffset identify the record's position in the
+	// external system; the runtime stores the latest per SourcePartition.
+	SourcePartition map[string]any
+	SourceOffset    map[string]any
+}
+
+// SourceTask reads from an external system and produces records to Kafka.
+// The runtime does not run source tasks yet; the contract is here so
+// connectors can be written against it.
+type SourceTask interface {
+	// Start configures the task; offsets are the last stored source offsets
+	// keyed by source partition (JSON-encoded).
+	Start(ctx context.Context, cfg map[string]string, offsets map[string]map[string]any) error
+	// Poll returns the next records, blocking at most until ctx is done.
+	Poll(ctx context.Context) ([]SourceRecord, error)
+	// Commit tells the task the records polled so far are durable in Kafka.
+	Commit(ctx context.Context) error
+	// Stop releases everything the task holds.
+	Stop() error
+}
+
+// Converter turns raw Kafka bytes into Go values and back, like a Kafka
+// Connect converter. Implementations live in the runtime.
+type Converter interface {
+	// Configure sets the converter up from its properties (the prefix
+	// "key.converter." or "value.converter." already stripped).
+	Configure(props map[string]string, isKey bool) error
+	// ToValue converts raw bytes (nil for a Kafka null) into a Go value.
+	ToValue(topic string, data []byte) (any, error)
+	// FromValue converts a Go value into raw bytes (nil for a Kafka null).
+	FromValue(topic string, value any) ([]byte, error)
+}
+
+// Well-known converter classes the runtime implements.
+const (
+	JSONConverterClass      = "org.apache.kafka.connect.json.JsonConverter"
+	StringConverterClass    = "org.apache.kafka.connect.storage.StringConverter"
+	ByteArrayConverterClass = "org.apache.kafka.connect.converters.ByteArrayConverter"
+)
+
+// ConverterClasses lists the converter classes the runtime implements.
+func ConverterClasses() []string {
+	return []string{JSONConverterClass, StringConverterClass, ByteArrayConverterClass}
+}

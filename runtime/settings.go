@@ -1,0 +1,168 @@
+package runtime
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ferryhq/ferry/jobs"
+	"github.com/ferryhq/ferry/runtime/connect"
+)
+
+// Defaults, as Kafka Connect's.
+const (
+	defaultFlushInterval   = 60 * time.Second
+	defaultMetricsInterval = 5 * time.Second
+	defaultMaxPollRecords  = 500
+	opTimeout              = 60 * time.Second // bound on one task call made outside the poll loop
+)
+
+// sinkSettings is what the engine reads from the connector configuration and
+// the worker properties, parsed once.
+type sinkSettings struct {
+	group   string
+	seeds   []string
+	topics  []string
+	regex   string
+	flush   time.Duration
+	errsAll bool // errors.tolerance=all
+
+	dlqTopic   string
+	dlqRF      int
+	dlqHeaders bool
+	errorsLog  bool
+
+	maxPollRecords int
+	groupOpts      []kgo.Opt
+}
+
+// lookup reads a key from the connector configuration, else the worker
+// properties.
+func lookup(spec *jobs.WorkerSpec, key string) (string, bool) {
+	if v, ok := spec.Config[key]; ok && strings.TrimSpace(v) != "" {
+		return strings.TrimSpace(v), true
+	}
+	if v, ok := spec.WorkerProperties[key]; ok && strings.TrimSpace(v) != "" {
+		return strings.TrimSpace(v), true
+	}
+	return "", false
+}
+
+// consumerProp reads a consumer property: the connector's
+// consumer.override.<name> wins over the worker's consumer.<name>.
+func consumerProp(spec *jobs.WorkerSpec, name string) (string, bool) {
+	if v, ok := spec.Config["consumer.override."+name]; ok && strings.TrimSpace(v) != "" {
+		return strings.TrimSpace(v), true
+	}
+	if v, ok := spec.WorkerProperties["consumer."+name]; ok && strings.TrimSpace(v) != "" {
+		return strings.TrimSpace(v), true
+	}
+	return "", false
+}
+
+func parseSinkSettings(spec *jobs.WorkerSpec) (*sinkSettings, error) {
+	s := &sinkSettings{
+		group:          jobs.ConsumerGroup(spec.Connector),
+		seeds:          connect.SplitList(spec.BootstrapServers),
+		flush:          defaultFlushInterval,
+		maxPollRecords: defaultMaxPollRecords,
+		dlqRF:          -1,
+	}
+	var problems []string
+	bad := func(key, format string, args ...any) {
+		problems = append(problems, key+": "+fmt.Sprintf(format, args...))
+	}
+	if len(s.seeds) == 0 {
+		bad("bootstrapServers", "is required")
+	}
+	s.topics = connect.SplitList(spec.Config[connect.KeyTopics])
+	s.regex = strings.TrimSpace(spec.Config[connect.KeyTopicsRegex])
+	if len(s.topics) == 0 && s.regex == "" {
+		bad(connect.KeyTopics, "one of topics or topics.regex is required")
+	}
+	ms := func(v string) (time.Duration, error) {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return 0, fmt.Errorf("must be a positive number of milliseconds, got %q", v)
+		}
+		return time.Duration(n) * time.Millisecond, nil
+	}
+	if v, ok := lookup(spec, connect.KeyOffsetFlushMs); ok {
+		d, err := ms(v)
+		if err != nil {
+			bad(connect.KeyOffsetFlushMs, "%v", err)
+		}
+		s.flush = d
+	}
+	if v, ok := lookup(spec, connect.KeyErrorsTolerance); ok {
+		switch v {
+		case "none":
+		case "all":
+			s.errsAll = true
+		default:
+			bad(connect.KeyErrorsTolerance, "must be none or all, got %q", v)
+		}
+	}
+	s.dlqTopic = strings.TrimSpace(spec.Config[connect.KeyDLQTopic])
+	if v, ok := lookup(spec, connect.KeyDLQReplication); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < -1 || n == 0 {
+			bad(connect.KeyDLQReplication, "must be a positive integer or -1, got %q", v)
+		}
+		s.dlqRF = n
+	}
+	s.dlqHeaders = strings.EqualFold(spec.Config[connect.KeyDLQHeaders], "true")
+	s.errorsLog = strings.EqualFold(spec.Config[connect.KeyErrorsLog], "true")
+
+	if v, ok := consumerProp(spec, "max.poll.records"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			bad("consumer.max.poll.records", "must be a positive integer, got %q", v)
+		}
+		s.maxPollRecords = n
+	}
+	// Kafka Connect's sink consumers start at the earliest offset.
+	reset := kgo.NewOffset().AtStart()
+	if v, ok := consumerProp(spec, "auto.offset.reset"); ok {
+		switch v {
+		case "earliest":
+		case "latest":
+			reset = kgo.NewOffset().AtEnd()
+		default:
+			bad("consumer.auto.offset.reset", "must be earliest or latest, got %q", v)
+		}
+	}
+	s.groupOpts = append(s.groupOpts, kgo.ConsumeResetOffset(reset))
+	for _, d := range []struct {
+		name string
+		opt  func(time.Duration) kgo.GroupOpt
+	}{
+		{"session.timeout.ms", kgo.SessionTimeout},
+		{"heartbeat.interval.ms", kgo.HeartbeatInterval},
+		{"max.poll.interval.ms", kgo.RebalanceTimeout},
+	} {
+		if v, ok := consumerProp(spec, d.name); ok {
+			dur, err := ms(v)
+			if err != nil {
+				bad("consumer."+d.name, "%v", err)
+				continue
+			}
+			s.groupOpts = append(s.groupOpts, d.opt(dur))
+		}
+	}
+	if v, ok := consumerProp(spec, "fetch.max.wait.ms"); ok {
+		dur, err := ms(v)
+		if err != nil {
+			bad("consumer.fetch.max.wait.ms", "%v", err)
+		} else {
+			s.groupOpts = append(s.groupOpts, kgo.FetchMaxWait(dur))
+		}
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("connector %q: %s", spec.Connector, strings.Join(problems, "; "))
+	}
+	return s, nil
+}

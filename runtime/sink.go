@@ -1,0 +1,518 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/ferryhq/ferry/runtime/connect"
+	"github.com/ferryhq/ferry/runtime/convert"
+)
+
+// sinkRun is one incarnation of one sink task: a task instance and its own
+// consumer-group member. Task calls happen either in the poll loop between a
+// poll and AllowRebalance, or in a rebalance callback; BlockRebalanceOnPoll
+// keeps the two apart, and mu makes that explicit.
+type sinkRun struct {
+	w    *Worker
+	id   int
+	log  zerolog.Logger
+	s    *sinkSettings
+	task connect.SinkTask
+	cl   *kgo.Client
+
+	keyConv, valConv connect.Converter
+	fail             context.CancelCauseFunc
+	lag              *atomic.Int64
+
+	mu        sync.Mutex
+	assigned  map[connect.TopicPartition]bool
+	pos       map[connect.TopicPartition]int64 // offset after the last record delivered (or skipped)
+	epoch     map[connect.TopicPartition]int32 // leader epoch of that record
+	committed map[connect.TopicPartition]int64 // last offset this run committed
+	hw        map[connect.TopicPartition]int64 // high watermark from the last fetch
+	failed    error                            // set once the run failed: commit nothing more
+	joined    bool
+}
+
+// runSinkTask runs one incarnation of task id until ctx is done (nil) or it
+// fails (the error says why, with record coordinates when a record caused it).
+func (w *Worker) runSinkTask(ctx context.Context, id int) error {
+	log := w.log.With().Int("task", id).Logger()
+	keyConv, err := convert.FromConfig(w.spec.Config, w.spec.WorkerProperties, true)
+	if err != nil {
+		return fmt.Errorf("key converter: %w", err)
+	}
+	valConv, err := convert.FromConfig(w.spec.Config, w.spec.WorkerProperties, false)
+	if err != nil {
+		return fmt.Errorf("value converter: %w", err)
+	}
+	lag, _ := w.lag.Load(id)
+	r := &sinkRun{
+		w: w, id: id, log: log, s: w.sink,
+		task:    w.plugin.NewSinkTask(),
+		keyConv: keyConv, valConv: valConv,
+		lag:       lag.(*atomic.Int64),
+		assigned:  map[connect.TopicPartition]bool{},
+		pos:       map[connect.TopicPartition]int64{},
+		epoch:     map[connect.TopicPartition]int32{},
+		committed: map[connect.TopicPartition]int64{},
+		hw:        map[connect.TopicPartition]int64{},
+	}
+	cfg := make(map[string]string, len(w.taskCfg)+1)
+	for k, v := range w.taskCfg {
+		cfg[k] = v
+	}
+	cfg["task.id"] = strconv.Itoa(id)
+	sctx, cancel := context.WithTimeout(ctx, opTimeout)
+	err = r.task.Start(sctx, cfg)
+	cancel()
+	if err != nil {
+		if stopErr := r.task.Stop(); stopErr != nil {
+			log.Warn().Err(stopErr).Msg("stop task after failed start")
+		}
+		return fmt.Errorf("start task: %w", err)
+	}
+	defer func() {
+		if err := r.task.Stop(); err != nil {
+			log.Warn().Err(err).Msg("stop task")
+		}
+	}()
+	return r.run(ctx)
+}
+
+func (r *sinkRun) clientOpts() []kgo.Opt {
+	s := r.s
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(s.seeds...),
+		kgo.ClientID(fmt.Sprintf("connector-consumer-%s-%d", r.w.spec.Connector, r.id)),
+		kgo.ConsumerGroup(s.group),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsAssigned(r.onAssigned),
+		kgo.OnPartitionsRevoked(r.onRevoked),
+		kgo.OnPartitionsLost(r.onLost),
+		kgo.WithLogger(kgoLogger{log: r.log}),
+	}
+	if s.regex != "" {
+		opts = append(opts, kgo.ConsumeRegex(), kgo.ConsumeTopics(s.regex))
+	} else {
+		opts = append(opts, kgo.ConsumeTopics(s.topics...))
+	}
+	return append(opts, s.groupOpts...)
+}
+
+func (r *sinkRun) run(ctx context.Context) error {
+	actx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+	r.fail = fail
+	cl, err := kgo.NewClient(r.clientOpts()...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	r.cl = cl
+	if r.s.dlqTopic != "" {
+		r.ensureDLQ(actx)
+	}
+
+	loopErr := r.loop(actx)
+	graceful := loopErr == nil && ctx.Err() != nil
+	if !graceful && loopErr == nil {
+		loopErr = context.Cause(actx)
+	}
+
+	r.mu.Lock()
+	if graceful && r.failed == nil {
+		// Between polls, rebalances are blocked: commit what is durable.
+		octx, cancel := context.WithTimeout(context.Background(), opTimeout)
+		if err := r.commitDurable(octx, nil); err != nil {
+			r.log.Warn().Err(err).Msg("final commit")
+		}
+		cancel()
+	} else if r.failed == nil {
+		r.failed = loopErr
+	}
+	r.mu.Unlock()
+
+	// Leaving the group revokes every partition; onRevoked commits (unless
+	// the run failed) and closes them in the task.
+	cl.AllowRebalance()
+	cl.Close()
+
+	r.mu.Lock()
+	if rest := r.ownedLocked(nil); len(rest) > 0 {
+		r.closePartitions(rest)
+	}
+	r.mu.Unlock()
+	r.lag.Store(0)
+	if graceful {
+		return nil
+	}
+	return loopErr
+}
+
+// loop polls, converts, puts and commits until actx is done (nil) or a
+// record or the task fails.
+func (r *sinkRun) loop(actx context.Context) error {
+	next := time.Now().Add(r.s.flush)
+	for {
+		pctx, cancel := context.WithDeadline(actx, next)
+		fetches := r.cl.PollRecords(pctx, r.s.maxPollRecords)
+		cancel()
+		if actx.Err() != nil {
+			return nil // run tells shutdown from failure
+		}
+		if fetches.IsClientClosed() {
+			return errors.New("kafka client closed")
+		}
+		for _, fe := range fetches.Errors() {
+			if errors.Is(fe.Err, context.DeadlineExceeded) || errors.Is(fe.Err, context.Canceled) {
+				continue
+			}
+			r.log.Warn().Err(fe.Err).Str("topic", fe.Topic).Int32("partition", fe.Partition).Msg("fetch")
+		}
+		r.mu.Lock()
+		err := r.process(actx, fetches)
+		if err == nil && actx.Err() == nil && !time.Now().Before(next) {
+			if cerr := r.commitDurable(actx, nil); cerr != nil {
+				r.log.Warn().Err(cerr).Msg("commit")
+			}
+			next = time.Now().Add(r.s.flush)
+		}
+		if err != nil {
+			r.failed = err
+		}
+		r.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		r.cl.AllowRebalance()
+	}
+}
+
+// process converts the polled records and puts them into the task.
+func (r *sinkRun) process(ctx context.Context, fetches kgo.Fetches) error {
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		r.hw[connect.TopicPartition{Topic: p.Topic, Partition: p.Partition}] = p.HighWatermark
+	})
+	recs := fetches.Records()
+	batch := make([]connect.Record, 0, len(recs))
+	var bytesIn int64
+	delivered := make([]*kgo.Record, 0, len(recs))
+	for _, kr := range recs {
+		tp := connect.TopicPartition{Topic: kr.Topic, Partition: kr.Partition}
+		if !r.assigned[tp] {
+			continue // not ours (any more): its owner reads it from the last commit
+		}
+		bytesIn += int64(len(kr.Key) + len(kr.Value))
+		rec, err := r.convert(kr)
+		if err != nil {
+			r.w.errorsTotal.Add(1)
+			if !r.s.errsAll {
+				return fmt.Errorf("convert record at topic %q partition %d offset %d (errors.tolerance=none): %w", kr.Topic, kr.Partition, kr.Offset, err)
+			}
+			if r.s.errorsLog {
+				r.log.Warn().Err(err).Str("topic", kr.Topic).Int32("partition", kr.Partition).Int64("offset", kr.Offset).Msg("skip record that cannot be converted")
+			}
+			if r.s.dlqTopic != "" {
+				if err := r.deadLetter(ctx, kr, err); err != nil {
+					return err
+				}
+			}
+			delivered = append(delivered, kr)
+			continue
+		}
+		batch = append(batch, rec)
+		delivered = append(delivered, kr)
+	}
+	r.w.recordsIn.Add(int64(len(recs)))
+	r.w.bytesIn.Add(bytesIn)
+	if err := r.task.Put(ctx, batch); err != nil {
+		if ctx.Err() != nil {
+			return nil // shutting down: the batch is simply not delivered
+		}
+		return fmt.Errorf("put %d records: %w", len(batch), err)
+	}
+	var bytesOut int64
+	for _, rec := range batch {
+		bytesOut += int64(len(rec.RawKey) + len(rec.RawValue))
+	}
+	r.w.recordsOut.Add(int64(len(batch)))
+	r.w.bytesOut.Add(bytesOut)
+	for _, kr := range delivered {
+		tp := connect.TopicPartition{Topic: kr.Topic, Partition: kr.Partition}
+		r.pos[tp] = kr.Offset + 1
+		r.epoch[tp] = kr.LeaderEpoch
+	}
+	var lag int64
+	for tp := range r.assigned {
+		if hw, ok := r.hw[tp]; ok {
+			if p, ok := r.pos[tp]; ok && hw > p {
+				lag += hw - p
+			}
+		}
+	}
+	r.lag.Store(lag)
+	return nil
+}
+
+func (r *sinkRun) convert(kr *kgo.Record) (connect.Record, error) {
+	rec := connect.Record{
+		Topic:     kr.Topic,
+		Partition: kr.Partition,
+		Offset:    kr.Offset,
+		Timestamp: kr.Timestamp,
+		RawKey:    kr.Key,
+		RawValue:  kr.Value,
+	}
+	if len(kr.Headers) > 0 {
+		rec.Headers = make([]connect.Header, len(kr.Headers))
+		for i, h := range kr.Headers {
+			rec.Headers[i] = connect.Header{Key: h.Key, Value: h.Value}
+		}
+	}
+	var err error
+	if rec.Key, err = r.keyConv.ToValue(kr.Topic, kr.Key); err != nil {
+		return rec, fmt.Errorf("key: %w", err)
+	}
+	if rec.Value, err = r.valConv.ToValue(kr.Topic, kr.Value); err != nil {
+		return rec, fmt.Errorf("value: %w", err)
+	}
+	return rec, nil
+}
+
+// ensureDLQ creates the dead letter queue topic if it does not exist.
+func (r *sinkRun) ensureDLQ(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	_, err := kadm.NewClient(r.cl).CreateTopic(cctx, 1, int16(r.s.dlqRF), nil, r.s.dlqTopic)
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		r.log.Warn().Err(err).Str("topic", r.s.dlqTopic).Msg("create dead letter queue topic")
+	}
+}
+
+// deadLetter produces the raw record to the dead letter queue and waits for
+// it to be acknowledged, so its offset may be committed.
+func (r *sinkRun) deadLetter(ctx context.Context, kr *kgo.Record, cause error) error {
+	out := &kgo.Record{Topic: r.s.dlqTopic, Key: kr.Key, Value: kr.Value, Headers: append([]kgo.RecordHeader(nil), kr.Headers...)}
+	if r.s.dlqHeaders {
+		out.Headers = append(out.Headers,
+			kgo.RecordHeader{Key: "__connect.errors.topic", Value: []byte(kr.Topic)},
+			kgo.RecordHeader{Key: "__connect.errors.partition", Value: []byte(strconv.Itoa(int(kr.Partition)))},
+			kgo.RecordHeader{Key: "__connect.errors.offset", Value: []byte(strconv.FormatInt(kr.Offset, 10))},
+			kgo.RecordHeader{Key: "__connect.errors.connector.name", Value: []byte(r.w.spec.Connector)},
+			kgo.RecordHeader{Key: "__connect.errors.task.id", Value: []byte(strconv.Itoa(r.id))},
+			kgo.RecordHeader{Key: "__connect.errors.stage", Value: []byte("VALUE_CONVERTER")},
+			kgo.RecordHeader{Key: "__connect.errors.exception.message", Value: []byte(cause.Error())},
+		)
+	}
+	pctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	if err := r.cl.ProduceSync(pctx, out).FirstErr(); err != nil {
+		return fmt.Errorf("dead-letter record at topic %q partition %d offset %d to %q: %w", kr.Topic, kr.Partition, kr.Offset, r.s.dlqTopic, err)
+	}
+	return nil
+}
+
+// commitDurable asks the task what is durable among the partitions in scope
+// (nil: every owned partition) and commits exactly that. Called with mu held
+// and rebalances blocked.
+func (r *sinkRun) commitDurable(ctx context.Context, scope []connect.TopicPartition) error {
+	if r.failed != nil {
+		return nil
+	}
+	current := map[connect.TopicPartition]int64{}
+	for _, tp := range r.ownedLocked(scope) {
+		if p, ok := r.pos[tp]; ok {
+			current[tp] = p
+		}
+	}
+	if len(current) == 0 {
+		return nil
+	}
+	durable, err := r.task.PreCommit(ctx, current)
+	if err != nil {
+		return fmt.Errorf("pre-commit: %w", err)
+	}
+	offsets := map[string]map[int32]kgo.EpochOffset{}
+	commit := map[connect.TopicPartition]int64{}
+	for tp, off := range durable {
+		p, ok := current[tp]
+		switch {
+		case !ok:
+			r.log.Warn().Str("topic", tp.Topic).Int32("partition", tp.Partition).Msg("task reported an offset for a partition it was not asked about; ignored")
+			continue
+		case off > p || off < 0:
+			r.log.Warn().Str("topic", tp.Topic).Int32("partition", tp.Partition).Int64("offset", off).Int64("delivered", p).Msg("task reported an offset beyond what it was given; ignored")
+			continue
+		}
+		if c, ok := r.committed[tp]; ok && off <= c {
+			continue
+		}
+		if offsets[tp.Topic] == nil {
+			offsets[tp.Topic] = map[int32]kgo.EpochOffset{}
+		}
+		epoch := int32(-1)
+		if off == p {
+			epoch = r.epoch[tp]
+		}
+		offsets[tp.Topic][tp.Partition] = kgo.EpochOffset{Epoch: epoch, Offset: off}
+		commit[tp] = off
+	}
+	if len(offsets) == 0 {
+		return nil
+	}
+	var cerr error
+	failedTP := map[connect.TopicPartition]bool{}
+	r.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			cerr = err
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+					cerr = fmt.Errorf("%s-%d: %w", t.Topic, p.Partition, err)
+					failedTP[connect.TopicPartition{Topic: t.Topic, Partition: p.Partition}] = true
+				}
+			}
+		}
+	})
+	if cerr != nil && len(failedTP) == 0 {
+		return fmt.Errorf("commit offsets: %w", cerr)
+	}
+	for tp, off := range commit {
+		if !failedTP[tp] {
+			r.committed[tp] = off
+			r.log.Debug().Str("topic", tp.Topic).Int32("partition", tp.Partition).Int64("offset", off).Msg("committed")
+		}
+	}
+	if cerr != nil {
+		return fmt.Errorf("commit offsets: %w", cerr)
+	}
+	return nil
+}
+
+// ownedLocked returns the owned partitions among scope (nil: all owned).
+func (r *sinkRun) ownedLocked(scope []connect.TopicPartition) []connect.TopicPartition {
+	var out []connect.TopicPartition
+	if scope == nil {
+		for tp := range r.assigned {
+			out = append(out, tp)
+		}
+		return out
+	}
+	for _, tp := range scope {
+		if r.assigned[tp] {
+			out = append(out, tp)
+		}
+	}
+	return out
+}
+
+// closePartitions tells the task it no longer owns tps and forgets them.
+func (r *sinkRun) closePartitions(tps []connect.TopicPartition) {
+	octx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	if err := r.task.Close(octx, tps); err != nil {
+		r.log.Warn().Err(err).Msg("close partitions")
+	}
+	for _, tp := range tps {
+		delete(r.assigned, tp)
+		delete(r.pos, tp)
+		delete(r.epoch, tp)
+		delete(r.committed, tp)
+		delete(r.hw, tp)
+	}
+}
+
+func toTPs(m map[string][]int32) []connect.TopicPartition {
+	var out []connect.TopicPartition
+	for t, ps := range m {
+		for _, p := range ps {
+			out = append(out, connect.TopicPartition{Topic: t, Partition: p})
+		}
+	}
+	return out
+}
+
+// onAssigned opens newly assigned partitions in the task. Its first call
+// means the member joined the group, even with nothing assigned.
+func (r *sinkRun) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	tps := toTPs(m)
+	var fresh []connect.TopicPartition
+	for _, tp := range tps {
+		if !r.assigned[tp] {
+			fresh = append(fresh, tp)
+		}
+	}
+	if r.failed == nil && len(fresh) > 0 {
+		octx, cancel := context.WithTimeout(context.Background(), opTimeout)
+		err := r.task.Open(octx, fresh)
+		cancel()
+		if err != nil {
+			r.failed = fmt.Errorf("open partitions: %w", err)
+			r.fail(r.failed)
+		}
+	}
+	for _, tp := range fresh {
+		r.assigned[tp] = true
+	}
+	r.log.Info().Int("assigned", len(fresh)).Int("owned", len(r.assigned)).Msg("partitions assigned")
+	if !r.joined && r.failed == nil {
+		r.joined = true
+		r.w.setTaskState(r.id, TaskRunning, "")
+	}
+}
+
+// onRevoked commits what is durable for the revoked partitions, then closes
+// them in the task.
+func (r *sinkRun) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	tps := toTPs(m)
+	if len(tps) == 0 {
+		return // kgo calls revoke at the end of every cooperative session, often with nothing
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	tps = r.ownedLocked(tps)
+	if len(tps) == 0 {
+		return
+	}
+	octx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	if err := r.commitDurable(octx, tps); err != nil {
+		r.log.Warn().Err(err).Msg("commit on revoke")
+	}
+	cancel()
+	r.closePartitions(tps)
+	r.log.Info().Int("revoked", len(tps)).Int("owned", len(r.assigned)).Msg("partitions revoked")
+}
+
+// onLost closes lost partitions without committing: another member may own
+// them already.
+func (r *sinkRun) onLost(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	tps := toTPs(m)
+	if len(tps) == 0 {
+		return // kgo calls revoke at the end of every cooperative session, often with nothing
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	tps = r.ownedLocked(tps)
+	if len(tps) == 0 {
+		return
+	}
+	r.closePartitions(tps)
+	r.log.Warn().Int("lost", len(tps)).Msg("partitions lost")
+}

@@ -1,0 +1,318 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+
+	"github.com/ferryhq/ferry/jobs"
+	"github.com/ferryhq/ferry/runtime/connect"
+	"github.com/ferryhq/ferry/runtime/convert"
+)
+
+// Options are what the binary hands a worker besides its spec.
+type Options struct {
+	Index    int    // index of this worker in its group (FERRY_WORKER_INDEX)
+	WorkerID string // unique id of this worker incarnation (FERRY_WORKER_ID)
+	Logger   zerolog.Logger
+	// Registry resolves the connector class; nil means connect.Default().
+	Registry *connect.Registry
+	// Nats, if set, receives status and metrics; nil or disconnected never
+	// stops the data path.
+	Nats    *nats.Conn
+	DataDir string // scratch directory the worker may use
+	// OnStatus, if set, is called with every status the worker reports
+	// (tests and in-process wiring); it must not block.
+	OnStatus func(jobs.WorkerStatus)
+	// RestartBackoff is the first delay before a failed task restarts,
+	// doubled on every failure up to MaxRestartBackoff. Defaults 1s and 60s.
+	RestartBackoff    time.Duration
+	MaxRestartBackoff time.Duration
+}
+
+// Task states a task reports.
+const (
+	TaskStarting = "STARTING"
+	TaskRunning  = "RUNNING"
+	TaskFailed   = "FAILED"
+)
+
+// Worker runs one worker's share of a connector's tasks.
+type Worker struct {
+	spec     *jobs.WorkerSpec
+	opts     Options
+	log      zerolog.Logger
+	plugin   connect.Plugin
+	taskCfg  map[string]string
+	sink     *sinkSettings
+	taskIDs  []int
+	interval time.Duration
+
+	mu       sync.Mutex
+	tasks    map[int]*jobs.TaskStatus
+	stopping bool
+	changed  chan struct{}
+
+	recordsIn, recordsOut atomic.Int64
+	bytesIn, bytesOut     atomic.Int64
+	errorsTotal           atomic.Int64
+	lag                   sync.Map // task id → *atomic.Int64
+}
+
+// NewWorker checks the spec and resolves the connector; it starts nothing.
+func NewWorker(spec *jobs.WorkerSpec, opts Options) (*Worker, error) {
+	if spec == nil {
+		return nil, errors.New("new worker: nil spec")
+	}
+	if opts.Registry == nil {
+		opts.Registry = connect.Default()
+	}
+	if opts.RestartBackoff <= 0 {
+		opts.RestartBackoff = time.Second
+	}
+	if opts.MaxRestartBackoff < opts.RestartBackoff {
+		opts.MaxRestartBackoff = max(60*time.Second, opts.RestartBackoff)
+	}
+	class := spec.Class
+	if class == "" {
+		class = spec.Config[connect.KeyConnectorClass]
+	}
+	plugin, ok := opts.Registry.Lookup(class)
+	if !ok {
+		return nil, fmt.Errorf("new worker for %q: unknown connector class %q (known: %s)",
+			spec.Connector, class, strings.Join(opts.Registry.Classes(), ", "))
+	}
+	if plugin.Kind != connect.Sink {
+		return nil, fmt.Errorf("new worker for %q: %s connectors (%s) are not supported by this worker yet", spec.Connector, plugin.Kind, plugin.Class)
+	}
+	if err := opts.Registry.ValidateConfig(plugin.Class, spec.Config); err != nil {
+		return nil, fmt.Errorf("new worker for %q: invalid configuration:\n%w", spec.Connector, err)
+	}
+	sink, err := parseSinkSettings(spec)
+	if err != nil {
+		return nil, fmt.Errorf("new worker: %w", err)
+	}
+	// Build the converters once to report bad converter settings now.
+	if _, err := convert.FromConfig(spec.Config, spec.WorkerProperties, true); err != nil {
+		return nil, fmt.Errorf("new worker for %q: key converter: %w", spec.Connector, err)
+	}
+	if _, err := convert.FromConfig(spec.Config, spec.WorkerProperties, false); err != nil {
+		return nil, fmt.Errorf("new worker for %q: value converter: %w", spec.Connector, err)
+	}
+	interval := defaultMetricsInterval
+	if spec.MetricsInterval != "" {
+		d, err := time.ParseDuration(spec.MetricsInterval)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("new worker for %q: metricsInterval %q is not a positive duration", spec.Connector, spec.MetricsInterval)
+		}
+		interval = d
+	}
+	if opts.WorkerID == "" {
+		opts.WorkerID = fmt.Sprintf("%s-%d", spec.Connector, opts.Index)
+	}
+	w := &Worker{
+		spec:     spec,
+		opts:     opts,
+		plugin:   plugin,
+		taskCfg:  connect.WithDefaults(plugin.Config, spec.Config),
+		sink:     sink,
+		taskIDs:  jobs.TaskShare(spec.TasksMax, spec.Workers, opts.Index),
+		interval: interval,
+		tasks:    map[int]*jobs.TaskStatus{},
+		changed:  make(chan struct{}, 1),
+	}
+	w.log = opts.Logger.With().Str("connector", spec.Connector).Str("worker", opts.WorkerID).Int("index", opts.Index).Logger()
+	for _, id := range w.taskIDs {
+		w.tasks[id] = &jobs.TaskStatus{ID: id, State: TaskStarting}
+		w.lag.Store(id, new(atomic.Int64))
+	}
+	return w, nil
+}
+
+// TaskIDs returns the task ids this worker runs.
+func (w *Worker) TaskIDs() []int { return append([]int(nil), w.taskIDs...) }
+
+// Run runs the worker's tasks until ctx is done, then shuts them down
+// gracefully (commit what is durable, close, leave the group) and returns.
+func (w *Worker) Run(ctx context.Context) error {
+	w.log.Info().Ints("tasks", w.taskIDs).Str("class", w.plugin.Class).Msg("worker starting")
+	var wg sync.WaitGroup
+	for _, id := range w.taskIDs {
+		wg.Go(func() { w.superviseTask(ctx, id) })
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+
+	cpu := newCPUMeter()
+	ticker := time.NewTicker(w.interval)
+	defer ticker.Stop()
+	w.publishStatus()
+	ctxDone := ctx.Done()
+	for {
+		select {
+		case <-w.changed:
+			w.publishStatus()
+		case <-ticker.C:
+			w.publishStatus()
+			w.publishMetrics(cpu.percent(w.spec.Mcu))
+		case <-ctxDone:
+			ctxDone = nil
+			w.mu.Lock()
+			w.stopping = true
+			w.mu.Unlock()
+			w.log.Info().Msg("worker stopping")
+			w.publishStatus()
+		case <-done:
+			w.publishStatus()
+			w.publishMetrics(cpu.percent(w.spec.Mcu))
+			if w.opts.Nats != nil {
+				fctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				_ = w.opts.Nats.FlushWithContext(fctx)
+				cancel()
+			}
+			w.log.Info().Msg("worker stopped")
+			return nil
+		}
+	}
+}
+
+// superviseTask runs task id, restarting it with backoff when it fails,
+// until ctx is done.
+func (w *Worker) superviseTask(ctx context.Context, id int) {
+	backoff := w.opts.RestartBackoff
+	for {
+		start := time.Now()
+		err := w.runSinkTask(ctx, id)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			err = errors.New("task stopped unexpectedly")
+		}
+		w.errorsTotal.Add(1)
+		w.setTaskState(id, TaskFailed, err.Error())
+		if time.Since(start) > 5*time.Minute {
+			backoff = w.opts.RestartBackoff // it ran well for a while: start over
+		}
+		w.log.Error().Err(err).Int("task", id).Dur("restart_in", backoff).Msg("task failed")
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, w.opts.MaxRestartBackoff)
+	}
+}
+
+// setTaskState records a task's state and wakes the status publisher. A
+// FAILED task keeps its trace until it runs again.
+func (w *Worker) setTaskState(id int, state, trace string) {
+	w.mu.Lock()
+	t := w.tasks[id]
+	changed := t.State != state || t.Trace != trace
+	t.State, t.Trace = state, trace
+	w.mu.Unlock()
+	if changed {
+		select {
+		case w.changed <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Status returns the worker's current status.
+func (w *Worker) Status() jobs.WorkerStatus {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	st := jobs.WorkerStatus{
+		Connector: w.spec.Connector,
+		Worker:    w.opts.WorkerID,
+		Index:     w.opts.Index,
+		Revision:  w.spec.Revision,
+		Time:      time.Now().UTC(),
+		Tasks:     make([]jobs.TaskStatus, 0, len(w.taskIDs)),
+	}
+	running, failed := 0, 0
+	var msgs []string
+	for _, id := range w.taskIDs {
+		t := *w.tasks[id]
+		st.Tasks = append(st.Tasks, t)
+		switch t.State {
+		case TaskRunning:
+			running++
+		case TaskFailed:
+			failed++
+			msgs = append(msgs, fmt.Sprintf("task %d: %s", id, t.Trace))
+		}
+	}
+	switch {
+	case w.stopping:
+		st.State = jobs.WorkerStopping
+	case failed > 0:
+		st.State = jobs.WorkerFailed
+		st.Message = strings.Join(msgs, "; ")
+	case running == len(w.taskIDs):
+		st.State = jobs.WorkerRunning
+	default:
+		st.State = jobs.WorkerStarting
+	}
+	return st
+}
+
+func (w *Worker) publishStatus() {
+	st := w.Status()
+	if w.opts.OnStatus != nil {
+		w.opts.OnStatus(st)
+	}
+	w.publish(jobs.StatusSubject(w.spec.Connector, w.opts.WorkerID), st)
+}
+
+// Metrics returns the worker's counters now, with the given CPU percentage.
+func (w *Worker) Metrics(cpuPercent float64) jobs.Metrics {
+	var lag int64
+	w.lag.Range(func(_, v any) bool { lag += v.(*atomic.Int64).Load(); return true })
+	return jobs.Metrics{
+		Connector:  w.spec.Connector,
+		Worker:     w.opts.WorkerID,
+		Time:       time.Now().UTC(),
+		CPUPercent: cpuPercent,
+		Mcu:        w.spec.Mcu,
+		Tasks:      len(w.taskIDs),
+		RecordsIn:  w.recordsIn.Load(),
+		RecordsOut: w.recordsOut.Load(),
+		BytesIn:    w.bytesIn.Load(),
+		BytesOut:   w.bytesOut.Load(),
+		Lag:        lag,
+		Errors:     w.errorsTotal.Load(),
+	}
+}
+
+func (w *Worker) publishMetrics(cpuPercent float64) {
+	w.publish(jobs.MetricsSubject(w.spec.Connector, w.opts.WorkerID), w.Metrics(cpuPercent))
+}
+
+// publish sends v as JSON if there is a NATS connection; failures are logged
+// and otherwise ignored: NATS never stops the data path.
+func (w *Worker) publish(subject string, v any) {
+	nc := w.opts.Nats
+	if nc == nil {
+		return
+	}
+	b, err := convert.Marshal(v)
+	if err != nil {
+		w.log.Warn().Err(err).Str("subject", subject).Msg("encode report")
+		return
+	}
+	if err := nc.Publish(subject, b); err != nil {
+		w.log.Debug().Err(err).Str("subject", subject).Msg("publish report")
+	}
+}
