@@ -298,3 +298,7 @@ func sortedTPs(m map[connect.TopicPartition]int64) []connect.TopicPartition {
 }
 
 var testLogLevel = zerolog.WarnLevel
+
+func contextWithCancel() (context.Context, context.CancelFunc) {
+	return context.WithCancel(context.Background())
+}

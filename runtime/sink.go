@@ -459,13 +459,16 @@ func (r *sinkRun) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]in
 			fresh = append(fresh, tp)
 		}
 	}
-	if r.failed == nil && len(fresh) > 0 {
+	if r.failed != nil || len(fresh) == 0 {
+		fresh = nil // a failed run opens nothing more; it is shutting down
+	} else {
 		octx, cancel := context.WithTimeout(context.Background(), opTimeout)
 		err := r.task.Open(octx, fresh)
 		cancel()
 		if err != nil {
 			r.failed = fmt.Errorf("open partitions: %w", err)
 			r.fail(r.failed)
+			fresh = nil
 		}
 	}
 	for _, tp := range fresh {

@@ -1,0 +1,107 @@
+package connect
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+)
+
+type nopSink struct{}
+
+var _ SinkTask = nopSink{}
+
+func (nopSink) Start(context.Context, map[string]string) error { return nil }
+func (nopSink) Open(context.Context, []TopicPartition) error   { return nil }
+func (nopSink) Put(context.Context, []Record) error            { return nil }
+func (nopSink) PreCommit(_ context.Context, c map[TopicPartition]int64) (map[TopicPartition]int64, error) {
+	return c, nil
+}
+func (nopSink) Close(context.Context, []TopicPartition) error { return nil }
+func (nopSink) Stop() error                                   { return nil }
+
+func testPlugin() Plugin {
+	return Plugin{
+		Class: "x.Sink", Aliases: []string{"XSink"}, Kind: Sink,
+		NewSinkTask: func() SinkTask { return nopSink{} },
+		Config: []ConfigField{
+			{Name: "size", Type: TypeInt, Required: true, Validate: AtLeast(1)},
+			{Name: "mode", Type: TypeString, Default: "a", Validate: OneOf("a", "b")},
+			{Name: "on", Type: TypeBoolean},
+			{Name: "secret", Type: TypePassword, Secret: true},
+		},
+	}
+}
+
+func TestRegistry(t *testing.T) {
+	r := NewRegistry()
+	if err := r.Register(testPlugin()); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Register(Plugin{Class: "y", Aliases: []string{"XSink"}, Kind: Sink, NewSinkTask: func() SinkTask { return nopSink{} }}); err == nil {
+		t.Error("a taken alias was registered again")
+	}
+	if err := r.Register(Plugin{Class: "z", Kind: Sink}); err == nil {
+		t.Error("a sink without a constructor was registered")
+	}
+	for _, n := range []string{"x.Sink", "XSink", " XSink "} {
+		if p, ok := r.Lookup(n); !ok || p.Class != "x.Sink" {
+			t.Errorf("lookup %q = %q, %v", n, p.Class, ok)
+		}
+	}
+	if _, ok := r.Lookup("nope"); ok {
+		t.Error("unknown class found")
+	}
+	if got := r.Classes(); len(got) != 1 || got[0] != "x.Sink" {
+		t.Errorf("classes %v", got)
+	}
+}
+
+func TestValidateConfig(t *testing.T) {
+	r := NewRegistry()
+	_ = r.Register(testPlugin())
+	ok := map[string]string{"topics": "a,b", "size": "3"}
+	if err := r.ValidateConfig("XSink", ok); err != nil {
+		t.Errorf("valid config: %v", err)
+	}
+	bad := map[string]string{
+		"topics": "a", "topics.regex": "a.*", "mode": "c", "on": "yes", "tasks.max": "0",
+		"value.converter": "io.confluent.connect.avro.AvroConverter", "errors.tolerance": "some",
+		"errors.deadletterqueue.topic.name": "a",
+	}
+	err := r.ValidateConfig("x.Sink", bad)
+	var ces ConfigErrors
+	if !errors.As(err, &ces) {
+		t.Fatalf("got %v, want ConfigErrors", err)
+	}
+	got := map[string]bool{}
+	for _, e := range ces {
+		got[e.Key] = true
+	}
+	for _, k := range []string{"size", "mode", "on", "tasks.max", "value.converter", "errors.tolerance", "topics.regex", "errors.deadletterqueue.topic.name"} {
+		if !got[k] {
+			t.Errorf("no problem for %s in:\n%v", k, err)
+		}
+	}
+	var one *ConfigError
+	if !errors.As(err, &one) {
+		t.Error("errors.As cannot reach a single ConfigError")
+	}
+	if err := r.ValidateConfig("x.Sink", map[string]string{"size": "1"}); err == nil || !strings.Contains(err.Error(), "topics") {
+		t.Errorf("missing topics: %v", err)
+	}
+	err = r.ValidateConfig("nope", ok)
+	if err == nil || !strings.Contains(err.Error(), "connector.class") || !strings.Contains(err.Error(), "x.Sink") {
+		t.Errorf("unknown class: %v, want it named with the known classes", err)
+	}
+}
+
+func TestWithDefaults(t *testing.T) {
+	got := WithDefaults(testPlugin().Config, map[string]string{"size": "2"})
+	if got["mode"] != "a" || got["size"] != "2" {
+		t.Errorf("got %v", got)
+	}
+	if _, ok := got["on"]; ok {
+		t.Error("a field without default was filled")
+	}
+}
