@@ -92,10 +92,13 @@ type recorder struct {
 	// durable decides, per partition, the offset to report durable given
 	// the offset after the last record delivered; nil means all of it.
 	durable func(tp connect.TopicPartition, current int64) (int64, bool)
+	// failAt, if set, makes Put fail once when it sees this offset.
+	failAt   int64
+	failOnce bool
 }
 
 func newRecorder() *recorder {
-	return &recorder{opened: map[int][]connect.TopicPartition{}, closed: map[int][]connect.TopicPartition{}}
+	return &recorder{opened: map[int][]connect.TopicPartition{}, closed: map[int][]connect.TopicPartition{}, failAt: -1}
 }
 
 func (r *recorder) deliveries() []delivery {
@@ -138,6 +141,12 @@ func (t *recordingTask) Open(_ context.Context, tps []connect.TopicPartition) er
 func (t *recordingTask) Put(_ context.Context, recs []connect.Record) error {
 	t.rec.mu.Lock()
 	defer t.rec.mu.Unlock()
+	for _, r := range recs {
+		if r.Offset == t.rec.failAt && !t.rec.failOnce {
+			t.rec.failOnce = true
+			return fmt.Errorf("injected failure at %s", r.Coordinates())
+		}
+	}
 	for _, r := range recs {
 		t.rec.got = append(t.rec.got, delivery{task: t.id, tp: r.TopicPartition(), offset: r.Offset, value: r.Value})
 	}

@@ -176,12 +176,16 @@ func (r *sinkRun) loop(actx context.Context) error {
 		if fetches.IsClientClosed() {
 			return errors.New("kafka client closed")
 		}
+		fetchErrs := 0
 		for _, fe := range fetches.Errors() {
 			if errors.Is(fe.Err, context.DeadlineExceeded) || errors.Is(fe.Err, context.Canceled) {
 				continue
 			}
+			fetchErrs++
 			r.log.Warn().Err(fe.Err).Str("topic", fe.Topic).Int32("partition", fe.Partition).Msg("fetch")
 		}
+		// Errors only: the client retries by itself; do not spin on them.
+		pause := fetchErrs > 0 && fetches.NumRecords() == 0
 		r.mu.Lock()
 		err := r.process(actx, fetches)
 		if err == nil && actx.Err() == nil && !time.Now().Before(next) {
@@ -198,6 +202,12 @@ func (r *sinkRun) loop(actx context.Context) error {
 			return err
 		}
 		r.cl.AllowRebalance()
+		if pause {
+			select {
+			case <-actx.Done():
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
 	}
 }
 

@@ -258,3 +258,37 @@ func TestPoisonRecordToleratedToDLQ(t *testing.T) {
 		t.Errorf("dead letter headers %v lack the coordinates", h)
 	}
 }
+
+// A Put failure fails the task; it restarts with backoff from the last
+// commit and delivers everything, re-delivering only beyond the commit.
+func TestFailedTaskRestartsFromCommit(t *testing.T) {
+	addr := newCluster(t, 1, "r")
+	cl := newClient(t, addr, manualPartitioner())
+	produce(t, cl, "r", 0, values("a", 10)...)
+	rec := newRecorder()
+	rec.durable = func(_ connect.TopicPartition, cur int64) (int64, bool) { return cur / 5 * 5, cur >= 5 }
+	spec := testSpec("restart", addr, 1, 1, map[string]string{"topics": "r", "offset.flush.interval.ms": "50"})
+	w := startWorker(t, spec, 0, testRegistry(t, rec))
+	eventually(t, 20*time.Second, "10 records", func() bool { return len(rec.deliveries()) == 10 })
+	eventually(t, 10*time.Second, "commit at 10", func() bool {
+		return committed(t, cl, jobs.ConsumerGroup("restart"))[connect.TopicPartition{Topic: "r", Partition: 0}] == 10
+	})
+	rec.mu.Lock()
+	rec.failAt = 13
+	rec.mu.Unlock()
+	produce(t, cl, "r", 0, values("b", 7)...) // offsets 10..16; Put of the batch with 13 fails
+	eventually(t, 20*time.Second, "failure reported", func() bool { _, ok := w.status.seen(jobs.WorkerFailed); return ok })
+	eventually(t, 20*time.Second, "all 17 records and RUNNING again", func() bool {
+		return len(rec.count()[connect.TopicPartition{Topic: "r", Partition: 0}]) == 17 && w.w.Status().State == jobs.WorkerRunning
+	})
+	st, _ := w.status.seen(jobs.WorkerFailed)
+	if !strings.Contains(st.Message, "injected failure") {
+		t.Errorf("failure message %q", st.Message)
+	}
+	for off, n := range rec.count()[connect.TopicPartition{Topic: "r", Partition: 0}] {
+		if n > 1 && off < 10 {
+			t.Errorf("offset %d delivered %d times though committed", off, n)
+		}
+	}
+	w.stop(t)
+}
