@@ -1,0 +1,453 @@
+package nomad
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ferryhq/ferry/jobs"
+	"github.com/hashicorp/nomad/api"
+	"github.com/rs/zerolog"
+)
+
+// Config configures a Deployer.
+type Config struct {
+	// Client talks to Nomad. Required.
+	Client *api.Client
+	// Render is how every connector's job is rendered; its Namespace and
+	// Region are also where the Deployer reads and writes.
+	Render RenderConfig
+	Logger zerolog.Logger
+	// Timeout bounds each call to Nomad (default 30 s), so a Nomad that
+	// accepts connections but never answers cannot stall the reconciler.
+	Timeout time.Duration
+	// CrashLoopAfter is how many restarts of a worker in a row, each soon
+	// after it started, make Observe report a crash loop (default 3).
+	CrashLoopAfter int
+	// StableAfter is how long a worker must run for its last restart not to
+	// count (default 1 m).
+	StableAfter time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Validate reports every problem with the configuration.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Client == nil {
+		errs = append(errs, errors.New("nomad client is required"))
+	}
+	if err := c.Render.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Timeout < 0 || c.StableAfter < 0 || c.CrashLoopAfter < 0 {
+		errs = append(errs, errors.New("timeouts and counts must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) setDefaults() {
+	if c.Timeout == 0 {
+		c.Timeout = 30 * time.Second
+	}
+	if c.CrashLoopAfter == 0 {
+		c.CrashLoopAfter = 3
+	}
+	if c.StableAfter == 0 {
+		c.StableAfter = time.Minute
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Deployer runs connectors as Nomad jobs. Its methods have the shape and
+// meaning of scheduler.Deployer (see scheduler/deployer.go) on this
+// package's Deployment and Observation. It keeps no state of its own: Nomad
+// is the state, so any replica can take over and a restart loses nothing.
+type Deployer struct {
+	cfg Config
+	log zerolog.Logger
+}
+
+// NewDeployer checks the configuration and returns a Deployer.
+func NewDeployer(cfg Config) (*Deployer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("nomad deployer: %w", err)
+	}
+	cfg.setDefaults()
+	return &Deployer{cfg: cfg, log: cfg.Logger}, nil
+}
+
+// Observation is what the Deployer sees of one connector's job.
+type Observation struct {
+	// Deployed is false when no job runs under the name (none, or stopped).
+	Deployed bool
+	// Workers is the group's count; Alive how many allocations run now.
+	Workers, Alive int
+	// IDs maps a worker index (NOMAD_ALLOC_INDEX) to the ID of the running
+	// allocation at that index, which the worker reports as its
+	// jobs.EnvWorkerID.
+	IDs map[int]string
+	// CrashLoop is set when a worker keeps exiting soon after it starts.
+	CrashLoop bool
+	// PlacementFailed is set when Nomad cannot place some workers (no node
+	// has room, or none is eligible).
+	PlacementFailed bool
+	// Reason says what is wrong, in words a person can act on, when
+	// CrashLoop or PlacementFailed is set. It holds no counters or times
+	// that change on every crash, so it can be stored when it changes.
+	Reason string
+}
+
+func (d *Deployer) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, d.cfg.Timeout)
+}
+
+func (d *Deployer) query(ctx context.Context) *api.QueryOptions {
+	q := &api.QueryOptions{Namespace: d.cfg.Render.Namespace, Region: d.cfg.Render.Region}
+	return q.WithContext(ctx)
+}
+
+func (d *Deployer) write(ctx context.Context) *api.WriteOptions {
+	w := &api.WriteOptions{Namespace: d.cfg.Render.Namespace, Region: d.cfg.Render.Region}
+	return w.WithContext(ctx)
+}
+
+// isNotFound reports whether Nomad answered 404.
+func isNotFound(err error) bool {
+	var ure api.UnexpectedResponseError
+	if errors.As(err, &ure) {
+		return ure.HasStatusCode() && ure.StatusCode() == http.StatusNotFound
+	}
+	return err != nil && strings.Contains(err.Error(), "404")
+}
+
+// Apply makes the connector's job match dep. It writes the variable, then:
+// registers the job if there is none (EnforceIndex with index 0, so two
+// replicas can never both create it); registers it again if it changed or
+// was stopped (EnforceIndex on the index it read, PreserveCounts so a config
+// change never undoes a scale decision); and scales the group when only the
+// count differs, which adds or removes workers without replacing the others.
+// A changed revision or restart generation changes the job's meta, which
+// makes Nomad replace every allocation, one at a time.
+func (d *Deployer) Apply(ctx context.Context, dep Deployment) error {
+	job, err := Render(dep, d.cfg.Render)
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	v, err := RenderVariable(dep, d.cfg.Render)
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	id := *job.ID
+	log := d.log.With().Str("connector", dep.Name).Str("job", id).Logger()
+	if err := d.putVariable(ctx, v); err != nil {
+		return fmt.Errorf("apply %q: %w", dep.Name, err)
+	}
+	cur, err := d.info(ctx, id)
+	if err != nil {
+		return fmt.Errorf("apply %q: %w", dep.Name, err)
+	}
+	if cur == nil {
+		if err := d.register(ctx, job, &api.RegisterOptions{EnforceIndex: true, ModifyIndex: 0}); err != nil {
+			return fmt.Errorf("apply %q: create job: %w", dep.Name, err)
+		}
+		log.Info().Int("workers", dep.Workers).Int64("revision", dep.Revision).Msg("job registered")
+		return nil
+	}
+	if owner := cur.Meta[MetaConnector]; owner != dep.Name {
+		return fmt.Errorf("apply %q: job %s exists and is not this connector's (meta %s=%q)", dep.Name, id, MetaConnector, owner)
+	}
+	count, hasGroup := groupCount(cur)
+	if why := changed(cur, job); why != "" {
+		opts := &api.RegisterOptions{EnforceIndex: true, PreserveCounts: true}
+		if cur.JobModifyIndex != nil {
+			opts.ModifyIndex = *cur.JobModifyIndex
+		}
+		if a := dep.Autoscaling; !hasGroup || (a != nil && (count < a.MinWorkerCount || count > a.MaxWorkerCount)) {
+			// Nomad refuses a count outside the new scaling bounds, and a
+			// group that was not there has no count to keep: register
+			// with the count asked for.
+			opts.PreserveCounts = false
+			count = dep.Workers
+		}
+		if err := d.register(ctx, job, opts); err != nil {
+			return fmt.Errorf("apply %q: update job: %w", dep.Name, err)
+		}
+		log.Info().Str("why", why).Int64("revision", dep.Revision).Int64("restarts", dep.Restarts).Msg("job updated")
+	}
+	if count != dep.Workers {
+		if err := d.scale(ctx, id, dep); err != nil {
+			return fmt.Errorf("apply %q: %w", dep.Name, err)
+		}
+		log.Info().Int("from", count).Int("workers", dep.Workers).Msg("job scaled")
+	}
+	return nil
+}
+
+// changed says why a registered job must be registered again, or "".
+func changed(cur, want *api.Job) string {
+	switch {
+	case cur.Stop != nil && *cur.Stop:
+		return "job was stopped"
+	case cur.Meta[MetaRevision] != want.Meta[MetaRevision]:
+		return "new revision"
+	case cur.Meta[MetaRestarts] != want.Meta[MetaRestarts]:
+		return "restart"
+	case cur.Meta[MetaJobHash] != want.Meta[MetaJobHash]:
+		return "job changed"
+	}
+	if _, ok := groupCount(cur); !ok {
+		return "job has no group " + GroupName
+	}
+	return ""
+}
+
+func groupCount(job *api.Job) (int, bool) {
+	for _, g := range job.TaskGroups {
+		if g.Name != nil && *g.Name == GroupName {
+			if g.Count == nil {
+				return 0, true
+			}
+			return *g.Count, true
+		}
+	}
+	return 0, false
+}
+
+func (d *Deployer) info(ctx context.Context, id string) (*api.Job, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	job, _, err := d.cfg.Client.Jobs().Info(id, d.query(ctx))
+	if isNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read job %s: %w", id, err)
+	}
+	return job, nil
+}
+
+func (d *Deployer) register(ctx context.Context, job *api.Job, opts *api.RegisterOptions) error {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	if _, _, err := d.cfg.Client.Jobs().RegisterOpts(job, opts, d.write(ctx)); err != nil {
+		return fmt.Errorf("register job %s: %w", *job.ID, err)
+	}
+	return nil
+}
+
+func (d *Deployer) scale(ctx context.Context, id string, dep Deployment) error {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	n := dep.Workers
+	meta := map[string]any{MetaConnector: dep.Name, MetaRevision: strconv.FormatInt(dep.Revision, 10)}
+	msg := fmt.Sprintf("ferry: %d workers", n)
+	if _, _, err := d.cfg.Client.Jobs().Scale(id, GroupName, &n, msg, false, meta, d.write(ctx)); err != nil {
+		return fmt.Errorf("scale job %s to %d: %w", id, n, err)
+	}
+	return nil
+}
+
+// putVariable writes the variable when its items differ from Nomad's, with
+// check-and-set so a concurrent writer makes this fail rather than be lost.
+func (d *Deployer) putVariable(ctx context.Context, v *api.Variable) error {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	vars := d.cfg.Client.Variables()
+	cur, _, err := vars.Peek(v.Path, d.query(ctx))
+	if err != nil {
+		return fmt.Errorf("read variable %s: %w", v.Path, err)
+	}
+	if cur != nil && maps.Equal(map[string]string(cur.Items), map[string]string(v.Items)) {
+		return nil
+	}
+	if cur == nil {
+		_, _, err = vars.CheckedCreate(v, d.write(ctx))
+	} else {
+		nv := *v
+		nv.ModifyIndex = cur.ModifyIndex
+		_, _, err = vars.CheckedUpdate(&nv, d.write(ctx))
+	}
+	if err != nil {
+		return fmt.Errorf("write variable %s: %w", v.Path, err)
+	}
+	return nil
+}
+
+// Remove deregisters the connector's job with purge and deletes its
+// variable. It succeeds when neither exists, and refuses to touch a job
+// under the name that is not Ferry's.
+func (d *Deployer) Remove(ctx context.Context, name string) error {
+	if !jobs.ValidName(name) {
+		return fmt.Errorf("remove: invalid connector name %q", name)
+	}
+	id := JobID(name)
+	cur, err := d.info(ctx, id)
+	if err != nil {
+		return fmt.Errorf("remove %q: %w", name, err)
+	}
+	if cur != nil {
+		if owner := cur.Meta[MetaConnector]; owner != name {
+			return fmt.Errorf("remove %q: job %s is not this connector's (meta %s=%q)", name, id, MetaConnector, owner)
+		}
+		if err := d.deregister(ctx, id); err != nil {
+			return fmt.Errorf("remove %q: %w", name, err)
+		}
+		d.log.Info().Str("connector", name).Str("job", id).Msg("job deregistered")
+	}
+	if err := d.deleteVariable(ctx, VariablePath(name)); err != nil {
+		return fmt.Errorf("remove %q: %w", name, err)
+	}
+	return nil
+}
+
+func (d *Deployer) deregister(ctx context.Context, id string) error {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	_, _, err := d.cfg.Client.Jobs().DeregisterOpts(id, &api.DeregisterOptions{Purge: true}, d.write(ctx))
+	if err != nil && !isNotFound(err) {
+		return fmt.Errorf("deregister job %s: %w", id, err)
+	}
+	return nil
+}
+
+func (d *Deployer) deleteVariable(ctx context.Context, path string) error {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	if _, err := d.cfg.Client.Variables().Delete(path, d.write(ctx)); err != nil && !isNotFound(err) {
+		return fmt.Errorf("delete variable %s: %w", path, err)
+	}
+	return nil
+}
+
+// List returns the names of the connectors that have a job (meta
+// ferry_connector, ID ferry-<name>), sorted.
+func (d *Deployer) List(ctx context.Context) ([]string, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	q := d.query(ctx)
+	q.Prefix = JobPrefix
+	stubs, _, err := d.cfg.Client.Jobs().ListOptions(&api.JobListOptions{Fields: &api.JobListFields{Meta: true}}, q)
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	var names []string
+	for _, s := range stubs {
+		name := s.Meta[MetaConnector]
+		if name == "" && len(s.Meta) == 0 {
+			// A Nomad that does not list meta: read the job to know whose it is.
+			job, err := d.info(ctx, s.ID)
+			if err != nil {
+				return nil, fmt.Errorf("list jobs: %w", err)
+			}
+			if job != nil {
+				name = job.Meta[MetaConnector]
+			}
+		}
+		if name != "" && jobs.ValidName(name) && s.ID == JobID(name) {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// Observe reports how the connector's allocations are doing: how many run
+// and their IDs by worker index, whether some cannot be placed (with what
+// Nomad's placement metrics say), and whether a worker keeps exiting (with
+// its task events' messages).
+func (d *Deployer) Observe(ctx context.Context, name string) (Observation, error) {
+	if !jobs.ValidName(name) {
+		return Observation{}, fmt.Errorf("observe: invalid connector name %q", name)
+	}
+	id := JobID(name)
+	job, err := d.info(ctx, id)
+	if err != nil {
+		return Observation{}, fmt.Errorf("observe %q: %w", name, err)
+	}
+	if job == nil || (job.Stop != nil && *job.Stop) || job.Meta[MetaConnector] != name {
+		return Observation{}, nil
+	}
+	count, _ := groupCount(job)
+	obs := Observation{Deployed: true, Workers: count, IDs: map[int]string{}}
+
+	allocs, err := d.allocations(ctx, id)
+	if err != nil {
+		return Observation{}, fmt.Errorf("observe %q: %w", name, err)
+	}
+	var version uint64
+	if job.Version != nil {
+		version = *job.Version
+	}
+	crash := d.crashLoop(allocs, version)
+	newest := map[int]*api.AllocationListStub{}
+	pending := 0
+	for _, a := range allocs {
+		if a.TaskGroup != GroupName || a.DesiredStatus != api.AllocDesiredStatusRun {
+			continue
+		}
+		switch a.ClientStatus {
+		case api.AllocClientStatusPending:
+			pending++
+		case api.AllocClientStatusRunning:
+			idx, ok := allocIndex(a.Name)
+			if !ok {
+				continue
+			}
+			if o := newest[idx]; o == nil || a.CreateIndex > o.CreateIndex {
+				newest[idx] = a
+			}
+		}
+	}
+	for idx, a := range newest {
+		obs.Alive++
+		obs.IDs[idx] = a.ID
+	}
+	if crash != "" {
+		obs.CrashLoop = true
+		obs.Reason = crash
+	}
+	if obs.Alive+pending < count {
+		reason, err := d.placement(ctx, id, job)
+		if err != nil {
+			return Observation{}, fmt.Errorf("observe %q: %w", name, err)
+		}
+		if reason != "" {
+			obs.PlacementFailed = true
+			if obs.Reason != "" {
+				obs.Reason = reason + "; " + obs.Reason
+			} else {
+				obs.Reason = reason
+			}
+		}
+	}
+	return obs, nil
+}
+
+func (d *Deployer) allocations(ctx context.Context, id string) ([]*api.AllocationListStub, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	allocs, _, err := d.cfg.Client.Jobs().Allocations(id, false, d.query(ctx))
+	if err != nil && !isNotFound(err) {
+		return nil, fmt.Errorf("list allocations of %s: %w", id, err)
+	}
+	return allocs, nil
+}
+
+// allocIndex parses the index out of an allocation name, "<job>.<group>[<index>]".
+func allocIndex(name string) (int, bool) {
+	open := strings.LastIndexByte(name, '[')
+	if open < 0 || !strings.HasSuffix(name, "]") {
+		return 0, false
+	}
+	n, err := strconv.Atoi(name[open+1 : len(name)-1])
+	return n, err == nil && n >= 0
+}

@@ -1,0 +1,18 @@
+// Package nomad runs connectors as Nomad jobs: it renders a connector's
+// deployment into an *api.Job (pure, golden-tested), registers, scales and
+// deregisters it, and reports how its allocations are doing.
+//
+// It is the only package of Ferry that imports github.com/hashicorp/nomad/api.
+// The scheduler never sees a Nomad type: cmd/ferry adapts the scheduler's
+// Deployment and Observation to this package's own types.
+//
+// One connector is one job, "ferry-<connector>", with one group "workers"
+// (count = worker count) and one task "worker". The worker's spec is rendered
+// by a template block into the task's secrets directory; its secret
+// configuration values, and the two values that change with the worker count
+// (workers and tasksMax), live in the Nomad Variable "nomad/jobs/ferry-<name>",
+// which the task may read through its workload identity. That way secrets are
+// never part of the job, and a scale decision changes the variable and the
+// count but never the job, so it adds or removes workers without replacing
+// the others.
+package nomad

@@ -1,0 +1,251 @@
+package nomad
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/nomad/api"
+)
+
+// Task event types whose messages say why a worker stopped. Nomad names the
+// first five in package api; the hook ones (templates, artifacts, identity)
+// it does not.
+var failureEvents = map[string]bool{
+	api.TaskTerminated:             true,
+	api.TaskDriverFailure:          true,
+	api.TaskSetupFailure:           true,
+	api.TaskArtifactDownloadFailed: true,
+	api.TaskFailedValidation:       true,
+	"Task hook failed":             true,
+	"Template":                     true,
+}
+
+// maxReasonMessages bounds how many task event messages a reason quotes.
+const maxReasonMessages = 3
+
+// crashLoop returns why a worker keeps exiting, or "". A worker keeps
+// exiting when its task has restarted CrashLoopAfter times and is not
+// running, or last restarted less than StableAfter ago; or when at least two
+// allocations of the current job version at its index have failed. The
+// lowest such index is reported, so the reason is stable.
+func (d *Deployer) crashLoop(allocs []*api.AllocationListStub, version uint64) string {
+	now := d.cfg.Now()
+	failed := map[int][]*api.AllocationListStub{}
+	crashing := map[int]*api.AllocationListStub{}
+	for _, a := range allocs {
+		if a.TaskGroup != GroupName {
+			continue
+		}
+		idx, ok := allocIndex(a.Name)
+		if !ok {
+			continue
+		}
+		if a.ClientStatus == api.AllocClientStatusFailed && a.JobVersion == version {
+			failed[idx] = append(failed[idx], a)
+			continue
+		}
+		if a.DesiredStatus != api.AllocDesiredStatusRun {
+			continue
+		}
+		ts := a.TaskStates[TaskName]
+		if ts == nil || ts.Restarts < uint64(d.cfg.CrashLoopAfter) {
+			continue
+		}
+		if ts.State != "running" || now.Sub(ts.LastRestart) < d.cfg.StableAfter {
+			if o := crashing[idx]; o == nil || a.CreateIndex > o.CreateIndex {
+				crashing[idx] = a
+			}
+		}
+	}
+	for idx, fs := range failed {
+		if len(fs) >= 2 {
+			sort.Slice(fs, func(i, j int) bool { return fs[i].CreateIndex > fs[j].CreateIndex })
+			if _, ok := crashing[idx]; !ok {
+				crashing[idx] = fs[0]
+			}
+		}
+	}
+	if len(crashing) == 0 {
+		return ""
+	}
+	idxs := make([]int, 0, len(crashing))
+	for i := range crashing {
+		idxs = append(idxs, i)
+	}
+	sort.Ints(idxs)
+	a := crashing[idxs[0]]
+	msgs := failureMessages(a.TaskStates[TaskName])
+	if len(msgs) == 0 {
+		return fmt.Sprintf("worker %d keeps exiting soon after it starts; Nomad recorded no exit message (see `nomad alloc logs -stderr %s`)", idxs[0], a.ID)
+	}
+	return fmt.Sprintf("worker %d keeps exiting soon after it starts: %s", idxs[0], strings.Join(msgs, "; "))
+}
+
+// failureMessages returns the distinct messages of the task's latest failure
+// events, oldest first.
+func failureMessages(ts *api.TaskState) []string {
+	if ts == nil {
+		return nil
+	}
+	var out []string
+	seen := map[string]bool{}
+	for i := len(ts.Events) - 1; i >= 0 && len(out) < maxReasonMessages; i-- {
+		ev := ts.Events[i]
+		if ev == nil || !failureEvents[ev.Type] {
+			continue
+		}
+		m := eventMessage(ev)
+		if m == "" || seen[m] {
+			continue
+		}
+		seen[m] = true
+		out = append(out, m)
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out
+}
+
+func eventMessage(ev *api.TaskEvent) string {
+	if ev.DisplayMessage != "" {
+		return ev.DisplayMessage
+	}
+	switch ev.Type {
+	case api.TaskTerminated:
+		m := fmt.Sprintf("Exit Code: %d", ev.ExitCode)
+		if ev.Signal != 0 {
+			m += fmt.Sprintf(", Signal: %d", ev.Signal)
+		}
+		if ev.Message != "" {
+			m += fmt.Sprintf(", Exit Message: %q", ev.Message)
+		}
+		return m
+	case api.TaskDriverFailure:
+		return firstNonEmpty(ev.DriverError, ev.Message)
+	case api.TaskSetupFailure:
+		return firstNonEmpty(ev.SetupError, ev.Message)
+	case api.TaskArtifactDownloadFailed:
+		return firstNonEmpty(ev.DownloadError, ev.Message)
+	case api.TaskFailedValidation:
+		return firstNonEmpty(ev.ValidationError, ev.Message)
+	}
+	return ev.Message
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// placement returns why some of the job's workers cannot be placed, or ""
+// when none waits for a node. It reads the job summary (how many are
+// queued) and the newest evaluation that failed to place the group.
+func (d *Deployer) placement(ctx context.Context, id string, job *api.Job) (string, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	sum, _, err := d.cfg.Client.Jobs().Summary(id, d.query(ctx))
+	if isNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read summary of %s: %w", id, err)
+	}
+	queued := sum.Summary[GroupName].Queued
+	if queued == 0 {
+		return "", nil
+	}
+	evals, _, err := d.cfg.Client.Jobs().Evaluations(id, d.query(ctx))
+	if err != nil && !isNotFound(err) {
+		return "", fmt.Errorf("list evaluations of %s: %w", id, err)
+	}
+	sort.Slice(evals, func(i, j int) bool { return evals[i].CreateIndex > evals[j].CreateIndex })
+	var m *api.AllocationMetric
+	for _, e := range evals {
+		if fm := e.FailedTGAllocs[GroupName]; fm != nil {
+			m = fm
+			break
+		}
+	}
+	if m == nil {
+		// Queued, but no evaluation has failed yet: placement is under way.
+		return "", nil
+	}
+	return placementReason(queued, jobMcu(job), m), nil
+}
+
+// jobMcu is the MCUs per worker the job reserves, from its memory.
+func jobMcu(job *api.Job) int {
+	for _, g := range job.TaskGroups {
+		if g.Name == nil || *g.Name != GroupName {
+			continue
+		}
+		for _, t := range g.Tasks {
+			if t.Name == TaskName && t.Resources != nil && t.Resources.MemoryMB != nil {
+				return *t.Resources.MemoryMB / MBPerMcu
+			}
+		}
+	}
+	return 0
+}
+
+// placementReason words Nomad's placement metrics for a person, e.g.
+// "placement failed: 2 workers × 4 MCU need 8 vCPU / 32768 MB; nodes
+// exhausted: cpu (3 of 3 nodes)".
+func placementReason(queued, mcu int, m *api.AllocationMetric) string {
+	var b strings.Builder
+	workers := "workers"
+	if queued == 1 {
+		workers = "worker"
+	}
+	fmt.Fprintf(&b, "placement failed: %d %s × %d MCU need %d vCPU / %d MB", queued, workers, mcu, queued*mcu, queued*mcu*MBPerMcu)
+	if m.NodesEvaluated == 0 && m.NodesExhausted == 0 {
+		pool := m.NodePool
+		if pool == "" {
+			pool = "default"
+		}
+		fmt.Fprintf(&b, "; no ready node in the job's datacenters (node pool %q, %d nodes in pool)", pool, m.NodesInPool)
+	}
+	if dims := sortedKeys(m.DimensionExhausted); len(dims) > 0 || m.NodesExhausted > 0 {
+		if len(dims) == 0 {
+			dims = []string{"resources"}
+		}
+		fmt.Fprintf(&b, "; nodes exhausted: %s (%d of %d nodes)", strings.Join(dims, ", "), m.NodesExhausted, m.NodesEvaluated)
+	}
+	filtered := map[string]int{}
+	for _, fm := range []map[string]int{m.ConstraintFiltered, m.ClassFiltered} {
+		for k, v := range fm {
+			filtered[k] += v
+		}
+	}
+	if keys := sortedKeys(filtered); len(keys) > 0 {
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = fmt.Sprintf("%s (%d)", k, filtered[k])
+		}
+		fmt.Fprintf(&b, "; nodes filtered out: %s", strings.Join(parts, ", "))
+	}
+	if len(m.QuotaExhausted) > 0 {
+		q := append([]string(nil), m.QuotaExhausted...)
+		sort.Strings(q)
+		fmt.Fprintf(&b, "; quota exhausted: %s", strings.Join(q, ", "))
+	}
+	return b.String()
+}
+
+func sortedKeys(m map[string]int) []string {
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		if v > 0 {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
