@@ -1,0 +1,406 @@
+package nomad
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"text/template"
+	"time"
+
+	"github.com/ferryhq/ferry/jobs"
+	"github.com/hashicorp/nomad/api"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+const testArn = "arn:aws:kafkaconnect:us-east-1:000000000000:connector/orders-s3/11111111-2222-3333-4444-555555555555-1"
+
+// testDeployment is a fixed deployment: a provisioned S3 sink with two
+// secrets in its configuration and one in its worker properties.
+func testDeployment() Deployment {
+	return Deployment{
+		Name: "orders-s3", Arn: testArn, Revision: 3, Restarts: 1, Workers: 2, Mcu: 1,
+		Spec: jobs.WorkerSpec{
+			Connector: "orders-s3", ConnectorArn: testArn, Revision: 3,
+			Class: "io.confluent.connect.s3.S3SinkConnector",
+			Config: map[string]string{
+				"connector.class":       "io.confluent.connect.s3.S3SinkConnector",
+				"topics":                "orders",
+				"s3.bucket.name":        "lake",
+				"aws.access.key.id":     "AKIAEXAMPLE",
+				"aws.secret.access.key": `s3cr"et\{{ .x }}<&>`,
+				"key.converter":         "org.apache.kafka.connect.storage.StringConverter",
+				"topics.dir":            "raw/{{year}}",
+			},
+			WorkerProperties: map[string]string{"sasl.jaas.config.password": "hunter2", "offset.flush.interval.ms": "10000"},
+			BootstrapServers: "kafka-1:9092,kafka-2:9092",
+			Mcu:              1, Workers: 2, TasksMax: 4,
+			NatsURL:         "nats://nats.service.consul:4222",
+			MetricsInterval: "5s",
+		},
+	}
+}
+
+func autoscaledDeployment() Deployment {
+	d := testDeployment()
+	d.Name, d.Spec.Connector = "clicks", "clicks"
+	d.Workers, d.Mcu, d.Spec.Mcu, d.Spec.Workers, d.Spec.TasksMax = 2, 4, 4, 2, 16
+	d.Autoscaling = &jobs.AutoScaling{MinWorkerCount: 1, MaxWorkerCount: 4, McuCount: 4}
+	return d
+}
+
+var renderCases = []struct {
+	name string
+	dep  func() Deployment
+	cfg  RenderConfig
+}{
+	{"provisioned", testDeployment, RenderConfig{WorkerCommand: "/usr/local/bin/ferry"}},
+	{"autoscaled", autoscaledDeployment, RenderConfig{
+		Namespace: "data", Region: "eu", Datacenters: []string{"eu-west-1a", "eu-west-1b"}, NodePool: "connect",
+		Driver: DriverExec, WorkerCommand: "/usr/local/bin/ferry", ReserveCores: true, KillTimeout: 45 * time.Second,
+	}},
+	{"docker", testDeployment, RenderConfig{Driver: DriverDocker, Image: "ghcr.io/ferryhq/ferry:1.0.0", MHzPerVCPU: 2500}},
+	{"custom-plugin", func() Deployment {
+		d := testDeployment()
+		d.Spec.Class = "com.acme.kafka.connect.AcmeSink"
+		d.Spec.Config["connector.class"] = d.Spec.Class
+		d.Plugin = &PluginArtifact{
+			Source:   "s3::https://acme-plugins.s3.us-east-1.amazonaws.com/acme-sink-1.2.0.zip",
+			Checksum: "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+		}
+		return d
+	}, RenderConfig{WorkerCommand: "/usr/local/bin/ferry"}},
+}
+
+func TestRenderGolden(t *testing.T) {
+	for _, tc := range renderCases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := tc.dep()
+			job, err := Render(d, tc.cfg)
+			if err != nil {
+				t.Fatalf("render: %v", err)
+			}
+			v, err := RenderVariable(d, tc.cfg)
+			if err != nil {
+				t.Fatalf("render variable: %v", err)
+			}
+			golden(t, filepath.Join("testdata", tc.name+".job.json"), prune(t, job))
+			golden(t, filepath.Join("testdata", tc.name+".variable.json"), prune(t, v))
+			checkJob(t, d, tc.cfg, job, v)
+			validateWithAgent(t, job)
+		})
+	}
+}
+
+// TestRenderIsPure renders the same deployment twice and expects the same
+// bytes, hash included.
+func TestRenderIsPure(t *testing.T) {
+	cfg := RenderConfig{WorkerCommand: "/bin/ferry"}
+	a, err := Render(testDeployment(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := Render(testDeployment(), cfg)
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	if !bytes.Equal(ja, jb) {
+		t.Fatal("two renders of the same deployment differ")
+	}
+}
+
+// TestJobHash checks what does and does not change the job's hash: the
+// count (and with it the spec's workers and tasksMax) does not, so a scale
+// decision never makes Apply register again; anything else does.
+func TestJobHash(t *testing.T) {
+	cfg := RenderConfig{WorkerCommand: "/bin/ferry"}
+	hash := func(d Deployment, c RenderConfig) string {
+		t.Helper()
+		j, err := Render(d, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j.Meta[MetaJobHash]
+	}
+	base := hash(testDeployment(), cfg)
+	scaled := testDeployment()
+	scaled.Workers, scaled.Spec.Workers, scaled.Spec.TasksMax = 5, 5, 10
+	if h := hash(scaled, cfg); h != base {
+		t.Errorf("scaling changed the job hash: %s → %s", base, h)
+	}
+	rotated := testDeployment()
+	rotated.Spec.Config["aws.secret.access.key"] = "other"
+	if h := hash(rotated, cfg); h != base {
+		t.Errorf("a secret value changed the job hash (the job must not depend on secrets)")
+	}
+	changedCfg := testDeployment()
+	changedCfg.Spec.Config["topics"] = "orders,returns"
+	if h := hash(changedCfg, cfg); h == base {
+		t.Error("a configuration change left the job hash unchanged")
+	}
+	if h := hash(testDeployment(), RenderConfig{WorkerCommand: "/opt/ferry"}); h == base {
+		t.Error("a new worker command left the job hash unchanged")
+	}
+}
+
+func TestRenderRejects(t *testing.T) {
+	ok := RenderConfig{WorkerCommand: "/bin/ferry"}
+	for name, tc := range map[string]struct {
+		mut  func(*Deployment)
+		cfg  RenderConfig
+		want []string
+	}{
+		"bad name":       {func(d *Deployment) { d.Name = "a.b" }, ok, []string{`invalid connector name "a.b"`}},
+		"no mcu":         {func(d *Deployment) { d.Mcu = 0 }, ok, []string{"mcu count 0"}},
+		"outside bounds": {func(d *Deployment) { d.Autoscaling = &jobs.AutoScaling{MinWorkerCount: 3, MaxWorkerCount: 4} }, ok, []string{"outside autoscaling bounds 3..4"}},
+		"nul in config":  {func(d *Deployment) { d.Spec.Config["x"] = "a\x00ferry-var:b" }, ok, []string{"NUL"}},
+		"all config problems at once": {func(d *Deployment) {}, RenderConfig{Driver: "podman", MHzPerVCPU: -1},
+			[]string{`unknown driver "podman"`, "MHz per vCPU must not be negative"}},
+		"docker without image": {func(d *Deployment) {}, RenderConfig{Driver: DriverDocker}, []string{"needs an image"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			d := testDeployment()
+			tc.mut(&d)
+			_, err := Render(d, tc.cfg)
+			if err == nil {
+				t.Fatal("render succeeded")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// checkJob checks a rendered job's structure, that it survives
+// Canonicalize, that it holds no secret, and that its template, executed
+// as Nomad's template runner would with the variable, gives back the spec.
+func checkJob(t *testing.T, d Deployment, cfg RenderConfig, job *api.Job, v *api.Variable) {
+	t.Helper()
+	raw, err := json.Marshal(job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, val := range v.Items {
+		if k == itemWorkers || k == itemTasksMax {
+			continue
+		}
+		if strings.Contains(string(raw), val) || strings.Contains(string(raw), strings.Trim(mustJSON(t, val), `"`)) {
+			t.Errorf("job contains the secret value of %s", k)
+		}
+	}
+	if v.Path != "nomad/jobs/ferry-"+d.Name {
+		t.Errorf("variable path = %q", v.Path)
+	}
+
+	// Canonicalize a copy: it fills every default and must not panic.
+	var c api.Job
+	if err := json.Unmarshal(raw, &c); err != nil {
+		t.Fatal(err)
+	}
+	c.Canonicalize()
+	if *c.ID != "ferry-"+d.Name || *c.Type != api.JobTypeService {
+		t.Errorf("job id/type = %s/%s", *c.ID, *c.Type)
+	}
+	for k, want := range map[string]string{MetaConnector: d.Name, MetaArn: d.Arn, MetaRevision: "3", MetaRestarts: "1"} {
+		if c.Meta[k] != want {
+			t.Errorf("meta %s = %q, want %q", k, c.Meta[k], want)
+		}
+	}
+	if len(c.TaskGroups) != 1 || *c.TaskGroups[0].Name != GroupName {
+		t.Fatalf("want one group %q", GroupName)
+	}
+	g := c.TaskGroups[0]
+	if *g.Count != d.Workers {
+		t.Errorf("count = %d, want %d", *g.Count, d.Workers)
+	}
+	if d.Autoscaling != nil {
+		if g.Scaling == nil || *g.Scaling.Min != int64(d.Autoscaling.MinWorkerCount) || *g.Scaling.Max != int64(d.Autoscaling.MaxWorkerCount) || *g.Scaling.Enabled {
+			t.Errorf("scaling = %+v", g.Scaling)
+		}
+	} else if g.Scaling != nil {
+		t.Errorf("provisioned connector has a scaling block")
+	}
+	if *g.Update.MaxParallel != 1 || *g.Update.AutoRevert || *g.Update.ProgressDeadline <= *g.Update.HealthyDeadline {
+		t.Errorf("update = %+v", g.Update)
+	}
+	if !*g.ReschedulePolicy.Unlimited || *g.RestartPolicy.Mode != "delay" {
+		t.Errorf("restart/reschedule = %+v / %+v", g.RestartPolicy, g.ReschedulePolicy)
+	}
+	if len(g.Tasks) != 1 || g.Tasks[0].Name != TaskName {
+		t.Fatalf("want one task %q", TaskName)
+	}
+	task := g.Tasks[0]
+	if *task.Resources.MemoryMB != d.Mcu*4096 {
+		t.Errorf("memory = %d", *task.Resources.MemoryMB)
+	}
+	if cfg.ReserveCores {
+		if task.Resources.Cores == nil || *task.Resources.Cores != d.Mcu {
+			t.Errorf("cores = %v, want %d", task.Resources.Cores, d.Mcu)
+		}
+	} else if want := d.Mcu * cfg.mhzPerVCPU(); *task.Resources.CPU != want {
+		t.Errorf("cpu = %d, want %d", *task.Resources.CPU, want)
+	}
+	if *task.KillTimeout < 30*time.Second || task.KillSignal != "SIGTERM" {
+		t.Errorf("kill = %s %s", *task.KillTimeout, task.KillSignal)
+	}
+	for k, want := range map[string]string{
+		jobs.EnvSpecFile: "${NOMAD_SECRETS_DIR}/spec.json", jobs.EnvWorkerIndex: "${NOMAD_ALLOC_INDEX}",
+		jobs.EnvWorkerID: "${NOMAD_ALLOC_ID}", jobs.EnvDataDir: "${NOMAD_ALLOC_DIR}/data",
+	} {
+		if task.Env[k] != want {
+			t.Errorf("env %s = %q, want %q", k, task.Env[k], want)
+		}
+	}
+	if (d.Plugin != nil) != (len(task.Artifacts) == 1) {
+		t.Errorf("artifacts = %d with plugin %v", len(task.Artifacts), d.Plugin)
+	}
+	if len(task.Templates) != 1 || *task.Templates[0].DestPath != task.Env[jobs.EnvSpecFile] {
+		t.Fatalf("want one template rendering %s", task.Env[jobs.EnvSpecFile])
+	}
+
+	// Execute the template with Nomad's nomadVar and toJSON semantics.
+	got := executeTemplate(t, *task.Templates[0].EmbeddedTmpl, v)
+	var spec jobs.WorkerSpec
+	if err := json.Unmarshal([]byte(got), &spec); err != nil {
+		t.Fatalf("rendered spec is not JSON: %v\n%s", err, got)
+	}
+	if !reflect.DeepEqual(spec, d.Spec) {
+		t.Errorf("rendered spec differs from the deployment's:\n got %+v\nwant %+v", spec, d.Spec)
+	}
+}
+
+// varItem is what consul-template's nomadVar gives a template for each item
+// (dependency.NomadVarItem): the value is in .Value.
+type varItem struct{ Key, Value string }
+
+func executeTemplate(t *testing.T, text string, v *api.Variable) string {
+	t.Helper()
+	funcs := template.FuncMap{
+		"nomadVar": func(path string) map[string]varItem {
+			if path != v.Path {
+				t.Errorf("template reads variable %q, want %q", path, v.Path)
+				return nil
+			}
+			out := map[string]varItem{}
+			for k, val := range v.Items {
+				out[k] = varItem{k, val}
+			}
+			return out
+		},
+		"toJSON": func(i any) (string, error) {
+			b, err := json.Marshal(i)
+			return string(bytes.TrimSpace(b)), err
+		},
+	}
+	tmpl, err := template.New("spec").Funcs(funcs).Parse(text)
+	if err != nil {
+		t.Fatalf("parse template: %v\n%s", err, text)
+	}
+	var b strings.Builder
+	if err := tmpl.Execute(&b, nil); err != nil {
+		t.Fatalf("execute template: %v", err)
+	}
+	return b.String()
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// prune encodes v as indented JSON without null, "", [] and {} members, so
+// golden files show what the job sets and nothing else.
+func prune(t *testing.T, v any) []byte {
+	t.Helper()
+	var m any
+	if err := json.Unmarshal([]byte(mustJSON(t, v)), &m); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(any) (any, bool)
+	walk = func(x any) (any, bool) {
+		switch x := x.(type) {
+		case nil:
+			return nil, false
+		case string:
+			return x, x != ""
+		case map[string]any:
+			for k, v := range x {
+				if nv, keep := walk(v); keep {
+					x[k] = nv
+				} else {
+					delete(x, k)
+				}
+			}
+			return x, len(x) > 0
+		case []any:
+			out := x[:0]
+			for _, v := range x {
+				if nv, keep := walk(v); keep {
+					out = append(out, nv)
+				}
+			}
+			return out, len(out) > 0
+		}
+		return x, true
+	}
+	m, _ = walk(m)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(m); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func golden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read golden file (regenerate with go test ./nomad -update): %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the rendering (regenerate with go test ./nomad -update if intended):\n%s", path, got)
+	}
+}
+
+// validateWithAgent asks a real Nomad agent to validate the job when
+// NOMAD_ADDR is set.
+func validateWithAgent(t *testing.T, job *api.Job) {
+	t.Helper()
+	if os.Getenv("NOMAD_ADDR") == "" {
+		return
+	}
+	client, err := api.NewClient(api.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The agent may not have the test's namespace or region.
+	j := *job
+	j.Namespace, j.Region = nil, nil
+	resp, _, err := client.Jobs().Validate(&j, nil)
+	if err != nil {
+		t.Fatalf("nomad validate: %v", err)
+	}
+	if resp.Error != "" || len(resp.ValidationErrors) > 0 {
+		t.Errorf("nomad rejects the job: %s %v", resp.Error, resp.ValidationErrors)
+	}
+}
