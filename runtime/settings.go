@@ -18,6 +18,7 @@ const (
 	defaultMetricsInterval = 5 * time.Second
 	defaultMaxPollRecords  = 500
 	opTimeout              = 60 * time.Second // bound on one task call made outside the poll loop
+	maxPollWait            = time.Second      // longest a poll waits before Put is called with no records
 )
 
 // sinkSettings is what the engine reads from the connector configuration and

@@ -167,7 +167,13 @@ func (r *sinkRun) run(ctx context.Context) error {
 func (r *sinkRun) loop(actx context.Context) error {
 	next := time.Now().Add(r.s.flush)
 	for {
-		pctx, cancel := context.WithDeadline(actx, next)
+		// Wake at least every second so the task's Put (with no records)
+		// can do time-based work on quiet partitions.
+		wake := time.Now().Add(maxPollWait)
+		if next.Before(wake) {
+			wake = next
+		}
+		pctx, cancel := context.WithDeadline(actx, wake)
 		fetches := r.cl.PollRecords(pctx, r.s.maxPollRecords)
 		cancel()
 		if actx.Err() != nil {

@@ -7,6 +7,11 @@
 // last committed offset after a crash rewrites the same keys with the same
 // content: every record is in S3 exactly once. A partition's offset is
 // reported durable only up to the end of its last uploaded object.
+//
+// Objects may also be closed by time: rotate.interval.ms (deterministic, so
+// still exactly once, with timestamp.extractor=Record) and
+// rotate.schedule.interval.ms (wall clock: a crash may duplicate records, as
+// with Confluent's connector).
 package s3sink
 
 import (
@@ -18,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -49,6 +55,10 @@ const (
 	KeyPartitioner     = "partitioner.class"
 	KeyNullValues      = "behavior.on.null.values"
 	KeyCompression     = "s3.compression.type"
+
+	KeyRotateInterval     = "rotate.interval.ms"
+	KeyRotateSchedule     = "rotate.schedule.interval.ms"
+	KeyTimestampExtractor = "timestamp.extractor"
 )
 
 // Supported classes.
@@ -82,6 +92,11 @@ var ConfigSpec = []connect.ConfigField{
 	{Name: KeyPartitioner, Type: connect.TypeClass, Default: DefaultPartitioner, Validate: connect.OneOf(DefaultPartitioner), Doc: "partitioner; only " + DefaultPartitioner + " for now"},
 	{Name: KeyNullValues, Type: connect.TypeString, Default: "fail", Validate: connect.OneOf("fail", "ignore"), Doc: "what to do with a null value (tombstone): fail the task or skip it"},
 	{Name: KeyCompression, Type: connect.TypeString, Default: "none", Validate: connect.OneOf("none", "gzip"), Doc: "object compression"},
+	{Name: KeyRotateInterval, Type: connect.TypeLong, Default: "-1", Doc: "also close an object when a record's timestamp (per timestamp.extractor) is this many ms after its first record's; -1: off. " +
+		"Exactly-once across restarts holds with timestamp.extractor=Record"},
+	{Name: KeyRotateSchedule, Type: connect.TypeLong, Default: "-1", Doc: "also close an object this many ms (wall clock) after it got its first record, even if no more records come; -1: off. " +
+		"Wall-clock rotation gives up exactly-once: after a crash, records may be written twice"},
+	{Name: KeyTimestampExtractor, Type: connect.TypeString, Default: "Wallclock", Validate: connect.OneOf("Wallclock", "Record"), Doc: "time rotate.interval.ms compares: Wallclock (processing time) or Record (the Kafka record timestamp)"},
 }
 
 // Plugin returns the sink's registration.
@@ -106,8 +121,12 @@ type partState struct {
 	buf     bytes.Buffer
 	count   int   // records in buf
 	start   int64 // offset of the first record in buf
+	last    int64 // offset of the last record in buf
 	next    int64 // offset after the last record seen; -1 before any
 	durable int64 // offset after the last record of the last uploaded object; -1 none
+
+	firstTs  time.Time // timestamp (per timestamp.extractor) of the first record in buf
+	openedAt time.Time // wall clock when buf got its first record
 }
 
 type sinkTask struct {
@@ -122,6 +141,11 @@ type sinkTask struct {
 	ignoreNul bool
 	gzip      bool
 	parts     map[connect.TopicPartition]*partState
+
+	rotateInterval time.Duration // rotate.interval.ms
+	rotateSchedule time.Duration // rotate.schedule.interval.ms
+	recordTime     bool          // timestamp.extractor=Record
+	now            func() time.Time
 }
 
 var _ connect.SinkTask = (*sinkTask)(nil)
@@ -148,6 +172,22 @@ func (t *sinkTask) Start(ctx context.Context, raw map[string]string) error {
 	t.ignoreNul = cfg[KeyNullValues] == "ignore"
 	t.gzip = cfg[KeyCompression] == "gzip"
 	t.parts = map[connect.TopicPartition]*partState{}
+	t.recordTime = cfg[KeyTimestampExtractor] == "Record"
+	for _, d := range []struct {
+		key string
+		dst *time.Duration
+	}{{KeyRotateInterval, &t.rotateInterval}, {KeyRotateSchedule, &t.rotateSchedule}} {
+		if v := strings.TrimSpace(cfg[d.key]); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return fmt.Errorf("%s must be an integer, got %q", d.key, v)
+			}
+			*d.dst = time.Duration(max(n, 0)) * time.Millisecond
+		}
+	}
+	if t.now == nil {
+		t.now = time.Now
+	}
 	if t.client == nil {
 		if t.client, err = newClient(ctx, cfg); err != nil {
 			return err
@@ -194,13 +234,25 @@ func (t *sinkTask) Open(_ context.Context, tps []connect.TopicPartition) error {
 	return nil
 }
 
-// Put buffers records and uploads every object that reaches flush.size.
+// Put buffers records and uploads every object that is complete: flush.size
+// records, or older than a rotation interval. It is also called with no
+// records, so scheduled rotation happens on quiet partitions.
 func (t *sinkTask) Put(ctx context.Context, records []connect.Record) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for i := range records {
 		if err := t.put(ctx, &records[i]); err != nil {
 			return err
+		}
+	}
+	if t.rotateSchedule > 0 {
+		now := t.now()
+		for tp, st := range t.parts {
+			if st.count > 0 && now.Sub(st.openedAt) >= t.rotateSchedule {
+				if err := t.flush(ctx, tp, st); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil
@@ -232,20 +284,38 @@ func (t *sinkTask) put(ctx context.Context, r *connect.Record) error {
 	if err != nil {
 		return fmt.Errorf("encode value at %s as JSON: %w", r.Coordinates(), err)
 	}
+	ts := t.now()
+	if t.recordTime {
+		ts = r.Timestamp
+	}
+	if st.count > 0 && t.rotateInterval > 0 && ts.Sub(st.firstTs) >= t.rotateInterval {
+		// This record opens the next object.
+		if err := t.flush(ctx, tp, st); err != nil {
+			return err
+		}
+	}
 	if st.count == 0 {
 		st.buf.Reset()
 		st.start = r.Offset
+		st.firstTs = ts
+		st.openedAt = t.now()
 	}
 	st.buf.Write(line)
 	st.buf.WriteByte('\n')
 	st.count++
+	st.last = r.Offset
 	if st.count < t.flushSize {
 		return nil
 	}
+	return t.flush(ctx, tp, st)
+}
+
+// flush uploads the partition's buffered object and marks it durable.
+func (t *sinkTask) flush(ctx context.Context, tp connect.TopicPartition, st *partState) error {
 	if err := t.upload(ctx, tp, st.start, st.buf.Bytes()); err != nil {
 		return err
 	}
-	st.durable = r.Offset + 1
+	st.durable = st.last + 1
 	st.count = 0
 	st.buf.Reset()
 	return nil

@@ -1,12 +1,16 @@
 package s3sink
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
@@ -208,4 +212,95 @@ func keysOf(m map[string][]byte) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// rotate.interval.ms with record timestamps: the record that is too late
+// opens the next object; the cut is the same on every replay.
+func TestRotateIntervalRecordTime(t *testing.T) {
+	ctx := context.Background()
+	cfg := validConfig()
+	cfg["flush.size"] = "100"
+	cfg["rotate.interval.ms"] = "1000"
+	cfg["timestamp.extractor"] = "Record"
+	up := &fakeUploader{objects: map[string][]byte{}}
+	task := &sinkTask{client: up}
+	if err := task.Start(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	tp := connect.TopicPartition{Topic: "t", Partition: 0}
+	_ = task.Open(ctx, []connect.TopicPartition{tp})
+	base := time.Unix(1700000000, 0)
+	rs := recs("t", 0, 0, 6)
+	for i := range rs {
+		rs[i].Timestamp = base.Add(time.Duration(i) * 400 * time.Millisecond) // 0, .4, .8, 1.2, 1.6, 2.0 s
+	}
+	if err := task.Put(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := up.objects["topics/t/partition=0/t+0+0000000000.json"]; !ok || len(up.objects) != 1 {
+		t.Fatalf("objects %v, want one at 0 holding offsets 0-2", keysOf(up.objects))
+	}
+	if n := strings.Count(string(up.objects["topics/t/partition=0/t+0+0000000000.json"]), "\n"); n != 3 {
+		t.Errorf("first object holds %d records, want 3", n)
+	}
+	if d, _ := task.PreCommit(ctx, map[connect.TopicPartition]int64{tp: 6}); d[tp] != 3 {
+		t.Errorf("durable %v, want 3", d)
+	}
+}
+
+// rotate.schedule.interval.ms closes a quiet partition's object on an empty Put.
+func TestRotateSchedule(t *testing.T) {
+	ctx := context.Background()
+	cfg := validConfig()
+	cfg["flush.size"] = "100"
+	cfg["rotate.schedule.interval.ms"] = "60000"
+	up := &fakeUploader{objects: map[string][]byte{}}
+	now := time.Unix(1700000000, 0)
+	task := &sinkTask{client: up, now: func() time.Time { return now }}
+	if err := task.Start(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	tp := connect.TopicPartition{Topic: "t", Partition: 0}
+	_ = task.Open(ctx, []connect.TopicPartition{tp})
+	if err := task.Put(ctx, recs("t", 0, 0, 2)); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(59 * time.Second)
+	_ = task.Put(ctx, nil)
+	if len(up.objects) != 0 {
+		t.Fatalf("rotated early: %v", keysOf(up.objects))
+	}
+	now = now.Add(time.Second)
+	_ = task.Put(ctx, nil)
+	if _, ok := up.objects["topics/t/partition=0/t+0+0000000000.json"]; !ok {
+		t.Fatalf("no scheduled rotation: %v", keysOf(up.objects))
+	}
+	if d, _ := task.PreCommit(ctx, map[connect.TopicPartition]int64{tp: 2}); d[tp] != 2 {
+		t.Errorf("durable %v, want 2", d)
+	}
+}
+
+func TestGzip(t *testing.T) {
+	ctx := context.Background()
+	cfg := validConfig()
+	cfg["s3.compression.type"] = "gzip"
+	up := &fakeUploader{objects: map[string][]byte{}}
+	task := &sinkTask{client: up}
+	_ = task.Start(ctx, cfg)
+	_ = task.Open(ctx, []connect.TopicPartition{{Topic: "t"}})
+	if err := task.Put(ctx, recs("t", 0, 0, 5)); err != nil {
+		t.Fatal(err)
+	}
+	z, ok := up.objects["topics/t/partition=0/t+0+0000000000.json.gz"]
+	if !ok {
+		t.Fatalf("objects %v", keysOf(up.objects))
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(z))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(zr)
+	if strings.Count(string(b), "\n") != 5 {
+		t.Errorf("decompressed %q", b)
+	}
 }

@@ -15,8 +15,9 @@ type SinkTask interface {
 	Start(ctx context.Context, cfg map[string]string) error
 	// Open tells the task it now owns these partitions.
 	Open(ctx context.Context, partitions []TopicPartition) error
-	// Put hands the task a batch of records (possibly empty, so time-based
-	// work can run). An error fails the task; the runtime restarts it from
+	// Put hands the task a batch of records. It is called at least about
+	// once a second, with an empty batch when nothing arrived, so time-based
+	// work can run. An error fails the task; the runtime restarts it from
 	// the last committed offsets.
 	Put(ctx context.Context, records []Record) error
 	// PreCommit is called before offsets are committed with the offset after
