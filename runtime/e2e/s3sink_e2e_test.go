@@ -340,3 +340,57 @@ func TestS3SinkExactlyOnceAcrossCrash(t *testing.T) {
 		}
 	}
 }
+
+// A worker cancelled (SIGTERM) at a random point mid-stream commits only
+// what is in S3; its successor completes the stream exactly once.
+func TestS3SinkGracefulStopMidStream(t *testing.T) {
+	srv := s3test.Start(t)
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(parts, topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kc.Close)
+	addr := kc.ListenAddrs()[0]
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	const n = 200
+	produceRange(t, cl, 0, n)
+	s := spec(addr, srv, 50)
+	s.WorkerProperties["consumer.max.poll.records"] = "7" // small batches: many commit points
+	a := startInProcess(t, s)
+	eventually(t, 30*time.Second, "first object", func() bool { return len(srv.Objects(t, "topics/")) > 0 })
+	time.Sleep(time.Duration(rand.IntN(300)) * time.Millisecond)
+	a.stop(t)
+	mid := srv.Objects(t, "topics/")
+	c := committed(t, cl)
+	t.Logf("stopped with %d objects in S3, commits %v", len(mid), c)
+	for p, off := range c {
+		if off%5 != 0 {
+			t.Errorf("partition %d committed at %d, not an object boundary", p, off)
+		}
+		last := fmt.Sprintf("topics/%s/partition=%d/%s+%d+%010d.json", topic, p, topic, p, off-5)
+		if _, ok := mid[last]; off > 0 && !ok {
+			t.Errorf("partition %d committed at %d but %s is not in S3", p, off, last)
+		}
+	}
+
+	b := startInProcess(t, s)
+	eventually(t, 60*time.Second, "every object and commits at the end", func() bool {
+		if len(srv.Objects(t, "topics/")) != parts*n/5 {
+			return false
+		}
+		c := committed(t, cl)
+		return c[0] == n && c[1] == n && c[2] == n
+	})
+	b.stop(t)
+	final := srv.Objects(t, "topics/")
+	checkExactlyOnce(t, final, n)
+	for k, v := range mid {
+		if !bytes.Equal(final[k], v) {
+			t.Errorf("%s was rewritten with different content", k)
+		}
+	}
+}
