@@ -292,3 +292,25 @@ func TestFailedTaskRestartsFromCommit(t *testing.T) {
 	}
 	w.stop(t)
 }
+
+// topics.regex subscribes to every matching topic and no other.
+func TestTopicsRegex(t *testing.T) {
+	addr := newCluster(t, 1, "ev-a", "ev-b", "other")
+	cl := newClient(t, addr, manualPartitioner())
+	produce(t, cl, "ev-a", 0, "1", "2")
+	produce(t, cl, "ev-b", 0, "3")
+	produce(t, cl, "other", 0, "4")
+	rec := newRecorder()
+	w := startWorker(t, testSpec("regex", addr, 1, 1, map[string]string{"topics.regex": "ev-.*"}), 0, testRegistry(t, rec))
+	eventually(t, 20*time.Second, "3 records", func() bool { return len(rec.deliveries()) == 3 })
+	time.Sleep(300 * time.Millisecond)
+	for _, d := range rec.deliveries() {
+		if d.tp.Topic == "other" {
+			t.Errorf("delivered from a topic the regex does not match: %+v", d)
+		}
+		if s, ok := d.value.(string); !ok || s == "" {
+			t.Errorf("value %#v, want a string (StringConverter is the default)", d.value)
+		}
+	}
+	w.stop(t)
+}

@@ -142,7 +142,10 @@ func (w *Worker) TaskIDs() []int { return append([]int(nil), w.taskIDs...) }
 // Run runs the worker's tasks until ctx is done, then shuts them down
 // gracefully (commit what is durable, close, leave the group) and returns.
 func (w *Worker) Run(ctx context.Context) error {
-	w.log.Info().Ints("tasks", w.taskIDs).Str("class", w.plugin.Class).Msg("worker starting")
+	w.log.Info().Ints("tasks", w.taskIDs).Str("class", w.plugin.Class).
+		Str("key_converter", convert.ClassFromConfig(w.spec.Config, w.spec.WorkerProperties, true)).
+		Str("value_converter", convert.ClassFromConfig(w.spec.Config, w.spec.WorkerProperties, false)).
+		Msg("worker starting")
 	var wg sync.WaitGroup
 	for _, id := range w.taskIDs {
 		wg.Go(func() { w.superviseTask(ctx, id) })

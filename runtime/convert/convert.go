@@ -46,18 +46,12 @@ func New(class string, props map[string]string, isKey bool) (connect.Converter, 
 // "<that>.*" properties) win over the worker properties, which win over the
 // MSK Connect defaults.
 func FromConfig(connector, worker map[string]string, isKey bool) (connect.Converter, error) {
-	prefix, class := connect.KeyValueConverter, DefaultValueConverter
+	prefix := connect.KeyValueConverter
 	if isKey {
-		prefix, class = connect.KeyKeyConverter, DefaultKeyConverter
+		prefix = connect.KeyKeyConverter
 	}
+	class := ClassFromConfig(connector, worker, isKey)
 	props := map[string]string{}
-	src := worker
-	if v := strings.TrimSpace(connector[prefix]); v != "" {
-		src = connector // a connector-level converter takes its properties from the connector
-	}
-	if v := strings.TrimSpace(src[prefix]); v != "" {
-		class = v
-	}
 	for _, m := range []map[string]string{worker, connector} {
 		for k, v := range m {
 			if strings.HasPrefix(k, prefix+".") {
@@ -66,6 +60,21 @@ func FromConfig(connector, worker map[string]string, isKey bool) (connect.Conver
 		}
 	}
 	return New(class, props, isKey)
+}
+
+// ClassFromConfig returns the converter class FromConfig uses.
+func ClassFromConfig(connector, worker map[string]string, isKey bool) string {
+	prefix, class := connect.KeyValueConverter, DefaultValueConverter
+	if isKey {
+		prefix, class = connect.KeyKeyConverter, DefaultKeyConverter
+	}
+	if v := strings.TrimSpace(connector[prefix]); v != "" {
+		return v
+	}
+	if v := strings.TrimSpace(worker[prefix]); v != "" {
+		return v
+	}
+	return class
 }
 
 // String is org.apache.kafka.connect.storage.StringConverter: bytes are
