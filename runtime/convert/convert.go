@@ -42,21 +42,25 @@ func New(class string, props map[string]string, isKey bool) (connect.Converter, 
 }
 
 // FromConfig makes the key (isKey) or value converter a connector uses:
-// the connector's own "key.converter"/"value.converter" (and its
-// "<that>.*" properties) win over the worker properties, which win over the
-// MSK Connect defaults.
+// the connector's own "key.converter"/"value.converter" wins over the
+// worker properties', which win over the MSK Connect defaults; the
+// converter's "<prefix>.*" properties come from the same place as its class.
 func FromConfig(connector, worker map[string]string, isKey bool) (connect.Converter, error) {
 	prefix := connect.KeyValueConverter
 	if isKey {
 		prefix = connect.KeyKeyConverter
 	}
 	class := ClassFromConfig(connector, worker, isKey)
+	// As in Kafka Connect, a converter takes its properties from where its
+	// class was set: the connector's configuration or the worker's.
+	src := worker
+	if strings.TrimSpace(connector[prefix]) != "" {
+		src = connector
+	}
 	props := map[string]string{}
-	for _, m := range []map[string]string{worker, connector} {
-		for k, v := range m {
-			if strings.HasPrefix(k, prefix+".") {
-				props[strings.TrimPrefix(k, prefix+".")] = v
-			}
+	for k, v := range src {
+		if strings.HasPrefix(k, prefix+".") {
+			props[strings.TrimPrefix(k, prefix+".")] = v
 		}
 	}
 	return New(class, props, isKey)

@@ -112,6 +112,11 @@ func TestFromConfig(t *testing.T) {
 	if j, ok := c.(*JSON); !ok || !j.Schemas {
 		t.Errorf("connector override: got %#v, want JSON with schemas", c)
 	}
+	// A connector-level class does not inherit the worker's converter properties.
+	c, _ = FromConfig(map[string]string{"value.converter": connect.JSONConverterClass}, worker, false)
+	if j, ok := c.(*JSON); !ok || !j.Schemas {
+		t.Errorf("connector class without properties: got %#v, want JSON with the default schemas.enable=true", c)
+	}
 	c, _ = FromConfig(map[string]string{"key.converter": connect.ByteArrayConverterClass}, worker, true)
 	if _, ok := c.(*ByteArray); !ok {
 		t.Errorf("key converter %T, want ByteArray", c)
