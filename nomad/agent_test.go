@@ -1,0 +1,174 @@
+package nomad
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferryhq/ferry/jobs"
+	"github.com/hashicorp/nomad/api"
+	"github.com/rs/zerolog"
+)
+
+// TestAgent runs a connector's job on a real Nomad agent. It needs an
+// agent on this machine with the raw_exec driver, e.g.
+//
+//	nomad agent -dev &                       # dev mode enables raw_exec
+//	NOMAD_ADDR=http://127.0.0.1:4646 go test ./nomad -run TestAgent -v
+//
+// (NOMAD_TOKEN, NOMAD_NAMESPACE and the TLS variables are honoured as by the
+// nomad CLI.) The worker is a shell script that copies the spec file Nomad
+// rendered into the test's temp dir and waits: the test then checks that
+// the template produced the spec, secrets included, from the variable; that
+// the job has the right count and resources; and that a new revision and a
+// removal do what they should.
+func TestAgent(t *testing.T) {
+	if os.Getenv("NOMAD_ADDR") == "" {
+		t.Skip("NOMAD_ADDR is not set: run `nomad agent -dev` and set NOMAD_ADDR=http://127.0.0.1:4646 to run this test against a real agent")
+	}
+	client, err := api.NewClient(api.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Agent().Self(); err != nil {
+		t.Fatalf("NOMAD_ADDR=%s is set but the agent does not answer: %v", os.Getenv("NOMAD_ADDR"), err)
+	}
+	out := t.TempDir()
+	if err := os.Chmod(out, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(out, "ferry-worker.sh")
+	body := fmt.Sprintf(`#!/bin/sh
+[ "$1" = worker ] || { echo "want argument worker, got $*" >&2; exit 2; }
+cp "$FERRY_WORKER_SPEC" %[1]q/spec-"$FERRY_WORKER_INDEX".json
+echo "$FERRY_WORKER_ID" > %[1]q/id-"$FERRY_WORKER_INDEX"
+trap 'exit 0' TERM
+while :; do sleep 1; done
+`, out)
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	name := "it-" + hex.EncodeToString(b[:])
+	dep, err := NewDeployer(Config{
+		Client: client,
+		Render: RenderConfig{WorkerCommand: script, MHzPerVCPU: 100, KillTimeout: 5 * time.Second},
+		Logger: zerolog.New(zerolog.NewTestWriter(t)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	t.Cleanup(cancel)
+	t.Cleanup(func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := dep.Remove(cctx, name); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+
+	d := testDeployment()
+	d = withWorkers(d, 1)
+	d.Name, d.Spec.Connector = name, name
+	if err := dep.Apply(ctx, d); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	job, _, err := client.Jobs().Info(JobID(name), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := job.TaskGroups[0].Tasks[0]
+	if *job.TaskGroups[0].Count != 1 || *task.Resources.CPU != 100 || *task.Resources.MemoryMB != 4096 {
+		t.Errorf("registered job: count %d cpu %d memory %d", *job.TaskGroups[0].Count, *task.Resources.CPU, *task.Resources.MemoryMB)
+	}
+
+	first := waitAlive(t, dep, name, 1)
+	spec := readSpec(t, out, 0)
+	if spec.Config["aws.secret.access.key"] != d.Spec.Config["aws.secret.access.key"] || spec.Workers != 1 || spec.TasksMax != 2 {
+		t.Errorf("spec rendered by nomad = %+v", spec)
+	}
+	if id, _ := os.ReadFile(filepath.Join(out, "id-0")); strings.TrimSpace(string(id)) != first[0] {
+		t.Errorf("worker id %q, observed alloc %q", id, first[0])
+	}
+
+	// A new revision replaces the allocation.
+	_ = os.Remove(filepath.Join(out, "spec-0.json"))
+	d.Revision, d.Spec.Revision = 4, 4
+	if err := dep.Apply(ctx, d); err != nil {
+		t.Fatalf("apply revision 4: %v", err)
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		obs, err := dep.Observe(ctx, name)
+		if err == nil && obs.Alive == 1 && obs.IDs[0] != first[0] {
+			if _, err := os.Stat(filepath.Join(out, "spec-0.json")); err == nil {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("revision 4 not running after 90 s: %+v %v", obs, err)
+		}
+		time.Sleep(time.Second)
+	}
+	if spec := readSpec(t, out, 0); spec.Revision != 4 {
+		t.Errorf("new worker runs revision %d", spec.Revision)
+	}
+
+	if err := dep.Remove(ctx, name); err != nil {
+		t.Fatalf("remove: %v", err)
+	}
+	if obs, err := dep.Observe(ctx, name); err != nil || obs.Deployed {
+		t.Errorf("after remove: %+v, %v", obs, err)
+	}
+	if v, _, err := client.Variables().Peek(VariablePath(name), nil); err != nil || v != nil {
+		t.Errorf("variable after remove: %v, %v", v, err)
+	}
+}
+
+// waitAlive waits until n workers run and returns their IDs.
+func waitAlive(t *testing.T, dep *Deployer, name string, n int) map[int]string {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		obs, err := dep.Observe(ctxT(t), name)
+		if err == nil && obs.Alive == n {
+			return obs.IDs
+		}
+		if err == nil && (obs.PlacementFailed || obs.CrashLoop) {
+			t.Fatalf("workers do not run: %s", obs.Reason)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d workers not running after 90 s: %+v %v", n, obs, err)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+func readSpec(t *testing.T, dir string, idx int) *jobs.WorkerSpec {
+	t.Helper()
+	path := filepath.Join(dir, fmt.Sprintf("spec-%d.json", idx))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("worker %d wrote no spec copy", idx)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	spec, err := jobs.LoadWorkerSpec(path)
+	if err != nil {
+		t.Fatalf("spec nomad rendered: %v", err)
+	}
+	return spec
+}
