@@ -320,7 +320,10 @@ func renderTask(d Deployment, cfg RenderConfig, tmpl string) *api.Task {
 		KillTimeout: new(cfg.killTimeout()),
 		KillSignal:  "SIGTERM",
 		Templates: []*api.Template{{
-			DestPath:     new(specPath),
+			// Relative to the task directory: the same file the task sees
+			// at ${NOMAD_SECRETS_DIR}/spec.json, whatever the driver maps
+			// that directory to (docker mounts it at /secrets).
+			DestPath:     new("secrets/spec.json"),
 			EmbeddedTmpl: new(tmpl),
 			// The variable changes on every scale decision (workers,
 			// tasks_max); running workers keep going, new ones read the new

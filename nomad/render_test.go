@@ -49,6 +49,8 @@ func testDeployment() Deployment {
 func autoscaledDeployment() Deployment {
 	d := testDeployment()
 	d.Name, d.Spec.Connector = "clicks", "clicks"
+	d.Arn = strings.ReplaceAll(d.Arn, "orders-s3", "clicks")
+	d.Spec.ConnectorArn = d.Arn
 	d.Workers, d.Mcu, d.Spec.Mcu, d.Spec.Workers, d.Spec.TasksMax = 2, 4, 4, 2, 16
 	d.Autoscaling = &jobs.AutoScaling{MinWorkerCount: 1, MaxWorkerCount: 4, McuCount: 4}
 	return d
@@ -261,8 +263,8 @@ func checkJob(t *testing.T, d Deployment, cfg RenderConfig, job *api.Job, v *api
 	if (d.Plugin != nil) != (len(task.Artifacts) == 1) {
 		t.Errorf("artifacts = %d with plugin %v", len(task.Artifacts), d.Plugin)
 	}
-	if len(task.Templates) != 1 || *task.Templates[0].DestPath != task.Env[jobs.EnvSpecFile] {
-		t.Fatalf("want one template rendering %s", task.Env[jobs.EnvSpecFile])
+	if len(task.Templates) != 1 || *task.Templates[0].DestPath != "secrets/spec.json" || *task.Templates[0].ChangeMode != "noop" {
+		t.Fatalf("want one template rendering secrets/spec.json without restarting the task")
 	}
 
 	// Execute the template with Nomad's nomadVar and toJSON semantics.
