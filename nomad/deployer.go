@@ -148,11 +148,17 @@ func (d *Deployer) Apply(ctx context.Context, dep Deployment) error {
 	}
 	id := *job.ID
 	log := d.log.With().Str("connector", dep.Name).Str("job", id).Logger()
-	if err := d.putVariable(ctx, v); err != nil {
-		return fmt.Errorf("apply %q: %w", dep.Name, err)
-	}
 	cur, err := d.info(ctx, id)
 	if err != nil {
+		return fmt.Errorf("apply %q: %w", dep.Name, err)
+	}
+	// Checked before the variable is written: a job under this ID can read
+	// the variable, so a job that is not Ferry's must not get the secrets.
+	if cur != nil && cur.Meta[MetaConnector] != dep.Name {
+		return fmt.Errorf("apply %q: job %s exists and is not this connector's (meta %s=%q)", dep.Name, id, MetaConnector, cur.Meta[MetaConnector])
+	}
+	// The variable first: the template of a new or updated job reads it.
+	if err := d.putVariable(ctx, v); err != nil {
 		return fmt.Errorf("apply %q: %w", dep.Name, err)
 	}
 	if cur == nil {
@@ -161,9 +167,6 @@ func (d *Deployer) Apply(ctx context.Context, dep Deployment) error {
 		}
 		log.Info().Int("workers", dep.Workers).Int64("revision", dep.Revision).Msg("job registered")
 		return nil
-	}
-	if owner := cur.Meta[MetaConnector]; owner != dep.Name {
-		return fmt.Errorf("apply %q: job %s exists and is not this connector's (meta %s=%q)", dep.Name, id, MetaConnector, owner)
 	}
 	count, hasGroup := groupCount(cur)
 	if why := changed(cur, job); why != "" {

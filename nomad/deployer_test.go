@@ -227,6 +227,9 @@ func TestForeignJob(t *testing.T) {
 	if err := dep.Remove(ctx, "orders-s3"); err == nil {
 		t.Error("remove of a foreign job succeeded")
 	}
+	if f.vars[VariablePath("orders-s3")] != nil {
+		t.Error("the secrets were written where a foreign job can read them")
+	}
 	if _, _, _, _, deregs := f.snapshot(); len(deregs) != 0 {
 		t.Errorf("deregistered: %v", deregs)
 	}
