@@ -169,6 +169,9 @@ func (c RenderConfig) killTimeout() time.Duration {
 	return c.KillTimeout
 }
 
+// maxVariablePath is the longest path Nomad accepts for a variable (bytes).
+const maxVariablePath = 128
+
 // JobID is the Nomad job ID of a connector.
 func JobID(connector string) string { return JobPrefix + connector }
 
@@ -182,6 +185,9 @@ func (d Deployment) validate() error {
 	var errs []error
 	if !jobs.ValidName(d.Name) {
 		errs = append(errs, fmt.Errorf("invalid connector name %q", d.Name))
+	}
+	if n := len(VariablePath(d.Name)); n > maxVariablePath {
+		errs = append(errs, fmt.Errorf("connector name is %d characters too long for a Nomad variable path (at most %d)", n-maxVariablePath, maxVariablePath-len(VariablePath(""))))
 	}
 	if d.Workers < 0 {
 		errs = append(errs, fmt.Errorf("negative worker count %d", d.Workers))

@@ -157,6 +157,7 @@ func TestRenderRejects(t *testing.T) {
 		want []string
 	}{
 		"bad name":       {func(d *Deployment) { d.Name = "a.b" }, ok, []string{`invalid connector name "a.b"`}},
+		"long name":      {func(d *Deployment) { d.Name = strings.Repeat("a", 112) }, ok, []string{"1 characters too long", "at most 111"}},
 		"no mcu":         {func(d *Deployment) { d.Mcu = 0 }, ok, []string{"mcu count 0"}},
 		"outside bounds": {func(d *Deployment) { d.Autoscaling = &jobs.AutoScaling{MinWorkerCount: 3, MaxWorkerCount: 4} }, ok, []string{"outside autoscaling bounds 3..4"}},
 		"nul in config":  {func(d *Deployment) { d.Spec.Config["x"] = "a\x00ferry-var:b" }, ok, []string{"NUL"}},
