@@ -132,9 +132,10 @@ func isNotFound(err error) bool {
 // Apply makes the connector's job match dep. It writes the variable, then:
 // registers the job if there is none (EnforceIndex with index 0, so two
 // replicas can never both create it); registers it again if it changed or
-// was stopped (EnforceIndex on the index it read, PreserveCounts so a config
-// change never undoes a scale decision); and scales the group when only the
-// count differs, which adds or removes workers without replacing the others.
+// was stopped (EnforceIndex on the index it read, so a write in between
+// fails instead of being lost, and PreserveCounts so a config change never
+// undoes a scale decision); and scales the group when only the count
+// differs, which adds or removes workers without replacing the others.
 // A changed revision or restart generation changes the job's meta, which
 // makes Nomad replace every allocation, one at a time.
 func (d *Deployer) Apply(ctx context.Context, dep Deployment) error {
@@ -169,30 +170,48 @@ func (d *Deployer) Apply(ctx context.Context, dep Deployment) error {
 		return nil
 	}
 	count, hasGroup := groupCount(cur)
+	var modifyIndex uint64
+	if cur.JobModifyIndex != nil {
+		modifyIndex = *cur.JobModifyIndex
+	}
 	if why := changed(cur, job); why != "" {
-		opts := &api.RegisterOptions{EnforceIndex: true, PreserveCounts: true}
-		if cur.JobModifyIndex != nil {
-			opts.ModifyIndex = *cur.JobModifyIndex
-		}
-		if a := dep.Autoscaling; !hasGroup || (a != nil && (count < a.MinWorkerCount || count > a.MaxWorkerCount)) {
-			// Nomad refuses a count outside the new scaling bounds, and a
-			// group that was not there has no count to keep: register
-			// with the count asked for.
+		// PreserveCounts keeps the count Nomad has. When that differs from
+		// the count asked for (or the group is new), the job is registered
+		// with the new count instead: d.Workers is the latest scale
+		// decision, and a Scale call right after this register would be
+		// refused while the deployment it starts is active.
+		opts := &api.RegisterOptions{EnforceIndex: true, ModifyIndex: modifyIndex, PreserveCounts: true}
+		if !hasGroup || count != dep.Workers {
 			opts.PreserveCounts = false
-			count = dep.Workers
 		}
 		if err := d.register(ctx, job, opts); err != nil {
 			return fmt.Errorf("apply %q: update job: %w", dep.Name, err)
 		}
-		log.Info().Str("why", why).Int64("revision", dep.Revision).Int64("restarts", dep.Restarts).Msg("job updated")
+		log.Info().Str("why", why).Int64("revision", dep.Revision).Int64("restarts", dep.Restarts).Int("workers", dep.Workers).Msg("job updated")
+		return nil
 	}
-	if count != dep.Workers {
-		if err := d.scale(ctx, id, dep); err != nil {
-			return fmt.Errorf("apply %q: %w", dep.Name, err)
-		}
-		log.Info().Int("from", count).Int("workers", dep.Workers).Msg("job scaled")
+	if count == dep.Workers {
+		return nil
 	}
+	err = d.scale(ctx, id, dep)
+	if isActiveDeployment(err) {
+		// Nomad refuses to scale a job while a deployment runs (a rollout
+		// of the previous revision): register the job with the new count
+		// instead, which Nomad accepts and folds into a new deployment.
+		log.Debug().Msg("scale blocked by an active deployment, registering the new count")
+		err = d.register(ctx, job, &api.RegisterOptions{EnforceIndex: true, ModifyIndex: modifyIndex})
+	}
+	if err != nil {
+		return fmt.Errorf("apply %q: %w", dep.Name, err)
+	}
+	log.Info().Int("from", count).Int("workers", dep.Workers).Msg("job scaled")
 	return nil
+}
+
+// isActiveDeployment reports whether Nomad refused a scale because a
+// deployment of the job is active.
+func isActiveDeployment(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "active deployment")
 }
 
 // changed says why a registered job must be registered again, or "".

@@ -137,27 +137,26 @@ func TestApplyLifecycle(t *testing.T) {
 	if jobsNow[id].Meta[MetaRevision] != "4" || len(scales) != 1 {
 		t.Errorf("after update: revision %s, %d scales", jobsNow[id].Meta[MetaRevision], len(scales))
 	}
+	if c, _ := groupCount(jobsNow[id]); c != 3 {
+		t.Errorf("count after update = %d, want 3", c)
+	}
 	if v := f.vars[VariablePath(d.Name)]; v.Items["config_aws_secret_access_key"] != "new" {
 		t.Errorf("variable not updated: %v", v.Items)
 	}
 
-	// A config change never undoes a scale decision: with the count scaled
-	// to 5 behind its back, a new revision registered with a stale count of
-	// 3 keeps 5 (PreserveCounts), then Apply scales to what it was asked.
-	f.mu.Lock()
-	*f.jobs[id].TaskGroups[0].Count = 5
-	f.mu.Unlock()
-	d5 := d4
+	// A new revision that also changes the count registers the new count
+	// in the same write (a Scale after it would meet an active deployment).
+	d5 := withWorkers(d4, 4)
 	d5.Revision, d5.Spec.Revision = 5, 5
 	if err := dep.Apply(ctx, d5); err != nil {
-		t.Fatalf("update with a scaled job: %v", err)
+		t.Fatalf("update with a new count: %v", err)
 	}
 	jobsNow, regs, _, scales, _ = f.snapshot()
-	if len(regs) != 3 || len(scales) != 2 || *scales[1].Count != 3 {
-		t.Errorf("registers %d, scales %+v", len(regs), scales)
+	if len(regs) != 3 || regs[2].PreserveCounts || !regs[2].EnforceIndex || len(scales) != 1 {
+		t.Errorf("registers %+v, scales %d", regs, len(scales))
 	}
-	if c, _ := groupCount(jobsNow[id]); c != 3 {
-		t.Errorf("count = %d, want 3", c)
+	if c, _ := groupCount(jobsNow[id]); c != 4 {
+		t.Errorf("count = %d, want 4", c)
 	}
 
 	// A restart re-registers (new meta → Nomad replaces every allocation).
@@ -166,9 +165,29 @@ func TestApplyLifecycle(t *testing.T) {
 	if err := dep.Apply(ctx, d6); err != nil {
 		t.Fatal(err)
 	}
-	if jobsNow, regs, _, _, _ = f.snapshot(); len(regs) != 4 || jobsNow[id].Meta[MetaRestarts] != "2" {
+	if jobsNow, regs, _, _, _ = f.snapshot(); len(regs) != 4 || !regs[3].PreserveCounts || jobsNow[id].Meta[MetaRestarts] != "2" {
 		t.Errorf("restart: %d registers, restarts meta %q", len(regs), jobsNow[id].Meta[MetaRestarts])
 	}
+
+	// A scale decision while a rollout runs: Nomad refuses the Scale, so
+	// the count goes in through a register.
+	f.mu.Lock()
+	f.deploying[id] = true
+	f.mu.Unlock()
+	d7 := withWorkers(d6, 2)
+	if err := dep.Apply(ctx, d7); err != nil {
+		t.Fatalf("scale during a deployment: %v", err)
+	}
+	jobsNow, regs, _, scales, _ = f.snapshot()
+	if len(regs) != 5 || regs[4].PreserveCounts || len(scales) != 2 {
+		t.Errorf("scale during a deployment: %d registers, %d scale attempts", len(regs), len(scales))
+	}
+	if c, _ := groupCount(jobsNow[id]); c != 2 {
+		t.Errorf("count = %d, want 2", c)
+	}
+	f.mu.Lock()
+	f.deploying[id] = false
+	f.mu.Unlock()
 
 	// Stopped behind Ferry's back: registered again, running.
 	f.mu.Lock()
@@ -177,10 +196,10 @@ func TestApplyLifecycle(t *testing.T) {
 	if obs, err := dep.Observe(ctx, d.Name); err != nil || obs.Deployed {
 		t.Errorf("observe stopped job = %+v, %v", obs, err)
 	}
-	if err := dep.Apply(ctx, d6); err != nil {
+	if err := dep.Apply(ctx, d7); err != nil {
 		t.Fatal(err)
 	}
-	if jobsNow, regs, _, _, _ = f.snapshot(); len(regs) != 5 || *jobsNow[id].Stop {
+	if jobsNow, regs, _, _, _ = f.snapshot(); len(regs) != 6 || *jobsNow[id].Stop {
 		t.Errorf("stopped job: %d registers, stop %v", len(regs), *jobsNow[id].Stop)
 	}
 }

@@ -29,6 +29,9 @@ type fakeNomad struct {
 	allocs    map[string][]*api.AllocationListStub
 	evals     map[string][]*api.Evaluation
 	summaries map[string]*api.JobSummary
+	// deploying marks jobs with an active deployment: Nomad refuses to
+	// scale them.
+	deploying map[string]bool
 
 	registers   []api.JobRegisterRequest
 	rawRegister []map[string]any // register bodies as sent
@@ -42,7 +45,7 @@ func newFakeNomad(t *testing.T) *fakeNomad {
 		t: t, index: 100,
 		jobs: map[string]*api.Job{}, vars: map[string]*api.Variable{},
 		allocs: map[string][]*api.AllocationListStub{}, evals: map[string][]*api.Evaluation{},
-		summaries: map[string]*api.JobSummary{},
+		summaries: map[string]*api.JobSummary{}, deploying: map[string]bool{},
 	}
 }
 
@@ -183,6 +186,10 @@ func (f *fakeNomad) job(w http.ResponseWriter, r *http.Request, id, sub string) 
 		f.scales = append(f.scales, req)
 		if job == nil {
 			http.Error(w, "job not found", http.StatusNotFound)
+			return
+		}
+		if f.deploying[id] {
+			http.Error(w, "job scaling blocked due to active deployment", http.StatusBadRequest)
 			return
 		}
 		for _, g := range job.TaskGroups {
