@@ -100,11 +100,19 @@ type Observation struct {
 	// PlacementFailed is set when Nomad cannot place some workers (no node
 	// has room, or none is eligible).
 	PlacementFailed bool
-	// Reason says what is wrong, in words a person can act on, when
-	// CrashLoop or PlacementFailed is set. It holds no counters or times
-	// that change on every crash, so it can be stored when it changes.
+	// RolloutFailed is set when Nomad failed the deployment of the job's
+	// current version (its workers did not become healthy in time) and
+	// neither of the above explains it.
+	RolloutFailed bool
+	// Reason says what is wrong, in words a person can act on, when one of
+	// the flags is set. It holds no counters or times that change on every
+	// crash, so it can be stored when it changes.
 	Reason string
 }
+
+// Failing reports whether the connector's workers cannot run as asked:
+// what scheduler.Observation calls a crash loop.
+func (o Observation) Failing() bool { return o.CrashLoop || o.PlacementFailed || o.RolloutFailed }
 
 func (d *Deployer) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, d.cfg.Timeout)
@@ -451,7 +459,49 @@ func (d *Deployer) Observe(ctx context.Context, name string) (Observation, error
 			}
 		}
 	}
+	if !obs.Failing() && obs.Alive < count {
+		reason, err := d.rollout(ctx, id, job, version, allocs)
+		if err != nil {
+			return Observation{}, fmt.Errorf("observe %q: %w", name, err)
+		}
+		if reason != "" {
+			obs.RolloutFailed, obs.Reason = true, reason
+		}
+	}
 	return obs, nil
+}
+
+// rollout returns why the deployment of the job's current version failed,
+// or "" when it did not (or there is none): Nomad's description, and the
+// latest failure messages of a worker that is not running (e.g. a template
+// that cannot read its variable).
+func (d *Deployer) rollout(ctx context.Context, id string, job *api.Job, version uint64, allocs []*api.AllocationListStub) (string, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	dep, _, err := d.cfg.Client.Jobs().LatestDeployment(id, d.query(ctx))
+	if isNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read latest deployment of %s: %w", id, err)
+	}
+	if dep == nil || dep.JobVersion != version || dep.Status != api.DeploymentStatusFailed {
+		return "", nil
+	}
+	reason := fmt.Sprintf("rollout of revision %s failed: %s", job.Meta[MetaRevision], firstNonEmpty(dep.StatusDescription, "Nomad gave no reason"))
+	sorted := append([]*api.AllocationListStub(nil), allocs...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
+	for _, a := range sorted {
+		if a.TaskGroup != GroupName || a.JobVersion != version || a.ClientStatus == api.AllocClientStatusRunning {
+			continue
+		}
+		if msgs := failureMessages(a.TaskStates[TaskName]); len(msgs) > 0 {
+			idx, _ := allocIndex(a.Name)
+			reason += fmt.Sprintf("; worker %d: %s", idx, strings.Join(msgs, "; "))
+			break
+		}
+	}
+	return reason, nil
 }
 
 func (d *Deployer) allocations(ctx context.Context, id string) ([]*api.AllocationListStub, error) {

@@ -377,6 +377,35 @@ func TestObserve(t *testing.T) {
 		}
 	})
 
+	t.Run("rollout failure", func(t *testing.T) {
+		waiting := alloc("w-1", id, 1, 0, "pending", "run", 40)
+		waiting.TaskStates[TaskName].Events = []*api.TaskEvent{
+			{Type: "Template", DisplayMessage: "Missing: nomad.var.block(nomad/jobs/ferry-clicks@default.global)"},
+		}
+		f.setAllocs(id, alloc("new-0", id, 0, 0, "running", "run", 20), waiting)
+		f.mu.Lock()
+		f.latest[id] = &api.Deployment{ID: "dep-1", JobID: id, JobVersion: 0, Status: api.DeploymentStatusFailed, StatusDescription: "Failed due to unhealthy allocations"}
+		f.mu.Unlock()
+		obs, err := dep.Observe(ctx, d.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "rollout of revision 3 failed: Failed due to unhealthy allocations; worker 1: Missing: nomad.var.block(nomad/jobs/ferry-clicks@default.global)"
+		if !obs.RolloutFailed || !obs.Failing() || obs.CrashLoop || obs.Reason != want {
+			t.Errorf("observe = %+v\nwant reason %s", obs, want)
+		}
+		// A failed deployment of an older version says nothing about this one.
+		f.mu.Lock()
+		f.latest[id].JobVersion = 7
+		f.mu.Unlock()
+		if obs, _ := dep.Observe(ctx, d.Name); obs.Failing() {
+			t.Errorf("old failed deployment reported: %+v", obs)
+		}
+		f.mu.Lock()
+		delete(f.latest, id)
+		f.mu.Unlock()
+	})
+
 	t.Run("placement failure", func(t *testing.T) {
 		f.setAllocs(id)
 		f.setPlacementFailure(id, 2,

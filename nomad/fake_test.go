@@ -32,6 +32,7 @@ type fakeNomad struct {
 	// deploying marks jobs with an active deployment: Nomad refuses to
 	// scale them.
 	deploying map[string]bool
+	latest    map[string]*api.Deployment
 
 	registers   []api.JobRegisterRequest
 	rawRegister []map[string]any // register bodies as sent
@@ -45,7 +46,7 @@ func newFakeNomad(t *testing.T) *fakeNomad {
 		t: t, index: 100,
 		jobs: map[string]*api.Job{}, vars: map[string]*api.Variable{},
 		allocs: map[string][]*api.AllocationListStub{}, evals: map[string][]*api.Evaluation{},
-		summaries: map[string]*api.JobSummary{}, deploying: map[string]bool{},
+		summaries: map[string]*api.JobSummary{}, deploying: map[string]bool{}, latest: map[string]*api.Deployment{},
 	}
 }
 
@@ -212,6 +213,8 @@ func (f *fakeNomad) job(w http.ResponseWriter, r *http.Request, id, sub string) 
 		f.reply(w, nonNil(f.allocs[id]))
 	case sub == "evaluations":
 		f.reply(w, nonNil(f.evals[id]))
+	case sub == "deployment":
+		f.reply(w, f.latest[id]) // null when there is none, as Nomad answers
 	case sub == "summary":
 		s := f.summaries[id]
 		if s == nil {
