@@ -18,8 +18,10 @@ import (
 
 // Config configures a Deployer.
 type Config struct {
-	// Client talks to Nomad. Required.
+	// Client talks to Nomad. When nil, NewDeployer makes one from Nomad.
 	Client *api.Client
+	// Nomad is how to reach Nomad when Client is nil.
+	Nomad ClientConfig
 	// Render is how every connector's job is rendered; its Namespace and
 	// Region are also where the Deployer reads and writes.
 	Render RenderConfig
@@ -40,9 +42,6 @@ type Config struct {
 // Validate reports every problem with the configuration.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.Client == nil {
-		errs = append(errs, errors.New("nomad client is required"))
-	}
 	if err := c.Render.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -82,6 +81,13 @@ func NewDeployer(cfg Config) (*Deployer, error) {
 		return nil, fmt.Errorf("nomad deployer: %w", err)
 	}
 	cfg.setDefaults()
+	if cfg.Client == nil {
+		c, err := NewClient(cfg.Nomad)
+		if err != nil {
+			return nil, fmt.Errorf("nomad deployer: %w", err)
+		}
+		cfg.Client = c
+	}
 	return &Deployer{cfg: cfg, log: cfg.Logger}, nil
 }
 

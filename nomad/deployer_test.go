@@ -51,7 +51,7 @@ func withWorkers(d Deployment, n int) Deployment {
 
 func TestNewDeployerReportsEveryProblem(t *testing.T) {
 	_, err := NewDeployer(Config{Render: RenderConfig{Driver: "lxc"}, Timeout: -1})
-	for _, want := range []string{"client is required", `unknown driver "lxc"`, "must not be negative"} {
+	for _, want := range []string{`unknown driver "lxc"`, "must not be negative"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not say %q", err, want)
 		}
@@ -521,5 +521,40 @@ func TestNomadHangs(t *testing.T) {
 	}
 	if el := time.Since(start); el > 3*time.Second {
 		t.Errorf("observe took %s", el)
+	}
+}
+
+// TestClientConfig: a Deployer configured with plain values (as cmd/ferry
+// does) reaches the address given and sends the token and namespace.
+func TestClientConfig(t *testing.T) {
+	t.Setenv("NOMAD_TOKEN", "from-env")
+	got := make(chan http.Header, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Clone()
+		h.Set("X-Query", r.URL.RawQuery)
+		select {
+		case got <- h:
+		default:
+		}
+		_, _ = w.Write([]byte("[]"))
+	}))
+	t.Cleanup(srv.Close)
+	dep, err := NewDeployer(Config{
+		Nomad:  ClientConfig{Address: srv.URL, Token: "s3cret-token"},
+		Render: RenderConfig{WorkerCommand: "/bin/ferry", Namespace: "data"},
+		Logger: zerolog.New(zerolog.NewTestWriter(t)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names, err := dep.List(ctxT(t)); err != nil || len(names) != 0 {
+		t.Fatalf("list = %v, %v", names, err)
+	}
+	h := <-got
+	if h.Get("X-Nomad-Token") != "s3cret-token" {
+		t.Errorf("token header = %q", h.Get("X-Nomad-Token"))
+	}
+	if q := h.Get("X-Query"); !strings.Contains(q, "namespace=data") || !strings.Contains(q, "prefix=ferry-") {
+		t.Errorf("query = %q", q)
 	}
 }
