@@ -15,4 +15,14 @@
 // never part of the job, and a scale decision changes the variable and the
 // count but never the job, so it adds or removes workers without replacing
 // the others.
+//
+// cmd/ferry adapts a scheduler.Deployment field for field (Name, Arn,
+// Revision, Restarts, Workers, Mcu, Spec, plus Autoscaling for the scaling
+// bounds), and an Observation back with CrashLoop = o.Failing(): a crash
+// loop, a placement failure or a failed rollout, explained by o.Reason.
+//
+// What the Ferry server's Nomad token needs: submit-job, read-job and
+// scale-job in the namespace, and variables write/read/destroy on
+// nomad/jobs/ferry-*. Workers need no policy: a job's tasks may read
+// nomad/jobs/<job ID> through their workload identity.
 package nomad
