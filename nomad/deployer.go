@@ -134,21 +134,20 @@ func (d *Deployer) write(ctx context.Context) *api.WriteOptions {
 	return w.WithContext(ctx)
 }
 
-// isNotFound reports whether Nomad answered 404.
+// isNotFound reports whether Nomad answered 404. Only Nomad's answer
+// counts: a connection error never means "not there".
 func isNotFound(err error) bool {
 	var ure api.UnexpectedResponseError
-	if errors.As(err, &ure) {
-		return ure.HasStatusCode() && ure.StatusCode() == http.StatusNotFound
-	}
-	return err != nil && strings.Contains(err.Error(), "404")
+	return errors.As(err, &ure) && ure.HasStatusCode() && ure.StatusCode() == http.StatusNotFound
 }
 
 // Apply makes the connector's job match dep. It writes the variable, then:
 // registers the job if there is none (EnforceIndex with index 0, so two
 // replicas can never both create it); registers it again if it changed or
 // was stopped (EnforceIndex on the index it read, so a write in between
-// fails instead of being lost, and PreserveCounts so a config change never
-// undoes a scale decision); and scales the group when only the count
+// fails instead of being lost; PreserveCounts when the count is already
+// right, so a config change never undoes a scale decision, else the new
+// count in the same write); and scales the group when only the count
 // differs, which adds or removes workers without replacing the others.
 // A changed revision or restart generation changes the job's meta, which
 // makes Nomad replace every allocation, one at a time.
@@ -225,7 +224,9 @@ func (d *Deployer) Apply(ctx context.Context, dep Deployment) error {
 // isActiveDeployment reports whether Nomad refused a scale because a
 // deployment of the job is active.
 func isActiveDeployment(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "active deployment")
+	var ure api.UnexpectedResponseError
+	return errors.As(err, &ure) && ure.HasStatusCode() && ure.StatusCode() == http.StatusBadRequest &&
+		strings.Contains(ure.Body(), "active deployment")
 }
 
 // changed says why a registered job must be registered again, or "".
