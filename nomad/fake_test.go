@@ -20,7 +20,7 @@ import (
 // meta), variables with check-and-set, and the allocations, evaluations and
 // summaries a test sets. It keeps every register and scale request it got.
 type fakeNomad struct {
-	t  *testing.T
+	t  testing.TB
 	mu sync.Mutex
 
 	index     uint64
@@ -41,7 +41,7 @@ type fakeNomad struct {
 	varWrites   int
 }
 
-func newFakeNomad(t *testing.T) *fakeNomad {
+func newFakeNomad(t testing.TB) *fakeNomad {
 	return &fakeNomad{
 		t: t, index: 100,
 		jobs: map[string]*api.Job{}, vars: map[string]*api.Variable{},
@@ -52,7 +52,7 @@ func newFakeNomad(t *testing.T) *fakeNomad {
 
 // start serves the fake on a loopback port; the server is closed when the
 // test ends.
-func (f *fakeNomad) start(t *testing.T) *httptest.Server {
+func (f *fakeNomad) start(t testing.TB) *httptest.Server {
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	return srv
@@ -283,7 +283,7 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-func readBody(t *testing.T, r *http.Request) []byte {
+func readBody(t testing.TB, r *http.Request) []byte {
 	b, err := io.ReadAll(r.Body)
 	if err != nil {
 		t.Errorf("fake nomad: read body: %v", err)
