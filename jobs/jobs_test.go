@@ -8,10 +8,10 @@ import (
 
 func validSpec() *ConnectorSpec {
 	return &ConnectorSpec{
-		ConnectorName:          "orders-to-s3",
-		Capacity:               Capacity{ProvisionedCapacity: &ProvisionedCapacity{McuCount: 1, WorkerCount: 1}},
-		ConnectorConfiguration: map[string]string{"connector.class": "io.confluent.connect.s3.S3SinkConnector", "tasks.max": "2"},
-		KafkaCluster:           KafkaCluster{ApacheKafkaCluster: ApacheKafkaCluster{BootstrapServers: "127.0.0.1:9092", Vpc: Vpc{Subnets: []string{"s"}}}},
+		ConnectorName:                    "orders-to-s3",
+		Capacity:                         Capacity{ProvisionedCapacity: &ProvisionedCapacity{McuCount: 1, WorkerCount: 1}},
+		ConnectorConfiguration:           map[string]string{"connector.class": "io.confluent.connect.s3.S3SinkConnector", "tasks.max": "2"},
+		KafkaCluster:                     KafkaCluster{ApacheKafkaCluster: ApacheKafkaCluster{BootstrapServers: "127.0.0.1:9092", Vpc: Vpc{Subnets: []string{"s"}}}},
 		KafkaClusterClientAuthentication: ClientAuthentication{AuthenticationType: "NONE"},
 		KafkaClusterEncryptionInTransit:  EncryptionInTransit{EncryptionType: "PLAINTEXT"},
 		KafkaConnectVersion:              "3.7.x",
