@@ -24,6 +24,10 @@ const (
 	FlagNATSListen  = "nats-listen"
 	FlagKafkaListen = "kafka-listen"
 	FlagS3Listen    = "s3-listen"
+	// Flags that point `ferry dev` at a real server instead.
+	FlagNATS       = "nats"
+	FlagKafka      = "kafka"
+	FlagS3Endpoint = "s3-endpoint"
 )
 
 // Defaults of Config.
@@ -252,11 +256,11 @@ func (s *Stack) WorkerDefaults() map[string]string {
 
 // listen opens a TCP listener on addr and turns "address in use" into an
 // error naming the flag to change.
-func listen(part, flag, addr string) (net.Listener, error) {
+func listen(part, flag, useFlag, addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, &AddrInUseError{Part: part, Addr: addr, Flag: flag, Err: err}
+			return nil, &AddrInUseError{Part: part, Addr: addr, Flag: flag, UseFlag: useFlag, Err: err}
 		}
 		return nil, fmt.Errorf("embedded %s: listen on %s: %w", part, addr, err)
 	}
@@ -269,14 +273,16 @@ type AddrInUseError struct {
 	Part string // "nats", "kafka" or "s3"
 	Addr string
 	Flag string
-	Err  error
+	// UseFlag points ferry dev at a running server instead.
+	UseFlag string
+	Err     error
 }
 
 // Error names the address and the flag to change.
 func (e *AddrInUseError) Error() string {
 	return fmt.Sprintf("embedded %s: address %s is already in use (another ferry dev, or a real %s, may be running): "+
-		"stop it, choose another address with --%s, or use the running one instead of the embedded server",
-		e.Part, e.Addr, e.Part, e.Flag)
+		"stop it, choose another address with --%s, or use the running %s with --%s",
+		e.Part, e.Addr, e.Part, e.Flag, e.Part, e.UseFlag)
 }
 
 // Unwrap returns the listen error.

@@ -20,7 +20,7 @@ func startKafka(cfg KafkaConfig, dataDir string, log zerolog.Logger) (*kafkaBrok
 	// Listen ourselves so a taken address is a clear error and the
 	// configured host (not only 127.0.0.1) is honoured; kfake takes the
 	// listener through ListenFn and advertises its address.
-	ln, err := listen("kafka", FlagKafkaListen, cfg.Addr)
+	ln, err := listen("kafka", FlagKafkaListen, FlagKafka, cfg.Addr)
 	if err != nil {
 		return nil, err
 	}

@@ -25,7 +25,7 @@ func startNATS(ctx context.Context, cfg NATSConfig, storeDir string, log zerolog
 	} else {
 		// nats-server reports a failed listen only through its logger, so
 		// find out first whether the address is free.
-		ln, err := listen("nats", FlagNATSListen, cfg.Addr)
+		ln, err := listen("nats", FlagNATSListen, FlagNATS, cfg.Addr)
 		if err != nil {
 			return nil, err
 		}

@@ -48,7 +48,7 @@ func startS3(ctx context.Context, cfg S3Config, dataDir string, log zerolog.Logg
 		// Any clock and any credentials: this is a local dev server.
 		gofakes3.WithTimeSkewLimit(0),
 	)
-	ln, err := listen("s3", FlagS3Listen, cfg.Addr)
+	ln, err := listen("s3", FlagS3Listen, FlagS3Endpoint, cfg.Addr)
 	if err != nil {
 		db.Close()
 		return nil, err

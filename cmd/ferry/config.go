@@ -1,0 +1,338 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ferryhq/ferry/cmd/ferry/internal/devstack"
+	"github.com/rs/zerolog"
+)
+
+// logConfig is the logging part of the dev and server configurations.
+type logConfig struct {
+	Level  string // trace, debug, info, warn, error
+	Format string // console or json
+}
+
+func (c *logConfig) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.Level, "log-level", "info", "log level: trace, debug, info, warn, error")
+	fs.StringVar(&c.Format, "log-format", "console", "log format on stderr: console (for people) or json")
+}
+
+func (c logConfig) problems() []error {
+	var errs []error
+	if _, err := zerolog.ParseLevel(c.Level); err != nil || c.Level == "" {
+		errs = append(errs, fmt.Errorf("--log-level %q: want trace, debug, info, warn or error", c.Level))
+	}
+	if c.Format != "console" && c.Format != "json" {
+		errs = append(errs, fmt.Errorf("--log-format %q: want console or json", c.Format))
+	}
+	return errs
+}
+
+// newLogger returns the logger the configuration describes, writing to w
+// and, when extra is not nil, JSON lines to extra too.
+func (c logConfig) newLogger(w io.Writer, extra io.Writer) zerolog.Logger {
+	lvl, err := zerolog.ParseLevel(c.Level)
+	if err != nil {
+		lvl = zerolog.InfoLevel
+	}
+	out := w
+	if c.Format == "console" {
+		out = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000", NoColor: !isTerminal(w)}
+	}
+	if extra != nil {
+		out = zerolog.MultiLevelWriter(out, extra)
+	}
+	return zerolog.New(out).Level(lvl).With().Timestamp().Logger()
+}
+
+// devConfig configures `ferry dev`: the whole of Ferry in one process, with
+// embedded NATS, Kafka and S3 unless the user points at real ones.
+type devConfig struct {
+	// DataDir holds all state: control plane (NATS JetStream), embedded
+	// Kafka and S3 data, worker scratch directories and the log file.
+	DataDir string
+	// Listen is the MSK Connect API's listen address.
+	Listen string
+	// Region and Account go into ARNs.
+	Region  string
+	Account string
+
+	// NATS is the URL of a real NATS server with JetStream; empty starts
+	// the embedded one on NATSListen.
+	NATS       string
+	NATSListen string
+	// Kafka is the bootstrap servers of a real Kafka; empty starts the
+	// embedded broker on KafkaListen.
+	Kafka           string
+	KafkaListen     string
+	KafkaPartitions int
+	// S3Endpoint is the URL of a real S3-compatible endpoint; empty starts
+	// the embedded S3 on S3Listen with bucket S3Bucket.
+	S3Endpoint string
+	S3Listen   string
+	S3Bucket   string
+	// Nomad is the address of a Nomad agent; empty runs workers as local
+	// child processes.
+	Nomad string
+
+	// LogFile receives every log line as JSON, workers' included; "" means
+	// <DataDir>/ferry-dev.log, "off" disables it.
+	LogFile string
+	Log     logConfig
+	// MetricsInterval is how often workers report metrics and status.
+	MetricsInterval time.Duration
+}
+
+func (c *devConfig) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.DataDir, "data-dir", "./.ferry", "directory for all state; delete it to start from scratch")
+	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8083", "listen address of the MSK Connect API")
+	fs.StringVar(&c.Region, "region", "us-east-1", "region in ARNs")
+	fs.StringVar(&c.Account, "account", "000000000000", "account id in ARNs")
+	fs.StringVar(&c.NATS, devstack.FlagNATS, "", "URL of a real NATS server with JetStream (default: embedded)")
+	fs.StringVar(&c.NATSListen, devstack.FlagNATSListen, devstack.DefaultNATSAddr, "listen address of the embedded NATS")
+	fs.StringVar(&c.Kafka, devstack.FlagKafka, "", "bootstrap servers of a real Kafka, comma separated (default: embedded)")
+	fs.StringVar(&c.KafkaListen, devstack.FlagKafkaListen, devstack.DefaultKafkaAddr, "listen address of the embedded Kafka")
+	fs.IntVar(&c.KafkaPartitions, "kafka-partitions", devstack.DefaultKafkaPartitions, "partitions of topics the embedded Kafka creates automatically")
+	fs.StringVar(&c.S3Endpoint, devstack.FlagS3Endpoint, "", "URL of a real S3-compatible endpoint (default: embedded)")
+	fs.StringVar(&c.S3Listen, devstack.FlagS3Listen, devstack.DefaultS3Addr, "listen address of the embedded S3")
+	fs.StringVar(&c.S3Bucket, "s3-bucket", devstack.DefaultBucket, "bucket the embedded S3 creates on start")
+	fs.StringVar(&c.Nomad, "nomad", "", "address of a Nomad agent, e.g. http://127.0.0.1:4646 (default: workers run as local child processes)")
+	fs.StringVar(&c.LogFile, "log-file", "", `JSON log file, workers' lines included (default <data-dir>/ferry-dev.log; "off" disables)`)
+	fs.DurationVar(&c.MetricsInterval, "metrics-interval", 5*time.Second, "how often workers report metrics and status")
+	c.Log.register(fs)
+}
+
+// Validate reports every problem of c at once.
+func (c devConfig) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir is required"))
+	}
+	errs = append(errs, checkListen("listen", c.Listen))
+	errs = append(errs, checkARNPart("region", c.Region), checkARNPart("account", c.Account))
+	if c.NATS != "" {
+		errs = append(errs, checkURL("nats", c.NATS, "nats", "tls"))
+	} else {
+		errs = append(errs, checkListen(devstack.FlagNATSListen, c.NATSListen))
+	}
+	if c.Kafka != "" {
+		errs = append(errs, checkBrokers("kafka", c.Kafka))
+	} else {
+		errs = append(errs, checkListen(devstack.FlagKafkaListen, c.KafkaListen))
+		if c.KafkaPartitions < 1 {
+			errs = append(errs, fmt.Errorf("--kafka-partitions %d: must be at least 1", c.KafkaPartitions))
+		}
+	}
+	if c.S3Endpoint != "" {
+		errs = append(errs, checkURL("s3-endpoint", c.S3Endpoint, "http", "https"))
+	} else {
+		errs = append(errs, checkListen(devstack.FlagS3Listen, c.S3Listen))
+		if c.S3Bucket == "" {
+			errs = append(errs, errors.New("--s3-bucket is required"))
+		}
+	}
+	if c.Nomad != "" {
+		errs = append(errs, checkURL("nomad", c.Nomad, "http", "https"))
+	}
+	if c.MetricsInterval < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("--metrics-interval %s: must be at least 100ms", c.MetricsInterval))
+	}
+	errs = append(errs, c.Log.problems()...)
+	return errors.Join(errs...)
+}
+
+// logFilePath is where the JSON log goes, or "" for nowhere.
+func (c devConfig) logFilePath() string {
+	switch c.LogFile {
+	case "off":
+		return ""
+	case "":
+		return filepath.Join(c.DataDir, "ferry-dev.log")
+	}
+	return c.LogFile
+}
+
+// stackConfig is the embedded stack's configuration: every part the user
+// did not point elsewhere.
+func (c devConfig) stackConfig(log zerolog.Logger) devstack.Config {
+	return devstack.Config{
+		DataDir: c.DataDir,
+		NATS:    devstack.NATSConfig{Disabled: c.NATS != "", Addr: c.NATSListen},
+		Kafka:   devstack.KafkaConfig{Disabled: c.Kafka != "", Addr: c.KafkaListen, Partitions: c.KafkaPartitions},
+		S3:      devstack.S3Config{Disabled: c.S3Endpoint != "", Addr: c.S3Listen, Bucket: c.S3Bucket},
+		Logger:  log,
+	}
+}
+
+// serverConfig configures `ferry server`: the control plane against real
+// NATS and Nomad.
+type serverConfig struct {
+	// Listen is the MSK Connect API's listen address.
+	Listen string
+	// Region and Account go into ARNs.
+	Region  string
+	Account string
+	// NATS is the URL of the NATS cluster (JetStream enabled) holding
+	// Ferry's state and carrying worker metrics.
+	NATS string
+	// WorkerNATS is the NATS URL handed to workers (default NATS), for when
+	// workers reach NATS by another address than the server does.
+	WorkerNATS string
+	// Nomad is the Nomad API address; NomadNamespace and NomadRegion
+	// select where connector jobs go.
+	Nomad          string
+	NomadNamespace string
+	NomadRegion    string
+	// Datacenters are the Nomad datacenters connector jobs may run in.
+	Datacenters []string
+	// WorkerImage is the container image of `ferry worker` for Nomad's
+	// docker driver; empty means the exec driver runs WorkerCommand.
+	WorkerImage string
+	// WorkerCommand is the path of the ferry binary on Nomad clients, used
+	// when WorkerImage is empty.
+	WorkerCommand string
+	// MHzPerVCPU is the Nomad CPU share of one vCPU of an MCU.
+	MHzPerVCPU int
+	// MetricsInterval is how often workers report metrics and status.
+	MetricsInterval time.Duration
+	Log             logConfig
+}
+
+func (c *serverConfig) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.Listen, "listen", ":8083", "listen address of the MSK Connect API")
+	fs.StringVar(&c.Region, "region", "us-east-1", "region in ARNs")
+	fs.StringVar(&c.Account, "account", "000000000000", "account id in ARNs")
+	fs.StringVar(&c.NATS, "nats", envOr("FERRY_NATS_URL", "nats://127.0.0.1:4222"), "URL of NATS with JetStream (env FERRY_NATS_URL)")
+	fs.StringVar(&c.WorkerNATS, "worker-nats", "", "NATS URL handed to workers (default --nats)")
+	fs.StringVar(&c.Nomad, "nomad", envOr("NOMAD_ADDR", "http://127.0.0.1:4646"), "Nomad API address (env NOMAD_ADDR)")
+	fs.StringVar(&c.NomadNamespace, "nomad-namespace", envOr("NOMAD_NAMESPACE", "default"), "Nomad namespace of connector jobs (env NOMAD_NAMESPACE)")
+	fs.StringVar(&c.NomadRegion, "nomad-region", os.Getenv("NOMAD_REGION"), "Nomad region of connector jobs (env NOMAD_REGION; default the agent's)")
+	fs.Func("datacenter", `Nomad datacenter connector jobs may run in; repeat for several (default "*")`, func(s string) error {
+		c.Datacenters = append(c.Datacenters, s)
+		return nil
+	})
+	fs.StringVar(&c.WorkerImage, "worker-image", "", "container image of ferry for the docker driver (default: exec driver with --worker-command)")
+	fs.StringVar(&c.WorkerCommand, "worker-command", "/usr/local/bin/ferry", "path of the ferry binary on Nomad clients (exec driver)")
+	fs.IntVar(&c.MHzPerVCPU, "mhz-per-vcpu", 2000, "Nomad CPU MHz reserved per vCPU of an MCU")
+	fs.DurationVar(&c.MetricsInterval, "metrics-interval", 5*time.Second, "how often workers report metrics and status")
+	c.Log.register(fs)
+}
+
+// withDefaults fills the fields whose defaults depend on others.
+func (c serverConfig) withDefaults() serverConfig {
+	if c.WorkerNATS == "" {
+		c.WorkerNATS = c.NATS
+	}
+	if len(c.Datacenters) == 0 {
+		c.Datacenters = []string{"*"}
+	}
+	return c
+}
+
+// Validate reports every problem of c at once.
+func (c serverConfig) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("--listen %q: %w", c.Listen, err))
+	}
+	errs = append(errs, checkARNPart("region", c.Region), checkARNPart("account", c.Account))
+	if c.NATS == "" {
+		errs = append(errs, errors.New("--nats is required"))
+	} else {
+		errs = append(errs, checkURL("nats", c.NATS, "nats", "tls"))
+	}
+	if c.WorkerNATS != "" {
+		errs = append(errs, checkURL("worker-nats", c.WorkerNATS, "nats", "tls"))
+	}
+	if c.Nomad == "" {
+		errs = append(errs, errors.New("--nomad is required"))
+	} else {
+		errs = append(errs, checkURL("nomad", c.Nomad, "http", "https"))
+	}
+	if c.WorkerImage == "" && c.WorkerCommand == "" {
+		errs = append(errs, errors.New("one of --worker-image and --worker-command is required"))
+	}
+	if c.MHzPerVCPU < 100 {
+		errs = append(errs, fmt.Errorf("--mhz-per-vcpu %d: must be at least 100", c.MHzPerVCPU))
+	}
+	if c.MetricsInterval < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("--metrics-interval %s: must be at least 100ms", c.MetricsInterval))
+	}
+	errs = append(errs, c.Log.problems()...)
+	return errors.Join(errs...)
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func checkListen(flagName, addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--%s %q: %w", flagName, addr, err)
+	}
+	if host == "" {
+		return fmt.Errorf("--%s %q: a host is required, e.g. 127.0.0.1", flagName, addr)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("--%s %q: port must be a number 0-65535", flagName, addr)
+	}
+	return nil
+}
+
+func checkURL(flagName, s string, schemes ...string) error {
+	for _, one := range strings.Split(s, ",") { // NATS takes a list of URLs
+		u, err := url.Parse(strings.TrimSpace(one))
+		if err != nil {
+			return fmt.Errorf("--%s %q: %w", flagName, s, err)
+		}
+		ok := false
+		for _, sc := range schemes {
+			ok = ok || u.Scheme == sc
+		}
+		if !ok || u.Host == "" {
+			return fmt.Errorf("--%s %q: want a URL like %s://host:port", flagName, s, schemes[0])
+		}
+	}
+	return nil
+}
+
+func checkBrokers(flagName, s string) error {
+	for _, b := range strings.Split(s, ",") {
+		if _, _, err := net.SplitHostPort(strings.TrimSpace(b)); err != nil {
+			return fmt.Errorf("--%s %q: want host:port[,host:port...]: %w", flagName, s, err)
+		}
+	}
+	return nil
+}
+
+func checkARNPart(flagName, s string) error {
+	if s == "" || strings.ContainsAny(s, ":/ ") {
+		return fmt.Errorf("--%s %q: must be non-empty without ':', '/' or spaces", flagName, s)
+	}
+	return nil
+}
