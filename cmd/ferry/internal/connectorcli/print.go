@@ -16,18 +16,18 @@ func newTable(w io.Writer) *tabwriter.Writer {
 	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 }
 
-// capacityText is a capacity in a few words, e.g. "2 workers × 1 MCU" or
-// "autoscaled 1-4 workers × 2 MCU (cpu 20-80%)".
+// capacityText is a capacity in a few words, e.g. "2 workers x 1 MCU" or
+// "autoscaled 1-4 workers x 2 MCU (cpu 20-80%)".
 func capacityText(c *types.CapacityDescription) string {
 	switch {
 	case c == nil:
 		return "-"
 	case c.ProvisionedCapacity != nil:
 		p := c.ProvisionedCapacity
-		return fmt.Sprintf("%d worker%s × %d MCU", p.WorkerCount, plural(int(p.WorkerCount)), p.McuCount)
+		return fmt.Sprintf("%d worker%s x %d MCU", p.WorkerCount, plural(int(p.WorkerCount)), p.McuCount)
 	case c.AutoScaling != nil:
 		a := c.AutoScaling
-		s := fmt.Sprintf("autoscaled %d-%d workers × %d MCU", a.MinWorkerCount, a.MaxWorkerCount, a.McuCount)
+		s := fmt.Sprintf("autoscaled %d-%d workers x %d MCU", a.MinWorkerCount, a.MaxWorkerCount, a.McuCount)
 		if a.ScaleInPolicy != nil && a.ScaleOutPolicy != nil {
 			s += fmt.Sprintf(" (cpu %d-%d%%)", a.ScaleInPolicy.CpuUtilizationPercentage, a.ScaleOutPolicy.CpuUtilizationPercentage)
 		}
