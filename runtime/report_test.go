@@ -135,3 +135,24 @@ func TestNewWorkerRefusesBadSpecs(t *testing.T) {
 		t.Errorf("worker 1 of 2 with tasks.max 5 runs %s, want [1 3]", got)
 	}
 }
+
+// A worker starting while NATS is down still gets a connection that
+// publishes later, and publishing meanwhile does not block.
+func TestDialNATSWhileDown(t *testing.T) {
+	ns := startNATS(t)
+	url := ns.ClientURL()
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	nc, err := DialNATS(url, "ferry-worker-test")
+	if err != nil {
+		t.Fatalf("dial while down: %v", err)
+	}
+	defer nc.Close()
+	start := time.Now()
+	for i := 0; i < 100; i++ {
+		_ = nc.Publish("ferry.status.x.y", []byte("{}"))
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("publishing while NATS is down took %v", d)
+	}
+}
