@@ -61,6 +61,9 @@ const (
 	KeyTimestampExtractor = "timestamp.extractor"
 )
 
+// uploadTimeout bounds one object upload, SDK retries included.
+const uploadTimeout = 5 * time.Minute
+
 // Supported classes.
 const (
 	JSONFormat         = "io.confluent.connect.s3.format.json.JsonFormat"
@@ -348,6 +351,10 @@ func (t *sinkTask) upload(ctx context.Context, tp connect.TopicPartition, start 
 		}
 		data = z.Bytes()
 	}
+	// A hung request must not hold the partition (and the group's
+	// rebalances) forever; the task fails and restarts from the commit.
+	ctx, cancel := context.WithTimeout(ctx, uploadTimeout)
+	defer cancel()
 	_, err := t.client.PutObject(ctx, &s3.PutObjectInput{
 		Bucket:        aws.String(t.bucket),
 		Key:           aws.String(key),
