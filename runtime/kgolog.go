@@ -10,8 +10,10 @@ type kgoLogger struct{ log zerolog.Logger }
 
 var _ kgo.Logger = kgoLogger{}
 
+// Level makes franz-go build info and louder messages only.
 func (kgoLogger) Level() kgo.LogLevel { return kgo.LogLevelInfo }
 
+// Log writes one franz-go message with its key/value pairs as fields.
 func (l kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 	var ev *zerolog.Event
 	switch level {
