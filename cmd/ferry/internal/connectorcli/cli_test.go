@@ -148,11 +148,23 @@ func TestConnectorLifecycleAgainstFerryAPI(t *testing.T) {
 	}
 	mustContain(t, "restart", out, "restarting connector arn:")
 
-	code, out, errOut = e.run(t, "delete", "s3")
+	// delete --wait: the "reconciler" removes the records a moment later.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		time.Sleep(700 * time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := e.st.Connectors.Delete(ctx, "s3", 0); err != nil {
+			t.Errorf("remove connector record: %v", err)
+		}
+	}()
+	code, out, errOut = e.run(t, "delete", "s3", "--wait", "--timeout", "10s")
+	wg.Wait()
 	if code != 0 {
 		t.Fatalf("delete: exit %d %s", code, errOut)
 	}
-	mustContain(t, "delete", out, "DELETING")
+	mustContain(t, "delete", out, "DELETING", "deleted")
 }
 
 func TestCreateWaitReportsFailure(t *testing.T) {

@@ -282,6 +282,10 @@ func runUpdate(ctx context.Context, c *cli, args []string) error {
 
 func runDelete(ctx context.Context, c *cli, args []string) error {
 	fs := c.flags()
+	var wait bool
+	var timeout time.Duration
+	fs.BoolVar(&wait, "wait", false, "wait until the connector is gone")
+	fs.DurationVar(&timeout, "timeout", 5*time.Minute, "how long --wait waits")
 	pos, err := c.parse(ctx, fs, args, 1)
 	if err != nil {
 		return err
@@ -295,10 +299,45 @@ func runDelete(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	if c.output == "json" {
-		return c.printJSON()
+		if err := c.printJSON(); err != nil || !wait {
+			return err
+		}
+	} else {
+		fmt.Fprintf(c.stdout, "deleting connector %s (%s)\n", arn, out.ConnectorState)
 	}
-	fmt.Fprintf(c.stdout, "deleting connector %s (%s)\n", arn, out.ConnectorState)
-	return nil
+	if !wait {
+		return nil
+	}
+	return c.waitGone(ctx, arn, timeout)
+}
+
+// waitGone polls every 500 ms until describing the connector answers
+// NotFoundException.
+func (c *cli) waitGone(ctx context.Context, arn string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		_, err := c.client.DescribeConnector(ctx, &kafkaconnect.DescribeConnectorInput{ConnectorArn: aws.String(arn)})
+		var nf *types.NotFoundException
+		switch {
+		case errors.As(err, &nf):
+			fmt.Fprintf(c.progress(), "connector %s deleted\n", arn)
+			return nil
+		case err != nil && ctx.Err() == nil:
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				fmt.Fprintf(c.progress(), "timed out after %s; connector %s is not deleted yet\n", timeout, arn)
+				return errFailed
+			}
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
 }
 
 // runRestart calls Ferry's own RestartConnector (POST
