@@ -37,7 +37,7 @@ type sinkSettings struct {
 	errorsLog  bool
 
 	maxPollRecords int
-	groupOpts      []kgo.Opt
+	kafkaOpts      []kgo.Opt // group tuning and security
 }
 
 // lookup reads a key from the connector configuration, else the worker
@@ -136,7 +136,7 @@ func parseSinkSettings(spec *jobs.WorkerSpec) (*sinkSettings, error) {
 			bad("consumer.auto.offset.reset", "must be earliest or latest, got %q", v)
 		}
 	}
-	s.groupOpts = append(s.groupOpts, kgo.ConsumeResetOffset(reset))
+	s.kafkaOpts = append(s.kafkaOpts, kgo.ConsumeResetOffset(reset))
 	for _, d := range []struct {
 		name string
 		opt  func(time.Duration) kgo.GroupOpt
@@ -151,7 +151,7 @@ func parseSinkSettings(spec *jobs.WorkerSpec) (*sinkSettings, error) {
 				bad("consumer."+d.name, "%v", err)
 				continue
 			}
-			s.groupOpts = append(s.groupOpts, d.opt(dur))
+			s.kafkaOpts = append(s.kafkaOpts, d.opt(dur))
 		}
 	}
 	if v, ok := consumerProp(spec, "fetch.max.wait.ms"); ok {
@@ -159,9 +159,14 @@ func parseSinkSettings(spec *jobs.WorkerSpec) (*sinkSettings, error) {
 		if err != nil {
 			bad("consumer.fetch.max.wait.ms", "%v", err)
 		} else {
-			s.groupOpts = append(s.groupOpts, kgo.FetchMaxWait(dur))
+			s.kafkaOpts = append(s.kafkaOpts, kgo.FetchMaxWait(dur))
 		}
 	}
+	sec, err := securityOpts(spec)
+	if err != nil {
+		bad("security", "%v", err)
+	}
+	s.kafkaOpts = append(s.kafkaOpts, sec...)
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("connector %q: %s", spec.Connector, strings.Join(problems, "; "))
 	}

@@ -110,7 +110,7 @@ func (r *sinkRun) clientOpts() []kgo.Opt {
 	} else {
 		opts = append(opts, kgo.ConsumeTopics(s.topics...))
 	}
-	return append(opts, s.groupOpts...)
+	return append(opts, s.kafkaOpts...)
 }
 
 func (r *sinkRun) run(ctx context.Context) error {
