@@ -123,7 +123,8 @@ func TestStackServesAndPersists(t *testing.T) {
 	st2 := startStack(t, ctx, cfg)
 	checkObject(t, ctx, s3Client(st2), body)
 	kvGet(t, ctx, st2.NATSURL())
-	cl2, err := kgo.NewClient(kgo.SeedBrokers(st2.KafkaAddr()))
+	cl2, err := kgo.NewClient(kgo.SeedBrokers(st2.KafkaAddr()),
+		kgo.ConsumeTopics("auto-created"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,6 +132,10 @@ func TestStackServesAndPersists(t *testing.T) {
 	td, err = kadm.NewClient(cl2).ListTopics(ctx, "made-by-admin")
 	if err != nil || len(td["made-by-admin"].Partitions) != 5 {
 		t.Fatalf("topic after restart: %v %v", err, td)
+	}
+	fs = cl2.PollFetches(ctx)
+	if recs := fs.Records(); fs.Err0() != nil || len(recs) != 1 || string(recs[0].Value) != "hello" {
+		t.Fatalf("record after restart: %v %v", fs.Err0(), recs)
 	}
 }
 
