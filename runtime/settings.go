@@ -162,6 +162,23 @@ func parseSinkSettings(spec *jobs.WorkerSpec) (*sinkSettings, error) {
 			s.kafkaOpts = append(s.kafkaOpts, kgo.FetchMaxWait(dur))
 		}
 	}
+	// Like Kafka's Java consumer (allow.auto.create.topics=true), ask the
+	// broker to create subscribed topics that do not exist yet; the broker's
+	// own auto.create.topics.enable decides. Without it a sink subscribed to
+	// a topic nobody has produced to yet never joins its group.
+	autoCreate := true
+	if v, ok := consumerProp(spec, "allow.auto.create.topics"); ok {
+		switch strings.ToLower(v) {
+		case "true":
+		case "false":
+			autoCreate = false
+		default:
+			bad("consumer.allow.auto.create.topics", "must be true or false, got %q", v)
+		}
+	}
+	if autoCreate {
+		s.kafkaOpts = append(s.kafkaOpts, kgo.AllowAutoTopicCreation())
+	}
 	sec, err := securityOpts(spec)
 	if err != nil {
 		bad("security", "%v", err)

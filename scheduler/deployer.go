@@ -33,6 +33,9 @@ type Deployment struct {
 	Restarts int64  // restart generation; a change replaces the workers
 	Workers  int    // worker count
 	Mcu      int    // MCUs per worker (1 MCU = 1 vCPU + 4 GiB)
+	// Autoscaling is the connector's autoscaled capacity (nil when
+	// provisioned), so a deployer can state the bounds to its platform.
+	Autoscaling *jobs.AutoScaling
 	// Spec is what every worker is handed. It carries secrets: never log it.
 	Spec jobs.WorkerSpec
 }

@@ -311,7 +311,7 @@ func (r *Reconciler) reconcileConnector(ctx context.Context, e store.Entry[jobs.
 	default:
 		d := Deployment{
 			Name: name, Arn: c.Arn, Revision: c.Revision, Restarts: c.Restarts,
-			Workers: workers, Mcu: c.Spec.Capacity.Mcu(), Spec: spec,
+			Workers: workers, Mcu: c.Spec.Capacity.Mcu(), Autoscaling: c.Spec.Capacity.AutoScaling, Spec: spec,
 		}
 		if err := r.cfg.Deployer.Apply(ctx, d); err != nil {
 			return fmt.Errorf("apply deployment: %w", err)

@@ -2,6 +2,7 @@ package local
 
 import (
 	"bytes"
+	"encoding/json"
 	"sync"
 
 	"github.com/rs/zerolog"
@@ -53,10 +54,44 @@ func (l *lineLogger) emit(b []byte) {
 		b = b[:n-1]
 	}
 	line := string(b)
-	l.log.Info().Msg(line)
+	if msg, lvl, fields, ok := parseJSONLine(b); ok {
+		// A worker logs JSON (zerolog): re-log it at its own level with its
+		// fields, so the console shows it readably and the log file keeps
+		// it structured.
+		l.log.WithLevel(lvl).Fields(fields).Msg(msg)
+		line = msg
+		if e, ok := fields["error"].(string); ok {
+			line += ": " + e
+		}
+	} else {
+		l.log.Info().Msg(line)
+	}
 	if l.tail != nil {
 		l.tail.add(line)
 	}
+}
+
+// parseJSONLine reads a zerolog JSON line: its message, level and the
+// fields the executor's own logger does not already carry.
+func parseJSONLine(b []byte) (string, zerolog.Level, map[string]any, bool) {
+	if len(b) < 2 || b[0] != '{' {
+		return "", 0, nil, false
+	}
+	var m map[string]any
+	if json.Unmarshal(b, &m) != nil {
+		return "", 0, nil, false
+	}
+	msg, _ := m["message"].(string)
+	lvl := zerolog.InfoLevel
+	if s, ok := m["level"].(string); ok {
+		if l, err := zerolog.ParseLevel(s); err == nil && l != zerolog.NoLevel {
+			lvl = l
+		}
+	}
+	for _, k := range []string{"message", "level", "time", "connector", "worker", "worker_id"} {
+		delete(m, k)
+	}
+	return msg, lvl, m, true
 }
 
 // tail keeps the last n lines written to it.

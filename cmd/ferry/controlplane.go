@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ferryhq/ferry/jobs"
+	"github.com/ferryhq/ferry/runtime/connect"
+	"github.com/ferryhq/ferry/scheduler"
+	"github.com/ferryhq/ferry/scheduler/api"
+	"github.com/ferryhq/ferry/scheduler/store"
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+)
+
+// controlPlaneConfig is what `ferry dev` and `ferry server` share: the MSK
+// Connect API, the store and the reconciler, over a Deployer.
+type controlPlaneConfig struct {
+	Listen          string
+	ListenFlag      string // the flag that sets Listen, for error messages
+	Region, Account string
+	NATSURL         string // where state lives
+	WorkerNATSURL   string // what workers are told
+	Replicas        int    // JetStream replicas of the KV buckets
+	Deployer        scheduler.Deployer
+	WorkerDefaults  map[string]string
+	MetricsInterval time.Duration
+	Logger          zerolog.Logger
+	// Ready, if set, is called once the API listens, with the built-in
+	// plugin's ARN.
+	Ready func(addr, builtinPluginArn string)
+}
+
+// runControlPlane serves the API and runs the reconciler until ctx ends.
+func runControlPlane(ctx context.Context, cfg controlPlaneConfig) error {
+	log := cfg.Logger
+	nc, err := nats.Connect(cfg.NATSURL,
+		nats.Name("ferry-control-plane"),
+		nats.RetryOnFailedConnect(true),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn().Err(err).Msg("nats disconnected")
+			}
+		}),
+		nats.ReconnectHandler(func(*nats.Conn) { log.Info().Msg("nats reconnected") }),
+	)
+	if err != nil {
+		return fmt.Errorf("connect to nats %s: %w", cfg.NATSURL, err)
+	}
+	defer nc.Close()
+
+	st, err := openStore(ctx, nc, cfg.Replicas, log)
+	if err != nil {
+		return err
+	}
+	srv, err := api.New(api.Config{
+		Store: st, Region: cfg.Region, Account: cfg.Account,
+		Catalog: registryCatalog{connect.Default()},
+		Logger:  log.With().Str("component", "api").Logger(),
+	})
+	if err != nil {
+		return err
+	}
+	if err := srv.Bootstrap(ctx); err != nil {
+		return fmt.Errorf("register the built-in plugin: %w", err)
+	}
+	rec, err := scheduler.New(scheduler.Config{
+		Store: st, Conn: nc, Deployer: cfg.Deployer,
+		Logger:          log.With().Str("component", "reconciler").Logger(),
+		NatsURL:         cfg.WorkerNATSURL,
+		WorkerDefaults:  cfg.WorkerDefaults,
+		MetricsInterval: cfg.MetricsInterval,
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		if errors.Is(err, syscallEADDRINUSE) {
+			return fmt.Errorf("the API cannot listen on %s: the address is in use (is another ferry running?); choose another with --%s", cfg.Listen, cfg.ListenFlag)
+		}
+		return fmt.Errorf("the API cannot listen on %s: %w", cfg.Listen, err)
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs <- fmt.Errorf("api: %w", err)
+			cancel()
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if err := rec.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+			errs <- fmt.Errorf("reconciler: %w", err)
+			cancel()
+		}
+	}()
+	log.Info().Str("addr", ln.Addr().String()).Msg("msk connect api listening")
+	if cfg.Ready != nil {
+		cfg.Ready(ln.Addr().String(), srv.BuiltinPluginArn())
+	}
+	<-runCtx.Done()
+	shutdownCtx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+	defer stop()
+	_ = hs.Shutdown(shutdownCtx)
+	cancel()
+	wg.Wait()
+	close(errs)
+	return <-errs // nil when closed and empty
+}
+
+// openStore opens the KV buckets, waiting for NATS (JetStream) to answer.
+func openStore(ctx context.Context, nc *nats.Conn, replicas int, log zerolog.Logger) (*store.Store, error) {
+	delay := 500 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		st, err := store.OpenConn(octx, nc, store.Options{Replicas: replicas})
+		cancel()
+		if err == nil {
+			return st, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		log.Warn().Err(err).Int("attempt", attempt).Msg("state store not reachable yet (is NATS running with JetStream?); retrying")
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
+		if delay < 10*time.Second {
+			delay *= 2
+		}
+	}
+}
+
+// registryCatalog tells the API which classes the built-in plugin provides
+// and checks their configurations, from the connector registry.
+type registryCatalog struct{ reg *connect.Registry }
+
+var _ api.Catalog = registryCatalog{}
+
+func (c registryCatalog) Provides(class string) bool {
+	_, ok := c.reg.Lookup(class)
+	return ok
+}
+
+func (c registryCatalog) ValidateConfig(class string, cfg map[string]string) []jobs.FieldError {
+	err := c.reg.ValidateConfig(class, cfg)
+	if err == nil {
+		return nil
+	}
+	var ces connect.ConfigErrors
+	if errors.As(err, &ces) {
+		out := make([]jobs.FieldError, 0, len(ces))
+		for _, ce := range ces {
+			out = append(out, jobs.FieldError{Field: ce.Key, Rule: ce.Message})
+		}
+		return out
+	}
+	return []jobs.FieldError{{Field: "connector.class", Rule: strings.TrimSpace(err.Error())}}
+}
