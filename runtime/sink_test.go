@@ -170,6 +170,24 @@ func TestIdleTasksCountAsRunning(t *testing.T) {
 	}
 }
 
+// More workers than tasks: a worker with no task of its own stays up and
+// RUNNING (it exited at once before, and its executor saw a crash loop).
+func TestWorkerWithoutTasksStaysUp(t *testing.T) {
+	addr := newCluster(t, 1, "small")
+	rec := newRecorder()
+	w := startWorker(t, testSpec("spare", addr, 1, 2, map[string]string{"topics": "small"}), 1, testRegistry(t, rec))
+	if ids := w.w.TaskIDs(); len(ids) != 0 {
+		t.Fatalf("worker 1 of 2 with tasks.max=1 runs tasks %v, want none", ids)
+	}
+	eventually(t, 10*time.Second, "worker RUNNING", func() bool { return w.status.last().State == jobs.WorkerRunning })
+	select {
+	case <-w.done:
+		t.Fatalf("worker without tasks returned (%v) before it was stopped", w.err)
+	case <-time.After(time.Second):
+	}
+	w.stop(t)
+}
+
 // A record the converter cannot convert fails the task under
 // errors.tolerance=none, naming the record's coordinates.
 func TestPoisonRecordFailsTask(t *testing.T) {

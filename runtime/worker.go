@@ -158,6 +158,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer ticker.Stop()
 	w.publishStatus()
 	ctxDone := ctx.Done()
+	// Tasks return only once ctx is done, so done is watched from then on:
+	// a worker with no task of its own (more workers than tasks.max) stays
+	// up, reporting RUNNING, instead of exiting into a restart loop.
+	var stopped <-chan struct{}
 	for {
 		select {
 		case <-w.changed:
@@ -172,7 +176,8 @@ func (w *Worker) Run(ctx context.Context) error {
 			w.mu.Unlock()
 			w.log.Info().Msg("worker stopping")
 			w.publishStatus()
-		case <-done:
+			stopped = done
+		case <-stopped:
 			w.publishStatus()
 			w.publishMetrics(cpu.percent(w.spec.Mcu))
 			if w.opts.Nats != nil {
