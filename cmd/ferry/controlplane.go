@@ -72,12 +72,21 @@ func runControlPlane(ctx context.Context, cfg controlPlaneConfig) error {
 	if err := srv.Bootstrap(ctx); err != nil {
 		return fmt.Errorf("register the built-in plugin: %w", err)
 	}
-	rec, err := scheduler.New(scheduler.Config{
+	recCfg := scheduler.Config{
 		Store: st, Conn: nc, Deployer: cfg.Deployer,
 		Logger:          log.With().Str("component", "reconciler").Logger(),
 		NatsURL:         cfg.WorkerNATSURL,
 		WorkerDefaults:  cfg.WorkerDefaults,
 		MetricsInterval: cfg.MetricsInterval,
+	}
+	if _, err := scheduler.New(recCfg); err != nil {
+		return err
+	}
+	// Only the replica holding the lock reconciles; every replica serves
+	// the API.
+	leader, err := scheduler.NewLeader(scheduler.LeaderConfig{
+		Conn: nc, Replicas: cfg.Replicas,
+		Logger: log.With().Str("component", "leader").Logger(),
 	})
 	if err != nil {
 		return err
@@ -106,7 +115,16 @@ func runControlPlane(ctx context.Context, cfg controlPlaneConfig) error {
 	}()
 	go func() {
 		defer wg.Done()
-		if err := rec.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+		err := leader.Run(runCtx, func(lctx context.Context) error {
+			// A fresh reconciler per term: nothing a former term believed
+			// carries over.
+			rec, err := scheduler.New(recCfg)
+			if err != nil {
+				return err
+			}
+			return rec.Run(lctx)
+		})
+		if err != nil && !errors.Is(err, context.Canceled) {
 			errs <- fmt.Errorf("reconciler: %w", err)
 			cancel()
 		}
