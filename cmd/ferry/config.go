@@ -194,16 +194,29 @@ type serverConfig struct {
 	Nomad          string
 	NomadNamespace string
 	NomadRegion    string
-	// Datacenters are the Nomad datacenters connector jobs may run in.
+	// NomadToken is the ACL token (never logged).
+	NomadToken string
+	// NomadCACert, NomadClientCert and NomadClientKey are PEM files for
+	// Nomad's TLS; NomadTLSServerName overrides the name checked.
+	NomadCACert, NomadClientCert, NomadClientKey string
+	NomadTLSServerName                           string
+	// Datacenters are the Nomad datacenters connector jobs may run in;
+	// NodePool the node pool (empty: Nomad's default).
 	Datacenters []string
+	NodePool    string
+	// Driver is the Nomad task driver of workers: raw_exec, exec or docker
+	// (default docker with WorkerImage, exec otherwise).
+	Driver string
 	// WorkerImage is the container image of `ferry worker` for Nomad's
-	// docker driver; empty means the exec driver runs WorkerCommand.
+	// docker driver.
 	WorkerImage string
-	// WorkerCommand is the path of the ferry binary on Nomad clients, used
-	// when WorkerImage is empty.
+	// WorkerCommand is the path of the ferry binary on Nomad clients, for
+	// the raw_exec and exec drivers.
 	WorkerCommand string
-	// MHzPerVCPU is the Nomad CPU share of one vCPU of an MCU.
-	MHzPerVCPU int
+	// MHzPerVCPU is the Nomad CPU share of one vCPU of an MCU; ReserveCores
+	// reserves whole cores (one per MCU) instead.
+	MHzPerVCPU   int
+	ReserveCores bool
 	// MetricsInterval is how often workers report metrics and status.
 	MetricsInterval time.Duration
 	Log             logConfig
@@ -218,13 +231,22 @@ func (c *serverConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Nomad, "nomad", envOr("NOMAD_ADDR", "http://127.0.0.1:4646"), "Nomad API address (env NOMAD_ADDR)")
 	fs.StringVar(&c.NomadNamespace, "nomad-namespace", envOr("NOMAD_NAMESPACE", "default"), "Nomad namespace of connector jobs (env NOMAD_NAMESPACE)")
 	fs.StringVar(&c.NomadRegion, "nomad-region", os.Getenv("NOMAD_REGION"), "Nomad region of connector jobs (env NOMAD_REGION; default the agent's)")
+	fs.StringVar(&c.NomadToken, "nomad-token", os.Getenv("NOMAD_TOKEN"), "Nomad ACL token (env NOMAD_TOKEN; prefer the environment to the command line)")
+	fs.StringVar(&c.NomadCACert, "nomad-ca-cert", os.Getenv("NOMAD_CACERT"), "PEM file of the CA that signed Nomad's certificate (env NOMAD_CACERT)")
+	fs.StringVar(&c.NomadClientCert, "nomad-client-cert", os.Getenv("NOMAD_CLIENT_CERT"), "PEM client certificate for Nomad's mTLS (env NOMAD_CLIENT_CERT)")
+	fs.StringVar(&c.NomadClientKey, "nomad-client-key", os.Getenv("NOMAD_CLIENT_KEY"), "PEM client key for Nomad's mTLS (env NOMAD_CLIENT_KEY)")
+	fs.StringVar(&c.NomadTLSServerName, "nomad-tls-server-name", os.Getenv("NOMAD_TLS_SERVER_NAME"), "server name checked in Nomad's certificate (env NOMAD_TLS_SERVER_NAME)")
 	fs.Func("datacenter", `Nomad datacenter connector jobs may run in; repeat for several (default "*")`, func(s string) error {
 		c.Datacenters = append(c.Datacenters, s)
 		return nil
 	})
-	fs.StringVar(&c.WorkerImage, "worker-image", "", "container image of ferry for the docker driver (default: exec driver with --worker-command)")
-	fs.StringVar(&c.WorkerCommand, "worker-command", "/usr/local/bin/ferry", "path of the ferry binary on Nomad clients (exec driver)")
-	fs.IntVar(&c.MHzPerVCPU, "mhz-per-vcpu", 2000, "Nomad CPU MHz reserved per vCPU of an MCU")
+	fs.StringVar(&c.NodePool, "nomad-node-pool", "", "Nomad node pool of connector jobs (default Nomad's)")
+	fs.StringVar(&c.Driver, "driver", "", "Nomad task driver of workers: raw_exec, exec or docker (default docker with --worker-image, exec otherwise)")
+	fs.StringVar(&c.WorkerImage, "worker-image", "", "container image of ferry for the docker driver")
+	fs.StringVar(&c.WorkerCommand, "worker-command", "/usr/local/bin/ferry", "path of the ferry binary on Nomad clients (raw_exec and exec drivers)")
+	fs.IntVar(&c.MHzPerVCPU, "nomad-mhz-per-vcpu", 2000, "Nomad CPU MHz reserved per vCPU of an MCU")
+	fs.IntVar(&c.MHzPerVCPU, "mhz-per-vcpu", 2000, "deprecated name of --nomad-mhz-per-vcpu")
+	fs.BoolVar(&c.ReserveCores, "nomad-reserve-cores", false, "reserve whole cores (one per MCU) instead of --nomad-mhz-per-vcpu MHz")
 	fs.DurationVar(&c.MetricsInterval, "metrics-interval", 5*time.Second, "how often workers report metrics and status")
 	c.Log.register(fs)
 }
@@ -236,6 +258,12 @@ func (c serverConfig) withDefaults() serverConfig {
 	}
 	if len(c.Datacenters) == 0 {
 		c.Datacenters = []string{"*"}
+	}
+	if c.Driver == "" {
+		c.Driver = "exec"
+		if c.WorkerImage != "" {
+			c.Driver = "docker"
+		}
 	}
 	return c
 }
@@ -260,11 +288,40 @@ func (c serverConfig) Validate() error {
 	} else {
 		errs = append(errs, checkURL("nomad", c.Nomad, "http", "https"))
 	}
-	if c.WorkerImage == "" && c.WorkerCommand == "" {
-		errs = append(errs, errors.New("one of --worker-image and --worker-command is required"))
+	switch c.Driver {
+	case "":
+		if c.WorkerImage == "" && c.WorkerCommand == "" {
+			errs = append(errs, errors.New("one of --worker-image and --worker-command is required"))
+		}
+	case "raw_exec", "exec":
+		if c.WorkerCommand == "" {
+			errs = append(errs, fmt.Errorf("--driver %s needs --worker-command", c.Driver))
+		}
+		if c.WorkerImage != "" {
+			errs = append(errs, fmt.Errorf("--worker-image is for --driver docker, not %s", c.Driver))
+		}
+	case "docker":
+		if c.WorkerImage == "" {
+			errs = append(errs, errors.New("--driver docker needs --worker-image"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("--driver %q: want raw_exec, exec or docker", c.Driver))
 	}
-	if c.MHzPerVCPU < 100 {
-		errs = append(errs, fmt.Errorf("--mhz-per-vcpu %d: must be at least 100", c.MHzPerVCPU))
+	if !c.ReserveCores && c.MHzPerVCPU < 100 {
+		errs = append(errs, fmt.Errorf("--nomad-mhz-per-vcpu (--mhz-per-vcpu) %d: must be at least 100", c.MHzPerVCPU))
+	}
+	for _, f := range []struct{ flag, path string }{
+		{"nomad-ca-cert", c.NomadCACert}, {"nomad-client-cert", c.NomadClientCert}, {"nomad-client-key", c.NomadClientKey},
+	} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			errs = append(errs, fmt.Errorf("--%s: %w", f.flag, err))
+		}
+	}
+	if (c.NomadClientCert == "") != (c.NomadClientKey == "") {
+		errs = append(errs, errors.New("--nomad-client-cert and --nomad-client-key go together"))
 	}
 	if c.MetricsInterval < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("--metrics-interval %s: must be at least 100ms", c.MetricsInterval))

@@ -8,25 +8,36 @@ import (
 )
 
 // runServer runs the control plane against NATS (state, worker metrics) and
-// Nomad (workers). One server per cluster for now: leader election for
-// several replicas comes with the Nomad issue.
+// Nomad (workers). Any number of servers may run: all serve the API, the
+// one holding the leader lock reconciles.
 func runServer(ctx context.Context, cfg serverConfig) error {
 	log := cfg.Log.newLogger(os.Stderr, nil).With().Str("service", "ferry-server").Logger()
-	driver, cmd := "exec", cfg.WorkerCommand
-	if cfg.WorkerImage != "" {
-		driver, cmd = "docker", ""
+	cmd, image := cfg.WorkerCommand, cfg.WorkerImage
+	if cfg.Driver == nomad.DriverDocker {
+		cmd = ""
+	} else {
+		image = ""
 	}
 	d, err := nomad.NewDeployer(nomad.Config{
-		Nomad: nomad.ClientConfig{Address: cfg.Nomad, Namespace: cfg.NomadNamespace, Region: cfg.NomadRegion},
+		Nomad: nomad.ClientConfig{
+			Address: cfg.Nomad, Token: cfg.NomadToken,
+			Namespace: cfg.NomadNamespace, Region: cfg.NomadRegion,
+			CACert: cfg.NomadCACert, ClientCert: cfg.NomadClientCert, ClientKey: cfg.NomadClientKey,
+			TLSServerName: cfg.NomadTLSServerName,
+		},
 		Render: nomad.RenderConfig{
-			Namespace: cfg.NomadNamespace, Region: cfg.NomadRegion, Datacenters: cfg.Datacenters,
-			Driver: driver, WorkerCommand: cmd, Image: cfg.WorkerImage, MHzPerVCPU: cfg.MHzPerVCPU,
+			Namespace: cfg.NomadNamespace, Region: cfg.NomadRegion,
+			Datacenters: cfg.Datacenters, NodePool: cfg.NodePool,
+			Driver: cfg.Driver, WorkerCommand: cmd, Image: image,
+			MHzPerVCPU: cfg.MHzPerVCPU, ReserveCores: cfg.ReserveCores,
 		},
 		Logger: log.With().Str("component", "nomad").Logger(),
 	})
 	if err != nil {
 		return err
 	}
+	log.Info().Str("nomad", cfg.Nomad).Str("namespace", cfg.NomadNamespace).Str("driver", cfg.Driver).
+		Bool("token", cfg.NomadToken != "").Msg("workers run as nomad jobs")
 	return runControlPlane(ctx, controlPlaneConfig{
 		Listen: cfg.Listen, ListenFlag: "listen",
 		Region: cfg.Region, Account: cfg.Account,

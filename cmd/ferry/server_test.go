@@ -1,0 +1,63 @@
+package main
+
+import (
+	"flag"
+	"strings"
+	"testing"
+)
+
+func parseServer(t *testing.T, args ...string) serverConfig {
+	t.Helper()
+	var cfg serverConfig
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	cfg.register(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return cfg.withDefaults()
+}
+
+func TestServerNomadFlags(t *testing.T) {
+	t.Setenv("NOMAD_ADDR", "https://nomad.example:4646")
+	t.Setenv("NOMAD_TOKEN", "s3cret")
+	cfg := parseServer(t)
+	if cfg.Nomad != "https://nomad.example:4646" || cfg.NomadToken != "s3cret" || cfg.Driver != "exec" {
+		t.Errorf("from the environment: nomad %q token set %v driver %q", cfg.Nomad, cfg.NomadToken != "", cfg.Driver)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("valid config rejected: %v", err)
+	}
+	cfg = parseServer(t, "--worker-image", "ghcr.io/ferryhq/ferry:1", "--nomad-reserve-cores", "--nomad-mhz-per-vcpu", "0")
+	if cfg.Driver != "docker" || !cfg.ReserveCores {
+		t.Errorf("image implies docker: %+v", cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("reserved cores need no MHz: %v", err)
+	}
+}
+
+func TestServerNomadFlagsReportEveryProblem(t *testing.T) {
+	cfg := parseServer(t, "--driver", "podman", "--nomad-ca-cert", "/nonexistent/ca.pem",
+		"--nomad-client-cert", "/nonexistent/c.pem", "--nomad-mhz-per-vcpu", "5")
+	err := cfg.Validate()
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{`--driver "podman"`, "--nomad-ca-cert", "--nomad-client-cert:", "go together", "--nomad-mhz-per-vcpu"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q does not mention %s", err, want)
+		}
+	}
+	for args, want := range map[string]string{
+		"docker":   "--driver docker needs --worker-image",
+		"raw_exec": "--worker-image is for --driver docker",
+	} {
+		extra := []string{"--driver", args}
+		if args == "raw_exec" {
+			extra = append(extra, "--worker-image", "x")
+		}
+		if err := parseServer(t, extra...).Validate(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("--driver %s: %v, want %q", args, err, want)
+		}
+	}
+}
