@@ -111,6 +111,9 @@ func validateFields(es *ConfigErrors, fields []ConfigField, cfg map[string]strin
 			}
 			v = f.Default
 		}
+		if HasConfigReference(v) {
+			continue // resolved by the worker's config providers; checked there
+		}
 		if err := checkType(f.Type, v); err != nil {
 			es.add(f.Name, "%s", err.Error())
 			continue
@@ -177,6 +180,7 @@ const (
 	KeyTopicsRegex     = "topics.regex"
 	KeyKeyConverter    = "key.converter"
 	KeyValueConverter  = "value.converter"
+	KeyHeaderConverter = "header.converter"
 	KeyErrorsTolerance = "errors.tolerance"
 	KeyDLQTopic        = "errors.deadletterqueue.topic.name"
 	KeyDLQReplication  = "errors.deadletterqueue.topic.replication.factor"
@@ -194,6 +198,22 @@ func isConverter(v string) error {
 	return fmt.Errorf("unsupported converter %q; supported: %s", v, strings.Join(ConverterClasses(), ", "))
 }
 
+func isHeaderConverter(v string) error {
+	for _, c := range HeaderConverterClasses() {
+		if v == c {
+			return nil
+		}
+	}
+	return fmt.Errorf("unsupported header converter %q; supported: %s", v, strings.Join(HeaderConverterClasses(), ", "))
+}
+
+// configRef matches a config provider reference, ${provider:[path:]key}.
+var configRef = regexp.MustCompile(`\$\{([^}]*?):(([^}]*?):)?([^}]*?)\}`)
+
+// HasConfigReference reports whether v holds a config provider reference
+// such as ${env:NAME} or ${file:/path:key}, which only the worker resolves.
+func HasConfigReference(v string) bool { return configRef.MatchString(v) }
+
 // SinkFrameworkConfig is the spec of the framework keys of a sink connector.
 // The registry checks them for every sink, in addition to the plugin's own.
 var SinkFrameworkConfig = []ConfigField{
@@ -207,6 +227,7 @@ var SinkFrameworkConfig = []ConfigField{
 	}},
 	{Name: KeyKeyConverter, Type: TypeClass, Validate: isConverter, Doc: "converter of record keys (overrides the worker configuration)"},
 	{Name: KeyValueConverter, Type: TypeClass, Validate: isConverter, Doc: "converter of record values (overrides the worker configuration)"},
+	{Name: KeyHeaderConverter, Type: TypeClass, Validate: isHeaderConverter, Doc: "converter of record headers (overrides the worker configuration; default SimpleHeaderConverter)"},
 	{Name: KeyKeyConverter + ".schemas.enable", Type: TypeBoolean, Doc: "JsonConverter: keys carry a schema/payload envelope"},
 	{Name: KeyValueConverter + ".schemas.enable", Type: TypeBoolean, Doc: "JsonConverter: values carry a schema/payload envelope"},
 	{Name: KeyErrorsTolerance, Type: TypeString, Default: "none", Validate: OneOf("none", "all"), Doc: "none: a record that cannot be converted fails the task; all: it is skipped"},

@@ -14,10 +14,13 @@ type TopicPartition struct {
 // String renders tp as "topic-partition", as Kafka does.
 func (tp TopicPartition) String() string { return fmt.Sprintf("%s-%d", tp.Topic, tp.Partition) }
 
-// Header is one Kafka record header, raw.
+// Header is one Kafka record header: its raw bytes and the value the
+// header converter made of them. A transform that sets a header sets Data
+// and leaves Value nil; the runtime encodes Data with the header converter.
 type Header struct {
 	Key   string
 	Value []byte
+	Data  any
 }
 
 // Record is one Kafka record as a task sees it: its coordinates, the raw key
@@ -27,7 +30,8 @@ type Header struct {
 // Converted values are one of: nil, bool, string, []byte, json.Number (JSON
 // numbers keep their exact text so 64-bit integers survive; call Float64 or
 // Int64 on it), float64 (numbers that did not come from JSON text),
-// map[string]any or []any of those.
+// map[string]any or []any of those. Transforms may also produce int8, int16,
+// int32, int64, float32 (Cast) and time.Time (TimestampConverter).
 type Record struct {
 	Topic     string
 	Partition int32

@@ -47,6 +47,9 @@ type Registry struct {
 	mu      sync.RWMutex
 	plugins map[string]*Plugin // by class
 	names   map[string]string  // class and alias → class
+
+	transforms map[string]TransformPlugin // by class
+	predicates map[string]PredicatePlugin // by class
 }
 
 // NewRegistry returns an empty registry (tests use their own).
@@ -131,6 +134,9 @@ func (r *Registry) ValidateConfig(classOrAlias string, cfg map[string]string) er
 		validateSinkFramework(&es, cfg)
 	}
 	validateFields(&es, p.Config, cfg)
+	if _, err := r.BuildChain(cfg); err != nil {
+		prefixErrors(&es, "", err)
+	}
 	if len(es) == 0 {
 		return nil
 	}

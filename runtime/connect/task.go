@@ -80,6 +80,15 @@ const (
 	ByteArrayConverterClass = "org.apache.kafka.connect.converters.ByteArrayConverter"
 )
 
+// SimpleHeaderConverterClass is Kafka Connect's default header converter.
+const SimpleHeaderConverterClass = "org.apache.kafka.connect.storage.SimpleHeaderConverter"
+
+// HeaderConverterClasses lists the header converter classes the runtime
+// implements.
+func HeaderConverterClasses() []string {
+	return []string{SimpleHeaderConverterClass, StringConverterClass, JSONConverterClass, ByteArrayConverterClass}
+}
+
 // ConverterClasses lists the converter classes the runtime implements.
 func ConverterClasses() []string {
 	return []string{JSONConverterClass, StringConverterClass, ByteArrayConverterClass}

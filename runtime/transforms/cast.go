@@ -1,0 +1,292 @@
+package transforms
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ferryhq/ferry/runtime/connect"
+)
+
+// castTypes are Cast's output types, as Kafka names them in the spec.
+var castTypes = []string{"int8", "int16", "int32", "int64", "float32", "float64", "boolean", "string"}
+
+// cast is Cast$Key / Cast$Value.
+type cast struct {
+	side  side
+	whole string            // non-empty: cast the whole key or value
+	casts map[string]string // field → type
+	order []string
+}
+
+var _ connect.Transform = (*cast)(nil)
+
+func validCastType(t string) bool {
+	for _, c := range castTypes {
+		if t == c {
+			return true
+		}
+	}
+	return false
+}
+
+func newCast(o *opts, s side) connect.Transform {
+	t := &cast{side: s, casts: map[string]string{}}
+	spec := o.requiredList("spec")
+	for _, m := range spec {
+		parts := strings.Split(m, ":")
+		switch {
+		case len(parts) == 1 && len(spec) == 1:
+			typ := strings.ToLower(strings.TrimSpace(parts[0]))
+			if !validCastType(typ) {
+				o.bad("spec", "invalid type found in casting spec: %s (valid: %s)", parts[0], strings.Join(castTypes, ", "))
+				continue
+			}
+			t.whole = typ
+		case len(parts) == 2 && parts[0] != "":
+			typ := strings.ToLower(strings.TrimSpace(parts[1]))
+			if !validCastType(typ) {
+				o.bad("spec", "invalid type found in casting spec: %s (valid: %s)", parts[1], strings.Join(castTypes, ", "))
+				continue
+			}
+			f := strings.TrimSpace(parts[0])
+			if _, dup := t.casts[f]; !dup {
+				t.order = append(t.order, f)
+			}
+			t.casts[f] = typ
+		default:
+			o.bad("spec", "invalid cast mapping: %s", m)
+		}
+	}
+	return t
+}
+
+func (t *cast) Apply(r *connect.Record) (*connect.Record, error) {
+	v := t.side.get(r)
+	if v == nil {
+		return r, nil
+	}
+	if t.whole != "" {
+		cv, err := castTo(v, t.whole)
+		if err != nil {
+			return nil, err
+		}
+		t.side.set(r, cv)
+		return r, nil
+	}
+	m, err := requireMap(v, "cast types")
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]any, len(m))
+	for k, x := range m {
+		out[k] = x
+	}
+	for _, f := range t.order {
+		cv, err := castTo(m[f], t.casts[f])
+		if err != nil {
+			return nil, fmt.Errorf("field %q: %w", f, err)
+		}
+		out[f] = cv
+	}
+	t.side.set(r, out)
+	return r, nil
+}
+
+// typeKind names the Connect type of a Go value, as Cast's messages do.
+func typeKind(v any) string {
+	switch x := v.(type) {
+	case int8:
+		return "int8"
+	case int16:
+		return "int16"
+	case int32:
+		return "int32"
+	case int64, int:
+		return "int64"
+	case float32:
+		return "float32"
+	case float64:
+		return "float64"
+	case json.Number:
+		if _, err := x.Int64(); err == nil {
+			return "int64"
+		}
+		return "float64"
+	case bool:
+		return "boolean"
+	case string:
+		return "string"
+	case []byte:
+		return "bytes"
+	case time.Time:
+		return "timestamp"
+	case []any:
+		return "array"
+	case map[string]any:
+		return "map"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// castTo converts v to a Cast output type with Java's conversions: numbers
+// to integers truncate (and wrap), booleans are 1/0, numbers are true when
+// non-zero, a string is true only when it is "true" (any case), strings
+// parse as the target number type.
+func castTo(v any, typ string) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	switch v.(type) {
+	case []any, map[string]any:
+		return nil, fmt.Errorf("cast transformation does not support casting to/from %s", strings.ToUpper(typeKind(v)))
+	}
+	switch typ {
+	case "int8", "int16", "int32", "int64":
+		n, err := toInt64(v, typ)
+		if err != nil {
+			return nil, err
+		}
+		switch typ {
+		case "int8":
+			return int8(n), nil
+		case "int16":
+			return int16(n), nil
+		case "int32":
+			return int32(n), nil
+		}
+		return n, nil
+	case "float32", "float64":
+		f, err := toFloat64(v)
+		if err != nil {
+			return nil, err
+		}
+		if typ == "float32" {
+			return float32(f), nil
+		}
+		return f, nil
+	case "boolean":
+		switch x := v.(type) {
+		case bool:
+			return x, nil
+		case string:
+			return strings.EqualFold(x, "true"), nil
+		case []byte, time.Time:
+			return nil, fmt.Errorf("cast transformation does not support casting %s to boolean", typeKind(v))
+		}
+		f, err := toFloat64(v)
+		if err != nil {
+			return nil, err
+		}
+		return f != 0, nil
+	case "string":
+		switch x := v.(type) {
+		case string:
+			return x, nil
+		case []byte:
+			return base64.StdEncoding.EncodeToString(x), nil
+		}
+		return string(connect.FormatValue(v)), nil
+	}
+	return nil, fmt.Errorf("unknown cast type %q", typ)
+}
+
+func bitsOf(typ string) int {
+	switch typ {
+	case "int8":
+		return 8
+	case "int16":
+		return 16
+	case "int32":
+		return 32
+	}
+	return 64
+}
+
+func toInt64(v any, typ string) (int64, error) {
+	switch x := v.(type) {
+	case bool:
+		if x {
+			return 1, nil
+		}
+		return 0, nil
+	case int8:
+		return int64(x), nil
+	case int16:
+		return int64(x), nil
+	case int32:
+		return int64(x), nil
+	case int64:
+		return x, nil
+	case int:
+		return int64(x), nil
+	case float32:
+		return truncate(float64(x)), nil
+	case float64:
+		return truncate(x), nil
+	case json.Number:
+		if n, err := x.Int64(); err == nil {
+			return n, nil
+		}
+		f, err := x.Float64()
+		if err != nil {
+			return 0, fmt.Errorf("value %s cannot be cast to %s", x, typ)
+		}
+		return truncate(f), nil
+	case string:
+		n, err := strconv.ParseInt(strings.TrimSpace(x), 10, bitsOf(typ))
+		if err != nil {
+			return 0, fmt.Errorf("value %q cannot be cast to %s", x, typ)
+		}
+		return n, nil
+	case time.Time:
+		return x.UnixMilli(), nil
+	}
+	return 0, fmt.Errorf("cast transformation does not support casting %s to %s", typeKind(v), typ)
+}
+
+func truncate(f float64) int64 {
+	if math.IsNaN(f) {
+		return 0
+	}
+	return int64(f)
+}
+
+func toFloat64(v any) (float64, error) {
+	switch x := v.(type) {
+	case bool:
+		if x {
+			return 1, nil
+		}
+		return 0, nil
+	case int8:
+		return float64(x), nil
+	case int16:
+		return float64(x), nil
+	case int32:
+		return float64(x), nil
+	case int64:
+		return float64(x), nil
+	case int:
+		return float64(x), nil
+	case float32:
+		return float64(x), nil
+	case float64:
+		return x, nil
+	case json.Number:
+		return x.Float64()
+	case string:
+		f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
+		if err != nil {
+			return 0, fmt.Errorf("value %q cannot be cast to a floating point number", x)
+		}
+		return f, nil
+	case time.Time:
+		return float64(x.UnixMilli()), nil
+	}
+	return 0, fmt.Errorf("cast transformation does not support casting %s to a number", typeKind(v))
+}
