@@ -317,4 +317,9 @@ func TestDevEndToEnd(t *testing.T) {
 	if left := ferryProcs(t, ""); len(left) > 0 {
 		t.Errorf("ferry processes left after dev exited: %v", left)
 	}
+	for _, bad := range []string{"DATA RACE", "panic:"} {
+		if dev.stderr.Contains(bad) {
+			t.Errorf("ferry dev's output (workers' included) holds %q", bad)
+		}
+	}
 }
