@@ -24,16 +24,16 @@ func (p Phase) String() string {
 
 // Policy is one autoscaled connector's scaling state:
 //
-//	           Decide: target ≠ workers (Begin)
-//	 ┌──────┐ ─────────────────────────────────▶ ┌─────────┐
-//	 │ Idle │                                    │ Scaling │ nothing is evaluated
-//	 └──────┘ ◀─┐                                └─────────┘
-//	            │ both cooldowns                    │    ▲
-//	            │ elapsed              operation    │    │ Decide: target ≠ workers (Begin),
-//	            │                      ended (End)  ▼    │ once that direction's cooldown elapsed
-//	            │                                ┌──────────┐
-//	            └─────────────────────────────── │ Cooldown │
-//	                                             └──────────┘
+//	          Decide: target ≠ workers (Begin)
+//	┌──────┐ ─────────────────────────────────▶ ┌─────────┐
+//	│ Idle │                                    │ Scaling │ nothing is evaluated
+//	└──────┘ ◀─┐                                └─────────┘
+//	           │ both cooldowns                    │    ▲
+//	           │ elapsed              operation    │    │ Decide: target ≠ workers (Begin),
+//	           │                      ended (End)  ▼    │ once that direction's cooldown elapsed
+//	           │                                ┌──────────┐
+//	           └─────────────────────────────── │ Cooldown │
+//	                                            └──────────┘
 //
 // An operation ends complete, failed, superseded by a user's update, or
 // timed out; every way leads to Cooldown.
