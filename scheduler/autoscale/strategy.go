@@ -64,14 +64,18 @@ type Decision struct {
 // Autoscaler's target-value strategy applied to a band: when the mean CPU
 // crosses a band edge, the target is the count that brings it back to that
 // edge, target = ceil(workers × cpu / edge), moving at least one and at most
-// MaxStep workers and never leaving Min..Max. Calm comes from:
+// MaxStep workers and never leaving Min..Max. A scale-out takes the
+// ceiling (enough workers to get below the scale-out edge); a scale-in the
+// floor of workers × cpu / scale-in edge (few enough to get back above the
+// scale-in edge), so both land inside the band and a scale-in does not
+// become a staircase of scale-ins. Calm comes from:
 //
 //   - cooldowns, measured from the last scale of either kind;
 //   - no data, no decision; and no scale-in unless every worker reports (a
 //     worker that stopped reporting is not idle, it is unknown);
 //   - a scale-in never removes so much that the predicted CPU
-//     (cpu × workers / target) would leave the lower half of the band, so
-//     it cannot cause the next scale-out.
+//     (cpu × workers / target) would reach the middle of the band, so it
+//     cannot cause the next scale-out.
 func Decide(in Input) Decision {
 	hold := func(format string, a ...any) Decision {
 		return Decision{Target: in.Workers, Direction: Hold, Reason: fmt.Sprintf(format, a...)}
@@ -121,17 +125,18 @@ func Decide(in Input) Decision {
 		if until := last.Add(in.ScaleInCooldown); !last.IsZero() && in.Now.Before(until) {
 			return hold("cpu %.1f%% is below the scale-in %.0f%%; cooling down for %s", cpu, in.ScaleInPercent, until.Sub(in.Now).Round(time.Second))
 		}
-		want := int(math.Ceil(float64(in.Workers) * cpu / in.ScaleInPercent))
+		// The fewest workers that bring the CPU back up to the edge (floor,
+		// where a scale-out takes the ceiling), but never so few that it
+		// would pass the band's middle.
+		load := float64(in.Workers) * cpu
+		want := max(int(math.Floor(load/in.ScaleInPercent)), 1)
+		mid := (in.ScaleInPercent + in.ScaleOutPercent) / 2
+		if load/float64(want) >= mid {
+			want = int(math.Floor(load/mid)) + 1
+		}
 		if want >= in.Workers {
-			// The proportional count keeps every worker, but one fewer would
-			// still sit in the lower half of the band: take that one step.
-			mid := (in.ScaleInPercent + in.ScaleOutPercent) / 2
-			if float64(in.Workers)*cpu/float64(in.Workers-1) < mid {
-				want = in.Workers - 1
-			} else {
-				return hold("cpu %.1f%% is below the scale-in %.0f%% but %d workers would run at %.1f%%, above the band's middle %.0f%%",
-					cpu, in.ScaleInPercent, in.Workers-1, float64(in.Workers)*cpu/float64(in.Workers-1), mid)
-			}
+			return hold("cpu %.1f%% is below the scale-in %.0f%% but %d workers would run at %.1f%%, past the band's middle %.0f%%",
+				cpu, in.ScaleInPercent, in.Workers-1, load/float64(in.Workers-1), mid)
 		}
 		target := max(want, in.Workers-step, in.Min)
 		return Decision{Target: target, Direction: In, Reason: fmt.Sprintf(
