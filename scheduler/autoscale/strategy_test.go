@@ -44,10 +44,10 @@ func TestDecide(t *testing.T) {
 		{"no data never scales in even at zero", func(in *Input) { in.Workers, in.Load = 5, Load{CPU: 0} }, 5, Hold, "no metrics"},
 		{"partial data never scales in", func(in *Input) { in.Workers, in.Load = 4, load(2, 3) }, 4, Hold, "only 3 of 4"},
 		{"scale-out cooldown after a scale-out", func(in *Input) { in.Load, in.LastScaleOut = load(95, 2), t0.Add(-time.Minute) }, 2, Hold, "cooling down for 1m0s"},
-		{"scale-out cooldown elapsed", func(in *Input) { in.Load, in.LastScaleOut = load(95, 2), t0.Add(-2 * time.Minute) }, 3, Out, ""},
-		{"scale-out cooldown after a scale-in", func(in *Input) { in.Load, in.LastScaleIn = load(95, 2), t0.Add(-90 * time.Second) }, 2, Hold, "cooling down for 30s"},
-		{"scale-in cooldown after a scale-out", func(in *Input) { in.Workers, in.Load, in.LastScaleOut = 4, load(5, 4), t0.Add(-4 * time.Minute) }, 4, Hold, "cooling down for 1m0s"},
-		{"scale-in cooldown elapsed", func(in *Input) { in.Workers, in.Load, in.LastScaleOut = 4, load(5, 4), t0.Add(-5 * time.Minute) }, 1, In, ""},
+		{"scale-out cooldown elapsed", func(in *Input) { in.Load, in.LastScaleOut = load(95, 2), t0.Add(-2*time.Minute) }, 3, Out, ""},
+		{"scale-out cooldown after a scale-in", func(in *Input) { in.Load, in.LastScaleIn = load(95, 2), t0.Add(-90*time.Second) }, 2, Hold, "cooling down for 30s"},
+		{"scale-in cooldown after a scale-out", func(in *Input) { in.Workers, in.Load, in.LastScaleOut = 4, load(5, 4), t0.Add(-4*time.Minute) }, 4, Hold, "cooling down for 1m0s"},
+		{"scale-in cooldown elapsed", func(in *Input) { in.Workers, in.Load, in.LastScaleOut = 4, load(5, 4), t0.Add(-5*time.Minute) }, 1, In, ""},
 		{"below min is raised whatever the load", func(in *Input) { in.Workers, in.Min, in.Load = 1, 3, Load{} }, 3, Out, "below the minimum"},
 		{"above max is lowered whatever the cooldown", func(in *Input) {
 			in.Workers, in.Max, in.Load, in.LastScaleOut = 12, 10, load(99, 12), t0
