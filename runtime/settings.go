@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ferryhq/ferry/jobs"
+	"github.com/ferryhq/ferry/runtime/configprovider"
 	"github.com/ferryhq/ferry/runtime/connect"
 )
 
@@ -188,4 +189,21 @@ func parseSinkSettings(spec *jobs.WorkerSpec) (*sinkSettings, error) {
 		return nil, fmt.Errorf("connector %q: %s", spec.Connector, strings.Join(problems, "; "))
 	}
 	return s, nil
+}
+
+// resolveConfig returns a copy of spec whose connector configuration has
+// its config provider references resolved with the providers the worker
+// properties declare, and the redactor of the resolved values.
+func resolveConfig(spec *jobs.WorkerSpec) (*jobs.WorkerSpec, *configprovider.Redactor, error) {
+	res, err := configprovider.New(spec.WorkerProperties)
+	if err != nil {
+		return spec, nil, err
+	}
+	cfg, redact, err := res.Resolve(spec.Config)
+	if err != nil {
+		return spec, nil, err
+	}
+	out := *spec
+	out.Config = cfg
+	return &out, redact, nil
 }

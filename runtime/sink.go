@@ -32,12 +32,15 @@ type sinkRun struct {
 	cl   *kgo.Client
 
 	keyConv, valConv connect.Converter
+	hdrConv          connect.Converter
+	chain            connect.Chain // the connector's transforms, this run's own instances
 	fail             context.CancelCauseFunc
 	lag              *atomic.Int64
 
 	mu        sync.Mutex
 	assigned  map[connect.TopicPartition]bool
 	pos       map[connect.TopicPartition]int64 // offset after the last record delivered (or skipped)
+	lastPut   map[connect.TopicPartition]int64 // offset after the last record handed to Put since Open
 	epoch     map[connect.TopicPartition]int32 // leader epoch of that record
 	committed map[connect.TopicPartition]int64 // last offset this run committed
 	hw        map[connect.TopicPartition]int64 // high watermark from the last fetch
@@ -57,11 +60,21 @@ func (w *Worker) runSinkTask(ctx context.Context, id int) error {
 	if err != nil {
 		return fmt.Errorf("value converter: %w", err)
 	}
+	hdrConv, err := convert.HeaderFromConfig(w.spec.Config, w.spec.WorkerProperties)
+	if err != nil {
+		return fmt.Errorf("header converter: %w", err)
+	}
+	chain, err := w.opts.Registry.BuildChain(w.spec.Config)
+	if err != nil {
+		return fmt.Errorf("transforms: %w", err)
+	}
 	lag, _ := w.lag.Load(id)
 	r := &sinkRun{
 		w: w, id: id, log: log, s: w.sink,
 		task:    w.plugin.NewSinkTask(),
-		keyConv: keyConv, valConv: valConv,
+		keyConv: keyConv, valConv: valConv, hdrConv: hdrConv,
+		chain:     chain,
+		lastPut:   map[connect.TopicPartition]int64{},
 		lag:       lag.(*atomic.Int64),
 		assigned:  map[connect.TopicPartition]bool{},
 		pos:       map[connect.TopicPartition]int64{},
@@ -233,24 +246,36 @@ func (r *sinkRun) process(ctx context.Context, fetches kgo.Fetches) error {
 		}
 		bytesIn += int64(len(kr.Key) + len(kr.Value))
 		rec, err := r.convert(kr)
+		var out *connect.Record
+		if err == nil {
+			out, err = r.transform(&rec)
+		}
 		if err != nil {
 			r.w.errorsTotal.Add(1)
+			var se *stageError
+			stage := "VALUE_CONVERTER"
+			if errors.As(err, &se) {
+				stage = se.stage
+			}
 			if !r.s.errsAll {
-				return fmt.Errorf("convert record at topic %q partition %d offset %d (errors.tolerance=none): %w", kr.Topic, kr.Partition, kr.Offset, err)
+				return fmt.Errorf("%s: record at topic %q partition %d offset %d (errors.tolerance=none): %w", stageVerb(stage), kr.Topic, kr.Partition, kr.Offset, err)
 			}
 			if r.s.errorsLog {
-				r.log.Warn().Err(err).Str("topic", kr.Topic).Int32("partition", kr.Partition).Int64("offset", kr.Offset).Msg("skip record that cannot be converted")
+				r.log.Warn().Err(err).Str("stage", stage).Str("topic", kr.Topic).Int32("partition", kr.Partition).Int64("offset", kr.Offset).Msg("skip record that failed")
 			}
 			if r.s.dlqTopic != "" {
-				if err := r.deadLetter(ctx, kr, err); err != nil {
+				if err := r.deadLetter(ctx, kr, stage, err); err != nil {
 					return err
 				}
 			}
 			delivered = append(delivered, kr)
 			continue
 		}
-		batch = append(batch, rec)
 		delivered = append(delivered, kr)
+		if out == nil {
+			continue // dropped by a transform: consumed, not delivered
+		}
+		batch = append(batch, *out)
 	}
 	r.w.recordsIn.Add(int64(len(recs)))
 	r.w.bytesIn.Add(bytesIn)
@@ -266,6 +291,9 @@ func (r *sinkRun) process(ctx context.Context, fetches kgo.Fetches) error {
 	}
 	r.w.recordsOut.Add(int64(len(batch)))
 	r.w.bytesOut.Add(bytesOut)
+	for _, rec := range batch {
+		r.lastPut[rec.TopicPartition()] = rec.Offset + 1
+	}
 	for _, kr := range delivered {
 		tp := connect.TopicPartition{Topic: kr.Topic, Partition: kr.Partition}
 		r.pos[tp] = kr.Offset + 1
@@ -300,12 +328,69 @@ func (r *sinkRun) convert(kr *kgo.Record) (connect.Record, error) {
 	}
 	var err error
 	if rec.Key, err = r.keyConv.ToValue(kr.Topic, kr.Key); err != nil {
-		return rec, fmt.Errorf("key: %w", err)
+		return rec, &stageError{stage: "KEY_CONVERTER", err: fmt.Errorf("key: %w", err)}
 	}
 	if rec.Value, err = r.valConv.ToValue(kr.Topic, kr.Value); err != nil {
-		return rec, fmt.Errorf("value: %w", err)
+		return rec, &stageError{stage: "VALUE_CONVERTER", err: fmt.Errorf("value: %w", err)}
+	}
+	for i, h := range rec.Headers {
+		if rec.Headers[i].Data, err = r.hdrConv.ToValue(kr.Topic, h.Value); err != nil {
+			return rec, &stageError{stage: "HEADER_CONVERTER", err: fmt.Errorf("header %q: %w", h.Key, err)}
+		}
 	}
 	return rec, nil
+}
+
+// stageError is a record failure with the Kafka Connect stage it happened
+// in (KEY_CONVERTER, VALUE_CONVERTER, HEADER_CONVERTER, TRANSFORMATION).
+type stageError struct {
+	stage string
+	err   error
+}
+
+func (e *stageError) Error() string { return e.err.Error() }
+func (e *stageError) Unwrap() error { return e.err }
+
+func stageVerb(stage string) string {
+	if stage == "TRANSFORMATION" {
+		return "transform"
+	}
+	return "convert"
+}
+
+// transform runs rec through the connector's transforms. A nil record means
+// a transform dropped it. What a transform replaced (key, value, headers
+// it set) is encoded again with the converters, so the raw bytes a task
+// sees match the values.
+func (r *sinkRun) transform(rec *connect.Record) (*connect.Record, error) {
+	if len(r.chain) == 0 {
+		return rec, nil
+	}
+	out, err := r.chain.Apply(rec)
+	if err != nil {
+		return nil, &stageError{stage: "TRANSFORMATION", err: err}
+	}
+	if out == nil {
+		return nil, nil
+	}
+	if out.RawKey == nil && out.Key != nil {
+		if out.RawKey, err = r.keyConv.FromValue(out.Topic, out.Key); err != nil {
+			return nil, &stageError{stage: "TRANSFORMATION", err: fmt.Errorf("encode transformed key: %w", err)}
+		}
+	}
+	if out.RawValue == nil && out.Value != nil {
+		if out.RawValue, err = r.valConv.FromValue(out.Topic, out.Value); err != nil {
+			return nil, &stageError{stage: "TRANSFORMATION", err: fmt.Errorf("encode transformed value: %w", err)}
+		}
+	}
+	for i, h := range out.Headers {
+		if h.Value == nil && h.Data != nil {
+			if out.Headers[i].Value, err = r.hdrConv.FromValue(out.Topic, h.Data); err != nil {
+				return nil, &stageError{stage: "TRANSFORMATION", err: fmt.Errorf("encode header %q: %w", h.Key, err)}
+			}
+		}
+	}
+	return out, nil
 }
 
 // ensureDLQ creates the dead letter queue topic if it does not exist.
@@ -320,7 +405,7 @@ func (r *sinkRun) ensureDLQ(ctx context.Context) {
 
 // deadLetter produces the raw record to the dead letter queue and waits for
 // it to be acknowledged, so its offset may be committed.
-func (r *sinkRun) deadLetter(ctx context.Context, kr *kgo.Record, cause error) error {
+func (r *sinkRun) deadLetter(ctx context.Context, kr *kgo.Record, stage string, cause error) error {
 	out := &kgo.Record{Topic: r.s.dlqTopic, Key: kr.Key, Value: kr.Value, Headers: append([]kgo.RecordHeader(nil), kr.Headers...)}
 	if r.s.dlqHeaders {
 		out.Headers = append(out.Headers,
@@ -329,8 +414,8 @@ func (r *sinkRun) deadLetter(ctx context.Context, kr *kgo.Record, cause error) e
 			kgo.RecordHeader{Key: "__connect.errors.offset", Value: []byte(strconv.FormatInt(kr.Offset, 10))},
 			kgo.RecordHeader{Key: "__connect.errors.connector.name", Value: []byte(r.w.spec.Connector)},
 			kgo.RecordHeader{Key: "__connect.errors.task.id", Value: []byte(strconv.Itoa(r.id))},
-			kgo.RecordHeader{Key: "__connect.errors.stage", Value: []byte("VALUE_CONVERTER")},
-			kgo.RecordHeader{Key: "__connect.errors.exception.message", Value: []byte(cause.Error())},
+			kgo.RecordHeader{Key: "__connect.errors.stage", Value: []byte(stage)},
+			kgo.RecordHeader{Key: "__connect.errors.exception.message", Value: []byte(r.w.redact.Redact(cause.Error()))},
 		)
 	}
 	pctx, cancel := context.WithTimeout(ctx, opTimeout)
@@ -357,9 +442,24 @@ func (r *sinkRun) commitDurable(ctx context.Context, scope []connect.TopicPartit
 	if len(current) == 0 {
 		return nil
 	}
-	durable, err := r.task.PreCommit(ctx, current)
+	reported, err := r.task.PreCommit(ctx, current)
 	if err != nil {
 		return fmt.Errorf("pre-commit: %w", err)
+	}
+	// Records the runtime consumed without handing them to the task
+	// (dropped by a transform, dead-lettered) are committed as soon as
+	// everything the task was handed is durable; otherwise a partition
+	// whose last records were filtered would never commit past them.
+	durable := make(map[connect.TopicPartition]int64, len(current))
+	for tp, off := range reported {
+		durable[tp] = off
+	}
+	for tp, p := range current {
+		lp, put := r.lastPut[tp]
+		d, ok := durable[tp]
+		if (!put && !ok) || (put && ok && d >= lp && d <= p) {
+			durable[tp] = p
+		}
 	}
 	offsets := map[string]map[int32]kgo.EpochOffset{}
 	commit := map[connect.TopicPartition]int64{}
@@ -447,6 +547,7 @@ func (r *sinkRun) closePartitions(tps []connect.TopicPartition) {
 	for _, tp := range tps {
 		delete(r.assigned, tp)
 		delete(r.pos, tp)
+		delete(r.lastPut, tp)
 		delete(r.epoch, tp)
 		delete(r.committed, tp)
 		delete(r.hw, tp)

@@ -13,8 +13,10 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ferryhq/ferry/jobs"
+	"github.com/ferryhq/ferry/runtime/configprovider"
 	"github.com/ferryhq/ferry/runtime/connect"
 	"github.com/ferryhq/ferry/runtime/convert"
+	_ "github.com/ferryhq/ferry/runtime/transforms" // registers the built-in transforms and predicates
 )
 
 // Options are what the binary hands a worker besides its spec.
@@ -52,6 +54,7 @@ type Worker struct {
 	plugin   connect.Plugin
 	taskCfg  map[string]string
 	sink     *sinkSettings
+	redact   *configprovider.Redactor // hides values config providers resolved
 	taskIDs  []int
 	interval time.Duration
 
@@ -92,8 +95,18 @@ func NewWorker(spec *jobs.WorkerSpec, opts Options) (*Worker, error) {
 	if plugin.Kind != connect.Sink {
 		return nil, fmt.Errorf("new worker for %q: %s connectors (%s) are not supported by this worker yet", spec.Connector, plugin.Kind, plugin.Class)
 	}
+	// Config provider references (${env:X}, ${file:/p:k}, ${dir:/d:f}) are
+	// resolved here, in the worker, never in the control plane; the
+	// resolved values never appear in a log line or a status.
+	spec, redact, err := resolveConfig(spec)
+	if err != nil {
+		return nil, fmt.Errorf("new worker for %q: %w", spec.Connector, err)
+	}
 	if err := opts.Registry.ValidateConfig(plugin.Class, spec.Config); err != nil {
-		return nil, fmt.Errorf("new worker for %q: invalid configuration:\n%w", spec.Connector, err)
+		return nil, fmt.Errorf("new worker for %q: invalid configuration:\n%s", spec.Connector, redact.Redact(err.Error()))
+	}
+	if _, err := convert.HeaderFromConfig(spec.Config, spec.WorkerProperties); err != nil {
+		return nil, fmt.Errorf("new worker for %q: header converter: %s", spec.Connector, redact.Redact(err.Error()))
 	}
 	sink, err := parseSinkSettings(spec)
 	if err != nil {
@@ -123,6 +136,7 @@ func NewWorker(spec *jobs.WorkerSpec, opts Options) (*Worker, error) {
 		plugin:   plugin,
 		taskCfg:  connect.WithDefaults(plugin.Config, spec.Config),
 		sink:     sink,
+		redact:   redact,
 		taskIDs:  jobs.TaskShare(spec.TasksMax, spec.Workers, opts.Index),
 		interval: interval,
 		tasks:    map[int]*jobs.TaskStatus{},
@@ -205,11 +219,12 @@ func (w *Worker) superviseTask(ctx context.Context, id int) {
 			err = errors.New("task stopped unexpectedly")
 		}
 		w.errorsTotal.Add(1)
-		w.setTaskState(id, TaskFailed, err.Error())
+		trace := w.redact.Redact(err.Error())
+		w.setTaskState(id, TaskFailed, trace)
 		if time.Since(start) > 5*time.Minute {
 			backoff = w.opts.RestartBackoff // it ran well for a while: start over
 		}
-		w.log.Error().Err(err).Int("task", id).Dur("restart_in", backoff).Msg("task failed")
+		w.log.Error().Str("error", trace).Int("task", id).Dur("restart_in", backoff).Msg("task failed")
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():

@@ -12,9 +12,9 @@ import (
 
 // insertField is InsertField$Key / InsertField$Value.
 type insertField struct {
-	side                                                    side
+	side                                                     side
 	topic, partition, offset, timestamp, static, staticValue string
-	hasStaticValue                                          bool
+	hasStaticValue                                           bool
 }
 
 var _ connect.Transform = (*insertField)(nil)
