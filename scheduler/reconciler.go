@@ -326,6 +326,12 @@ func (r *Reconciler) reconcileConnector(ctx context.Context, e store.Entry[jobs.
 	f.since = r.pendingSince(name, status, c.Revision, now)
 
 	d := decide(f)
+	if d.opDone && d.opInfo == nil && f.obs.Deployed && f.obs.Alive > workers {
+		// A scale-in (the autoscaler's or a user's) is done when the
+		// workers beyond the count have stopped, not when the rest run.
+		d.opDone = false
+		d.status.Operation = status.Operation
+	}
 	if d.opDone && status.Operation != "" {
 		if err := r.finishOperation(ctx, name, status.Operation, d.opInfo, now); err != nil {
 			return err
