@@ -155,11 +155,8 @@ func newMaskField(o *opts, s side) connect.Transform {
 }
 
 func (t *maskField) Apply(r *connect.Record) (*connect.Record, error) {
-	v := t.side.get(r)
-	if v == nil {
-		return r, nil
-	}
-	m, err := requireMap(v, "mask fields")
+	// As in Kafka, a null key or value is an error (no tombstone pass-through).
+	m, err := requireMap(t.side.get(r), "mask fields")
 	if err != nil {
 		return nil, err
 	}
@@ -218,7 +215,7 @@ func (t *maskField) mask(v any) (any, error) {
 		return nil, fmt.Errorf("cannot mask value of type %T", v)
 	}
 	rep := *t.replacement
-	numErr := func() error { return fmt.Errorf("unable to mask value of type %T with replacement %s", v, rep) }
+	numErr := func() error { return fmt.Errorf("unable to convert %s (string) to number", rep) }
 	switch v.(type) {
 	case string:
 		return rep, nil

@@ -28,15 +28,11 @@ func newHeaderFrom(o *opts, s side) connect.Transform {
 }
 
 func (t *headerFrom) Apply(r *connect.Record) (*connect.Record, error) {
-	v := t.side.get(r)
-	if v == nil {
-		return r, nil
-	}
 	op := "copy"
 	if t.move {
 		op = "move"
 	}
-	m, err := requireMap(v, "header "+op)
+	m, err := requireMap(t.side.get(r), "header "+op)
 	if err != nil {
 		return nil, err
 	}
