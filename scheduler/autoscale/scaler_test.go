@@ -98,7 +98,7 @@ func (c *fakeClock) Add(d time.Duration) {
 
 type catalog struct{}
 
-func (catalog) Provides(class string) bool                              { return class == "datagen" }
+func (catalog) Provides(class string) bool                                 { return class == "datagen" }
 func (catalog) ValidateConfig(string, map[string]string) []jobs.FieldError { return nil }
 
 // TestScalerEndToEnd drives the real API, store, reconciler and scaler over
