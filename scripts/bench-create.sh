@@ -17,8 +17,12 @@ POLL=${BENCH_POLL:-20ms}
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/ferry-bench-create.XXXXXX")
 dev_pid=""
+bench_pid=""
 cleanup() {
 	local rc=$?
+	if [[ -n $bench_pid ]]; then
+		kill -TERM "$bench_pid" 2>/dev/null || true
+	fi
 	if [[ -n $dev_pid ]] && kill -0 "$dev_pid" 2>/dev/null; then
 		kill -TERM "$dev_pid" 2>/dev/null || true
 		for _ in $(seq 1 100); do
@@ -63,7 +67,11 @@ for _ in $(seq 1 300); do
 done
 [[ -s $DATA/example-connector.json ]] || { echo "ferry dev not ready within 30s" >&2; exit 1; }
 
-"$TMP/benchcreate" run -endpoint "http://$API" -example "$DATA/example-connector.json" -n "$N" -poll "$POLL"
+# In the background and waited for, so a signal runs cleanup at once.
+"$TMP/benchcreate" run -endpoint "http://$API" -example "$DATA/example-connector.json" -n "$N" -poll "$POLL" &
+bench_pid=$!
+wait "$bench_pid"
+bench_pid=""
 
 echo "stopping ferry dev"
 start=$(date +%s%N)
