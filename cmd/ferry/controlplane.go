@@ -14,6 +14,7 @@ import (
 	"github.com/ferryhq/ferry/runtime/connect"
 	"github.com/ferryhq/ferry/scheduler"
 	"github.com/ferryhq/ferry/scheduler/api"
+	"github.com/ferryhq/ferry/scheduler/autoscale"
 	"github.com/ferryhq/ferry/scheduler/store"
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
@@ -31,7 +32,9 @@ type controlPlaneConfig struct {
 	Deployer        scheduler.Deployer
 	WorkerDefaults  map[string]string
 	MetricsInterval time.Duration
-	Logger          zerolog.Logger
+	// Autoscaler tunes the autoscaler (zero fields take its defaults).
+	Autoscaler autoscale.Settings
+	Logger     zerolog.Logger
 	// Ready, if set, is called once the API listens, with the built-in
 	// plugin's ARN.
 	Ready func(addr, builtinPluginArn string)
@@ -82,6 +85,13 @@ func runControlPlane(ctx context.Context, cfg controlPlaneConfig) error {
 	if _, err := scheduler.New(recCfg); err != nil {
 		return err
 	}
+	scalerCfg := autoscale.Config{
+		Store: st, Conn: nc, Settings: cfg.Autoscaler,
+		Logger: log.With().Str("component", "autoscaler").Logger(),
+	}
+	if _, err := autoscale.New(scalerCfg); err != nil {
+		return err
+	}
 	// Only the replica holding the lock reconciles; every replica serves
 	// the API.
 	leader, err := scheduler.NewLeader(scheduler.LeaderConfig{
@@ -122,7 +132,14 @@ func runControlPlane(ctx context.Context, cfg controlPlaneConfig) error {
 			if err != nil {
 				return err
 			}
-			return rec.Run(lctx)
+			// The autoscaler runs only where the reconciler runs; a fresh
+			// one per term recovers cooldowns and a scale in flight from
+			// the operations its predecessor recorded.
+			sc, err := autoscale.New(scalerCfg)
+			if err != nil {
+				return err
+			}
+			return runTogether(lctx, rec.Run, sc.Run)
 		})
 		if err != nil && !errors.Is(err, context.Canceled) {
 			errs <- fmt.Errorf("reconciler: %w", err)
@@ -193,4 +210,29 @@ func (c registryCatalog) ValidateConfig(class string, cfg map[string]string) []j
 		return out
 	}
 	return []jobs.FieldError{{Field: "connector.class", Rule: strings.TrimSpace(err.Error())}}
+}
+
+// runTogether runs long-lived parts until ctx ends or one of them returns;
+// then it stops the others, waits for all, and returns the first error.
+func runTogether(ctx context.Context, runs ...func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(runs))
+	var wg sync.WaitGroup
+	for _, run := range runs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- run(ctx)
+			cancel()
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
