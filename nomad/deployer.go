@@ -37,6 +37,12 @@ type Config struct {
 	StableAfter time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// WatchWait is how long each blocking query of Watch waits for a
+	// change (default DefaultWatchWait).
+	WatchWait time.Duration
+	// ObserveMaxAge is how long Observe may answer from the cache Watch
+	// keeps when nothing changed (default DefaultObserveMaxAge).
+	ObserveMaxAge time.Duration
 }
 
 // Validate reports every problem with the configuration.
@@ -45,7 +51,7 @@ func (c *Config) Validate() error {
 	if err := c.Render.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if c.Timeout < 0 || c.StableAfter < 0 || c.CrashLoopAfter < 0 {
+	if c.Timeout < 0 || c.StableAfter < 0 || c.CrashLoopAfter < 0 || c.WatchWait < 0 || c.ObserveMaxAge < 0 {
 		errs = append(errs, errors.New("timeouts and counts must not be negative"))
 	}
 	return errors.Join(errs...)
@@ -64,6 +70,12 @@ func (c *Config) setDefaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.WatchWait == 0 {
+		c.WatchWait = DefaultWatchWait
+	}
+	if c.ObserveMaxAge == 0 {
+		c.ObserveMaxAge = DefaultObserveMaxAge
+	}
 }
 
 // Deployer runs connectors as Nomad jobs. Its methods have the shape and
@@ -71,8 +83,9 @@ func (c *Config) setDefaults() {
 // package's Deployment and Observation. It keeps no state of its own: Nomad
 // is the state, so any replica can take over and a restart loses nothing.
 type Deployer struct {
-	cfg Config
-	log zerolog.Logger
+	cfg   Config
+	log   zerolog.Logger
+	watch *watchState
 }
 
 // NewDeployer checks the configuration and returns a Deployer.
@@ -88,7 +101,7 @@ func NewDeployer(cfg Config) (*Deployer, error) {
 		}
 		cfg.Client = c
 	}
-	return &Deployer{cfg: cfg, log: cfg.Logger}, nil
+	return &Deployer{cfg: cfg, log: cfg.Logger, watch: newWatchState()}, nil
 }
 
 // Observation is what the Deployer sees of one connector's job.
@@ -152,6 +165,7 @@ func isNotFound(err error) bool {
 // A changed revision or restart generation changes the job's meta, which
 // makes Nomad replace every allocation, one at a time.
 func (d *Deployer) Apply(ctx context.Context, dep Deployment) error {
+	defer d.watch.forget(dep.Name)
 	job, err := Render(dep, d.cfg.Render)
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)
@@ -326,6 +340,7 @@ func (d *Deployer) Remove(ctx context.Context, name string) error {
 	if !jobs.ValidName(name) {
 		return fmt.Errorf("remove: invalid connector name %q", name)
 	}
+	defer d.watch.forget(name)
 	id := JobID(name)
 	cur, err := d.info(ctx, id)
 	if err != nil {
@@ -401,10 +416,29 @@ func (d *Deployer) List(ctx context.Context) ([]string, error) {
 // and their IDs by worker index, whether some cannot be placed (with what
 // Nomad's placement metrics say), and whether a worker keeps exiting (with
 // its task events' messages).
+//
+// While Watch runs and is in sync, Observe answers from its cache until
+// something of the connector's job changes in Nomad.
 func (d *Deployer) Observe(ctx context.Context, name string) (Observation, error) {
 	if !jobs.ValidName(name) {
 		return Observation{}, fmt.Errorf("observe: invalid connector name %q", name)
 	}
+	now := d.cfg.Now()
+	obs, ok, gen := d.watch.cached(name, now, d.cfg.ObserveMaxAge)
+	if ok {
+		return obs, nil
+	}
+	obs, err := d.observe(ctx, name)
+	if err != nil {
+		return Observation{}, err
+	}
+	d.watch.store(name, obs, now, gen)
+	return obs, nil
+}
+
+// observe reads the connector's job, allocations, and when they fall short
+// its summary, evaluations and latest deployment, from Nomad.
+func (d *Deployer) observe(ctx context.Context, name string) (Observation, error) {
 	id := JobID(name)
 	job, err := d.info(ctx, id)
 	if err != nil {

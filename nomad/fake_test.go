@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/nomad/api"
 )
@@ -39,6 +40,11 @@ type fakeNomad struct {
 	scales      []api.ScalingRequest
 	deregisters []string // "<id> purge=<bool>"
 	varWrites   int
+	// blocking records "<path> index=<i> wait=<w>" of every list query
+	// that asked to block.
+	blocking []string
+	// requests counts requests by "METHOD path".
+	requests map[string]int
 }
 
 func newFakeNomad(t testing.TB) *fakeNomad {
@@ -47,6 +53,7 @@ func newFakeNomad(t testing.TB) *fakeNomad {
 		jobs: map[string]*api.Job{}, vars: map[string]*api.Variable{},
 		allocs: map[string][]*api.AllocationListStub{}, evals: map[string][]*api.Evaluation{},
 		summaries: map[string]*api.JobSummary{}, deploying: map[string]bool{}, latest: map[string]*api.Deployment{},
+		requests: map[string]int{},
 	}
 }
 
@@ -59,11 +66,27 @@ func (f *fakeNomad) start(t testing.TB) *httptest.Server {
 }
 
 func (f *fakeNomad) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.block(r)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.requests[r.Method+" "+r.URL.Path]++
 	w.Header().Set("X-Nomad-Index", strconv.FormatUint(f.index, 10))
 	path := r.URL.Path
 	switch {
+	case path == "/v1/allocations" && r.Method == http.MethodGet:
+		var out []*api.AllocationListStub
+		for _, as := range f.allocs {
+			out = append(out, as...)
+		}
+		f.reply(w, nonNil(out))
+	case path == "/v1/deployments" && r.Method == http.MethodGet:
+		out := []*api.Deployment{}
+		for _, dep := range f.latest {
+			if dep != nil {
+				out = append(out, dep)
+			}
+		}
+		f.reply(w, out)
 	case path == "/v1/jobs" && (r.Method == http.MethodPut || r.Method == http.MethodPost):
 		f.register(w, r)
 	case path == "/v1/jobs" && r.Method == http.MethodGet:
@@ -77,6 +100,40 @@ func (f *fakeNomad) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.Error(w, "no such endpoint "+r.Method+" "+path, http.StatusNotFound)
 	}
+}
+
+// block answers a blocking query as Nomad does: not before the index moves
+// past the one asked for, or the wait passes.
+func (f *fakeNomad) block(r *http.Request) {
+	q := r.URL.Query()
+	if r.Method != http.MethodGet || q.Get("index") == "" {
+		return
+	}
+	idx, _ := strconv.ParseUint(q.Get("index"), 10, 64)
+	wait, err := time.ParseDuration(q.Get("wait"))
+	if err != nil || wait <= 0 {
+		wait = 5 * time.Minute
+	}
+	f.mu.Lock()
+	f.blocking = append(f.blocking, fmt.Sprintf("%s index=%s wait=%s", r.URL.Path, q.Get("index"), q.Get("wait")))
+	f.mu.Unlock()
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) && r.Context().Err() == nil {
+		f.mu.Lock()
+		moved := f.index > idx
+		f.mu.Unlock()
+		if moved {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// bump moves the index, as any change in Nomad does.
+func (f *fakeNomad) bump() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.index++
 }
 
 func (f *fakeNomad) reply(w http.ResponseWriter, v any) {
@@ -295,6 +352,12 @@ func readBody(t testing.TB, r *http.Request) []byte {
 func (f *fakeNomad) setAllocs(id string, allocs ...*api.AllocationListStub) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.index++
+	for _, a := range allocs {
+		if a.ModifyIndex == 0 {
+			a.ModifyIndex = f.index
+		}
+	}
 	f.allocs[id] = allocs
 }
 
