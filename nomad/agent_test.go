@@ -172,3 +172,78 @@ func readSpec(t *testing.T, dir string, idx int) *jobs.WorkerSpec {
 	}
 	return spec
 }
+
+// TestAgentCreateToRunning measures, on a real agent, how long a new
+// connector's job takes from Apply to every worker running as Observe sees
+// it, with Watch following Nomad (so Observe answers from its cache and
+// Changes says when to look). Run as TestAgent; it logs the latency.
+func TestAgentCreateToRunning(t *testing.T) {
+	if os.Getenv("NOMAD_ADDR") == "" {
+		t.Skip("NOMAD_ADDR is not set: run `nomad agent -dev` and set NOMAD_ADDR=http://127.0.0.1:4646 to run this test against a real agent")
+	}
+	client, err := api.NewClient(api.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	script := filepath.Join(out, "ferry-worker.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\ntrap 'exit 0' TERM\nwhile :; do sleep 1; done\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	name := "lat-" + hex.EncodeToString(b[:])
+	dep, err := NewDeployer(Config{
+		Client: client,
+		Render: RenderConfig{WorkerCommand: script, MHzPerVCPU: 100, KillTimeout: 2 * time.Second},
+		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	wctx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		_ = dep.Watch(wctx)
+	}()
+	t.Cleanup(func() {
+		stopWatch()
+		<-watched
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := dep.Remove(cctx, name); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+
+	d := withWorkers(testDeployment(), 2)
+	d.Mcu, d.Spec.Connector, d.Name = 1, name, name
+	start := time.Now()
+	if err := dep.Apply(ctx, d); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		obs, err := dep.Observe(ctx, name)
+		if err != nil {
+			t.Fatalf("observe: %v", err)
+		}
+		if obs.Failing() {
+			t.Fatalf("workers do not run: %s", obs.Reason)
+		}
+		if obs.Alive == 2 {
+			t.Logf("create→running on the real agent: %s for 2 workers (Apply to both allocations running, as Observe sees it)", time.Since(start).Round(time.Millisecond))
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("2 workers not running after 2 min: %+v", obs)
+		case <-dep.Changes():
+		case <-tick.C:
+		}
+	}
+}

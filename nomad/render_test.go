@@ -396,9 +396,10 @@ func validateWithAgent(t *testing.T, job *api.Job) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The agent may not have the test's namespace or region.
+	// The agent may not have the test's namespace, region or node pool
+	// (Nomad checks that they exist, not only that they are well formed).
 	j := *job
-	j.Namespace, j.Region = nil, nil
+	j.Namespace, j.Region, j.NodePool = nil, nil, nil
 	resp, _, err := client.Jobs().Validate(&j, nil)
 	if err != nil {
 		t.Fatalf("nomad validate: %v", err)
