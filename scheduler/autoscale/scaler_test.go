@@ -369,3 +369,101 @@ func operation(t *testing.T, ctx context.Context, st *store.Store, name, arn str
 	}
 	return e.Value
 }
+
+// TestScalerFollowsItsOperation covers the ways a scale ends without the
+// reconciler: a user's update takes the status over, or the workers never
+// come and the scale times out and is undone. No reconciler runs here.
+func TestScalerFollowsItsOperation(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	st, nc := storetest.Open(t)
+	clock := &fakeClock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	sc, err := New(Config{Store: st, Conn: nc, Now: clock.Now, Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := jobs.ARN{Region: "eu-west-1", Account: "123456789012", Kind: jobs.KindConnector, Name: "c", ID: "00000000-0000-4000-8000-000000000001"}.String()
+	conn := jobs.Connector{Arn: arn, Revision: 1, Spec: jobs.ConnectorSpec{
+		ConnectorName:          "c",
+		ConnectorConfiguration: map[string]string{"connector.class": "datagen", KeyMaxStep: "1"},
+		Capacity: jobs.Capacity{AutoScaling: &jobs.AutoScaling{MinWorkerCount: 1, MaxWorkerCount: 5, McuCount: 1,
+			ScaleInPolicy: &jobs.ScalePolicy{CpuUtilizationPercentage: 20}, ScaleOutPolicy: &jobs.ScalePolicy{CpuUtilizationPercentage: 80}}},
+	}}
+	if _, err := st.Connectors.Create(ctx, "c", conn); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Status.Create(ctx, "c", jobs.ConnectorStatus{State: jobs.StateRunning, Workers: 2, Revision: 1}); err != nil {
+		t.Fatal(err)
+	}
+	hot := func() {
+		for _, w := range []string{"c-0", "c-1", "c-2"} {
+			sc.window.Add(jobs.Metrics{Connector: "c", Worker: w, CPUPercent: 100}, clock.Now())
+		}
+		clock.Add(5 * time.Second)
+	}
+
+	// Scale out 2 → 3 (max step 1 from the override), then a user's update
+	// takes over with another count: the scale failed, superseded.
+	hot()
+	sc.Evaluate(ctx)
+	s := status(t, ctx, st, "c")
+	if s.Workers != 3 || s.Operation == "" {
+		t.Fatalf("status %+v, want a scale to 3", s)
+	}
+	first := s.Operation
+	if _, err := st.Status.Modify(ctx, "c", false, func(s *jobs.ConnectorStatus) error {
+		s.State, s.Operation, s.Workers = jobs.StateUpdating, "arn:user-update", 4
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(30 * time.Second)
+	sc.Evaluate(ctx)
+	op := operation(t, ctx, st, "c", first)
+	if op.State != store.OpFailed || op.ErrorInfo == nil || op.ErrorInfo.Code != CodeSuperseded {
+		t.Fatalf("superseded scale: %+v", op)
+	}
+	if sc.PolicyPhase("c") != Cooldown {
+		t.Fatalf("phase %s, want cooldown", sc.PolicyPhase("c"))
+	}
+	// The user's update is in progress: no evaluation touches it.
+	hot()
+	sc.Evaluate(ctx)
+	if s := status(t, ctx, st, "c"); s.Operation != "arn:user-update" || s.Workers != 4 {
+		t.Fatalf("scaled during a user's update: %+v", s)
+	}
+
+	// The update ends; after the cooldown a scale-out to 5 whose workers
+	// never run times out and goes back to 4.
+	if _, err := st.Status.Modify(ctx, "c", false, func(s *jobs.ConnectorStatus) error {
+		s.State, s.Operation = jobs.StateRunning, ""
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(DefaultScaleOutCooldown)
+	for _, w := range []string{"c-3"} {
+		sc.window.Add(jobs.Metrics{Connector: "c", Worker: w, CPUPercent: 100}, clock.Now())
+	}
+	hot()
+	sc.Evaluate(ctx)
+	s = status(t, ctx, st, "c")
+	if s.Workers != 5 || s.Operation == "" {
+		t.Fatalf("status %+v, want a scale to 5", s)
+	}
+	second := s.Operation
+	clock.Add(DefaultScaleTimeout - time.Second)
+	sc.Evaluate(ctx)
+	if op := operation(t, ctx, st, "c", second); op.State != store.OpInProgress {
+		t.Fatalf("scale ended before its timeout: %+v", op)
+	}
+	clock.Add(2 * time.Second)
+	sc.Evaluate(ctx)
+	op = operation(t, ctx, st, "c", second)
+	if op.State != store.OpFailed || op.ErrorInfo == nil || op.ErrorInfo.Code != CodeScaleTimeout || op.EndTime == nil {
+		t.Fatalf("timed-out scale: %+v", op)
+	}
+	if s := status(t, ctx, st, "c"); s.Workers != 4 || s.Operation != "" {
+		t.Fatalf("status after the timeout %+v, want 4 workers and no operation", s)
+	}
+}
