@@ -467,3 +467,58 @@ func TestScalerFollowsItsOperation(t *testing.T) {
 		t.Fatalf("status after the timeout %+v, want 4 workers and no operation", s)
 	}
 }
+
+// TestScalerRun runs the scaler on its own ticker with the real clock:
+// metrics over NATS scale a hot connector out within two intervals.
+func TestScalerRun(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	st, nc := storetest.Open(t)
+	arn := jobs.ARN{Region: "eu-west-1", Account: "123456789012", Kind: jobs.KindConnector, Name: "r", ID: "00000000-0000-4000-8000-000000000002"}.String()
+	conn := jobs.Connector{Arn: arn, Revision: 1, Spec: jobs.ConnectorSpec{
+		ConnectorName: "r", ConnectorConfiguration: map[string]string{"connector.class": "datagen"},
+		Capacity: jobs.Capacity{AutoScaling: &jobs.AutoScaling{MinWorkerCount: 1, MaxWorkerCount: 2, McuCount: 1}},
+	}}
+	if _, err := st.Connectors.Create(ctx, "r", conn); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Status.Create(ctx, "r", jobs.ConnectorStatus{State: jobs.StateRunning, Workers: 1, Revision: 1}); err != nil {
+		t.Fatal(err)
+	}
+	const interval = 300 * time.Millisecond
+	sc, err := New(Config{Store: st, Conn: nc, Logger: zerolog.New(zerolog.NewTestWriter(t)),
+		Settings: Settings{EvaluationInterval: interval, Window: interval, StaleAfter: interval}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- sc.Run(runCtx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	start := time.Now()
+	for {
+		// No default policies: MSK Connect's 20 % / 80 % apply.
+		b, _ := json.Marshal(jobs.Metrics{Connector: "r", Worker: "r-0", CPUPercent: 97})
+		if err := nc.Publish(jobs.MetricsSubject("r", "r-0"), b); err != nil {
+			t.Fatal(err)
+		}
+		if s := status(t, ctx, st, "r"); s.Workers == 2 && s.Operation != "" {
+			break
+		}
+		if time.Since(start) > 20*interval {
+			t.Fatalf("no scale-out within %s", 20*interval)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Subscribed from the start, the scaler reacts within two intervals
+	// (plus slack for a loaded test machine; the simulation checks the
+	// bound exactly).
+	if took := time.Since(start); took > 5*interval {
+		t.Fatalf("scale-out took %s, want about two intervals of %s", took, interval)
+	}
+}
