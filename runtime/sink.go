@@ -417,6 +417,10 @@ func (r *sinkRun) deadLetter(ctx context.Context, kr *kgo.Record, stage string, 
 			kgo.RecordHeader{Key: "__connect.errors.stage", Value: []byte(stage)},
 			kgo.RecordHeader{Key: "__connect.errors.exception.message", Value: []byte(r.w.redact.Redact(cause.Error()))},
 		)
+		var te *connect.TransformError
+		if errors.As(cause, &te) {
+			out.Headers = append(out.Headers, kgo.RecordHeader{Key: "__connect.errors.class.name", Value: []byte(te.Class)})
+		}
 	}
 	pctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()

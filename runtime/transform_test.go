@@ -217,7 +217,8 @@ func TestTransformErrors(t *testing.T) {
 		for _, hd := range recs[0].Headers {
 			h[hd.Key] = string(hd.Value)
 		}
-		if h["__connect.errors.stage"] != "TRANSFORMATION" || h["__connect.errors.offset"] != "2" {
+		if h["__connect.errors.stage"] != "TRANSFORMATION" || h["__connect.errors.offset"] != "2" ||
+			h["__connect.errors.class.name"] != "org.apache.kafka.connect.transforms.ExtractField$Value" {
 			t.Errorf("dead letter headers %v, want stage TRANSFORMATION at offset 2", h)
 		}
 	})

@@ -162,7 +162,7 @@ func (c Chain) Apply(rec *Record) (*Record, error) {
 		}
 		out, err := s.Transform.Apply(rec)
 		if err != nil {
-			return nil, fmt.Errorf("transform %q (%s): %w", s.Alias, s.Class, err)
+			return nil, &TransformError{Alias: s.Alias, Class: s.Class, Err: err}
 		}
 		if out == nil {
 			return nil, nil
@@ -171,6 +171,20 @@ func (c Chain) Apply(rec *Record) (*Record, error) {
 	}
 	return rec, nil
 }
+
+// TransformError is a record a transform of a chain failed on.
+type TransformError struct {
+	Alias, Class string
+	Err          error
+}
+
+// Error names the transform and the cause.
+func (e *TransformError) Error() string {
+	return fmt.Sprintf("transform %q (%s): %v", e.Alias, e.Class, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *TransformError) Unwrap() error { return e.Err }
 
 // subProps returns the properties under prefix, the prefix stripped.
 func subProps(cfg map[string]string, prefix string) map[string]string {
