@@ -135,7 +135,17 @@ func (r *Registry) ValidateConfig(classOrAlias string, cfg map[string]string) er
 	}
 	validateFields(&es, p.Config, cfg)
 	if _, err := r.BuildChain(cfg); err != nil {
-		prefixErrors(&es, "", err)
+		// An option holding a config provider reference is checked by the
+		// worker once resolved.
+		ces, ok := err.(ConfigErrors)
+		if !ok {
+			ces = ConfigErrors{{Key: KeyTransforms, Message: err.Error()}}
+		}
+		for _, ce := range ces {
+			if !HasConfigReference(cfg[ce.Key]) {
+				es = append(es, ce)
+			}
+		}
 	}
 	if len(es) == 0 {
 		return nil

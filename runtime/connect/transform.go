@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Transform is a single message transform (Kafka Connect's
@@ -170,6 +171,30 @@ func (c Chain) Apply(rec *Record) (*Record, error) {
 		rec = out
 	}
 	return rec, nil
+}
+
+// ApplySource runs a source record through the chain, as Kafka Connect
+// does before producing it. The record the transforms see has Offset -1 and
+// the Timestamp of sr (zero if unset); nil means a transform dropped it.
+func (c Chain) ApplySource(sr *SourceRecord, ts time.Time) (*SourceRecord, error) {
+	if len(c) == 0 {
+		return sr, nil
+	}
+	rec := &Record{Topic: sr.Topic, Partition: -1, Offset: -1, Timestamp: ts, Key: sr.Key, Value: sr.Value, Headers: sr.Headers}
+	if sr.Partition != nil {
+		rec.Partition = *sr.Partition
+	}
+	out, err := c.Apply(rec)
+	if err != nil || out == nil {
+		return nil, err
+	}
+	res := *sr
+	res.Topic, res.Key, res.Value, res.Headers = out.Topic, out.Key, out.Value, out.Headers
+	if sr.Partition != nil || out.Partition >= 0 {
+		p := out.Partition
+		res.Partition = &p
+	}
+	return &res, nil
 }
 
 // TransformError is a record a transform of a chain failed on.

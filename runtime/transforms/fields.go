@@ -55,10 +55,13 @@ func (t *insertField) Apply(r *connect.Record) (*connect.Record, error) {
 	if t.topic != "" {
 		out[t.topic] = r.Topic
 	}
-	if t.partition != "" {
+	if t.partition != "" && r.Partition >= 0 {
 		out[t.partition] = r.Partition
 	}
 	if t.offset != "" {
+		if r.Offset < 0 {
+			return nil, fmt.Errorf("only sink records supported for [field insertion] with offset.field, found a source record")
+		}
 		out[t.offset] = r.Offset
 	}
 	if t.timestamp != "" && !r.Timestamp.IsZero() {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry/runtime/connect"
+	"github.com/ferryhq/ferry/runtime/convert"
 )
 
 var ts = time.Date(2024, 3, 5, 14, 7, 9, 123_000_000, time.UTC)
@@ -395,5 +396,74 @@ func TestJavaLayout(t *testing.T) {
 		if got := ts.Format(l); got != want {
 			t.Errorf("%s → %q, want %q", pattern, got, want)
 		}
+	}
+}
+
+// Values converted with schemas.enable=true arrive as their payload (bytes
+// fields decoded) and transform like schemaless maps.
+func TestSchemaEnvelopePayloads(t *testing.T) {
+	conv := &convert.JSON{}
+	if err := conv.Configure(map[string]string{"schemas.enable": "true"}, false); err != nil {
+		t.Fatal(err)
+	}
+	v, err := conv.ToValue("orders", []byte(`{"schema":{"type":"struct","fields":[{"field":"id","type":"int64"},{"field":"blob","type":"bytes"},{"field":"card","type":"string"}]},"payload":{"id":7,"blob":"AQI=","card":"4111"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := map[string]string{
+		"transforms":             "mask,cast",
+		"transforms.mask.type":   Prefix + "MaskField$Value",
+		"transforms.mask.fields": "card",
+		"transforms.cast.type":   Prefix + "Cast$Value",
+		"transforms.cast.spec":   "id:string,blob:string",
+	}
+	c, err := connect.NewRegistry().BuildChain(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.Apply(rec(nil, v))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := obj("id", "7", "blob", "AQI=", "card", ""); !reflect.DeepEqual(out.Value, want) {
+		t.Fatalf("value %#v, want %#v", out.Value, want)
+	}
+}
+
+func TestApplySource(t *testing.T) {
+	c, err := connect.NewRegistry().BuildChain(map[string]string{
+		"transforms": "i,r", "transforms.i.type": Prefix + "InsertField$Value", "transforms.i.topic.field": "t",
+		"transforms.r.type": Prefix + "RegexRouter", "transforms.r.regex": "raw-(.*)", "transforms.r.replacement": "$1",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr := &connect.SourceRecord{Topic: "raw-users", Value: obj("id", 1), SourceOffset: map[string]any{"pos": 3}}
+	out, err := c.ApplySource(sr, ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Topic != "users" || !reflect.DeepEqual(out.Value, obj("id", 1, "t", "raw-users")) || out.Partition != nil || out.SourceOffset["pos"] != 3 {
+		t.Fatalf("got %+v", out)
+	}
+	off, err := connect.NewRegistry().BuildChain(map[string]string{"transforms": "i", "transforms.i.type": Prefix + "InsertField$Value", "transforms.i.offset.field": "o"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := off.ApplySource(sr, ts); err == nil || !strings.Contains(err.Error(), "only sink records supported") {
+		t.Fatalf("offset.field on a source record: %v", err)
+	}
+}
+
+// A transform option holding a config provider reference is checked by the
+// worker, not refused at create time.
+func TestValidateConfigLeavesReferencesToTheWorker(t *testing.T) {
+	reg := connect.NewRegistry()
+	if err := reg.Register(connect.Plugin{Class: "test.Sink", Kind: connect.Sink, NewSinkTask: func() connect.SinkTask { return nil }}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := map[string]string{"topics": "a", "transforms": "c", "transforms.c.type": Prefix + "Cast$Value", "transforms.c.spec": "${env:CAST_SPEC}"}
+	if err := reg.ValidateConfig("test.Sink", cfg); err != nil {
+		t.Fatalf("refused: %v", err)
 	}
 }
