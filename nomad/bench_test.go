@@ -1,8 +1,10 @@
 package nomad
 
 import (
+	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/nomad/api"
 	"github.com/rs/zerolog"
@@ -50,5 +52,72 @@ func BenchmarkApply1000(b *testing.B) {
 			}
 		}
 		srv.Close()
+	}
+}
+
+// BenchmarkObserve1000 measures one reconcile pass of Observe over 1,000
+// running connectors against the fake, without and with Watch, and reports
+// the Nomad requests a pass costs: with the watch in sync a pass that
+// finds nothing changed asks Nomad nothing.
+func BenchmarkObserve1000(b *testing.B) {
+	for _, watched := range []bool{false, true} {
+		b.Run(fmt.Sprintf("watch=%t", watched), func(b *testing.B) {
+			f := newFakeNomad(b)
+			srv := f.start(b)
+			client, err := api.NewClient(&api.Config{Address: srv.URL})
+			if err != nil {
+				b.Fatal(err)
+			}
+			dep, err := NewDeployer(Config{Client: client, Render: RenderConfig{WorkerCommand: "/bin/ferry"}, Logger: zerolog.Nop(), WatchWait: time.Second})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := b.Context()
+			names := make([]string, 1000)
+			for i := range names {
+				d := testDeployment()
+				d.Name = fmt.Sprintf("c-%04d", i)
+				d.Spec.Connector = d.Name
+				names[i] = d.Name
+				if err := dep.Apply(ctx, d); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if watched {
+				wctx, cancel := context.WithCancel(ctx)
+				done := make(chan struct{})
+				go func() { defer close(done); _ = dep.Watch(wctx) }()
+				defer func() { cancel(); <-done }()
+				for {
+					dep.watch.mu.Lock()
+					ok := dep.watch.inSync()
+					dep.watch.mu.Unlock()
+					if ok {
+						break
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}
+			total := func() int {
+				f.mu.Lock()
+				defer f.mu.Unlock()
+				n := 0
+				for _, c := range f.requests {
+					n += c
+				}
+				return n
+			}
+			b.ResetTimer()
+			start, passes := total(), 0
+			for b.Loop() {
+				for _, n := range names {
+					if _, err := dep.Observe(ctx, n); err != nil {
+						b.Fatal(err)
+					}
+				}
+				passes++
+			}
+			b.ReportMetric(float64(total()-start)/float64(passes), "nomad-requests/pass")
+		})
 	}
 }

@@ -2,6 +2,7 @@ package nomad
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -138,7 +140,7 @@ func (f *fakeNomad) bump() {
 
 func (f *fakeNomad) reply(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
-	if err := json.NewEncoder(w).Encode(v); err != nil {
+	if err := json.NewEncoder(w).Encode(v); err != nil && !isHangUp(err) {
 		f.t.Errorf("fake nomad: encode reply: %v", err)
 	}
 }
@@ -331,6 +333,12 @@ func (f *fakeNomad) variable(w http.ResponseWriter, r *http.Request, path string
 	default:
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 	}
+}
+
+// isHangUp reports whether a reply failed because the client went away
+// (a watch cancelled mid-answer), which is no fault of the fake.
+func isHangUp(err error) bool {
+	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
 }
 
 func nonNil[T any](s []T) []T {
