@@ -10,6 +10,11 @@
 //	test.message       the FAILED message (mode fail)
 //	test.fail.revision fail only when running this spec revision
 //	test.ignore.term   "true": ignore SIGTERM (to test the SIGKILL fallback)
+//	test.burn.file     a path: while that file exists the worker keeps one
+//	                   core per MCU busy (for autoscaler tests)
+//
+// Every metrics interval it also publishes jobs.Metrics with its measured
+// cpu_percent (process CPU time over interval × MCUs), as real workers do.
 package testworker
 
 import (
@@ -111,15 +116,52 @@ func run() int {
 		state, msg = jobs.WorkerFailed, spec.Config["test.message"]
 		fmt.Fprintln(os.Stderr, "task 0 failed:", msg)
 	}
+	if f := spec.Config["test.burn.file"]; f != "" {
+		stopBurn := make(chan struct{})
+		defer close(stopBurn)
+		for i := 0; i < max(spec.Mcu, 1); i++ {
+			go burn(f, stopBurn)
+		}
+	}
+	lastCPU, lastAt := cpuTime(), time.Now()
+	publishMetrics := func() {
+		cpu, at := cpuTime(), time.Now()
+		pct := 0.0
+		if el := at.Sub(lastAt); el > 0 {
+			pct = 100 * (cpu - lastCPU).Seconds() / (el.Seconds() * float64(max(spec.Mcu, 1)))
+		}
+		lastCPU, lastAt = cpu, at
+		m := jobs.Metrics{Connector: spec.Connector, Worker: id, Time: at, CPUPercent: max(pct, 0), Mcu: spec.Mcu}
+		b, _ := json.Marshal(m)
+		_ = nc.Publish(jobs.MetricsSubject(spec.Connector, id), b)
+	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
 		publish(state, msg)
+		publishMetrics()
 		select {
 		case <-term:
 			publish(jobs.WorkerStopping, "")
 			return 0
 		case <-tick.C:
+		}
+	}
+}
+
+// burn keeps one core busy while path exists, checking every 50 ms.
+func burn(path string, stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		if _, err := os.Stat(path); err != nil {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		for end := time.Now().Add(50 * time.Millisecond); time.Now().Before(end); {
 		}
 	}
 }
