@@ -58,6 +58,8 @@ func newCast(o *opts, s side) connect.Transform {
 				t.order = append(t.order, f)
 			}
 			t.casts[f] = typ
+		case len(parts) == 1:
+			o.bad("spec", "cast transformations that specify a type to cast the entire value to may only specify a single cast in their spec")
 		default:
 			o.bad("spec", "invalid cast mapping: %s", m)
 		}
@@ -238,9 +240,9 @@ func toInt64(v any, typ string) (int64, error) {
 		}
 		return truncate(f), nil
 	case string:
-		n, err := strconv.ParseInt(strings.TrimSpace(x), 10, bitsOf(typ))
+		n, err := strconv.ParseInt(x, 10, bitsOf(typ))
 		if err != nil {
-			return 0, fmt.Errorf("value %q cannot be cast to %s", x, typ)
+			return 0, fmt.Errorf("value (%s) was out of range for requested data type %s", x, typ)
 		}
 		return n, nil
 	case time.Time:
@@ -282,7 +284,7 @@ func toFloat64(v any) (float64, error) {
 	case string:
 		f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
 		if err != nil {
-			return 0, fmt.Errorf("value %q cannot be cast to a floating point number", x)
+			return 0, fmt.Errorf("value (%s) was out of range for requested data type", x)
 		}
 		return f, nil
 	case time.Time:

@@ -136,6 +136,7 @@ type timestampConverter struct {
 	field     string
 	target    string
 	layout    string // "" when no format is set
+	pattern   string // the format as configured
 	precision string
 }
 
@@ -149,7 +150,8 @@ func newTimestampConverter(o *opts, s side) connect.Transform {
 	default:
 		o.bad("target.type", "unknown timestamp type in TimestampConverter: %s. Valid values are unix, Date, Time, Timestamp, string.", t.target)
 	}
-	if f := o.str("format", ""); f != "" {
+	if f := o.str("format", ""); strings.TrimSpace(f) != "" {
+		t.pattern = f
 		l, err := javaLayout(f)
 		if err != nil {
 			o.bad("format", "TimestampConverter requires a SimpleDateFormat-compatible pattern for string timestamps: %s (%v)", f, err)
@@ -197,23 +199,23 @@ func (t *timestampConverter) Apply(r *connect.Record) (*connect.Record, error) {
 func (t *timestampConverter) toTime(v any) (time.Time, error) {
 	switch x := v.(type) {
 	case time.Time:
-		return x.UTC(), nil
+		return time.UnixMilli(x.UnixMilli()).UTC(), nil
 	case string:
 		if t.layout == "" {
 			return time.Time{}, fmt.Errorf("TimestampConverter requires format option to be specified when using string timestamps")
 		}
 		ts, err := time.Parse(t.layout, x)
 		if err != nil {
-			return time.Time{}, fmt.Errorf("could not parse timestamp: value (%s) does not match pattern: %w", x, err)
+			return time.Time{}, fmt.Errorf("could not parse timestamp: value (%s) does not match pattern (%s): %w", x, t.pattern, err)
 		}
-		return ts.UTC(), nil
+		return time.UnixMilli(ts.UnixMilli()).UTC(), nil
 	case json.Number, int64, int32, int, float64:
 		var n int64
 		switch y := x.(type) {
 		case json.Number:
 			var err error
 			if n, err = y.Int64(); err != nil {
-				return time.Time{}, fmt.Errorf("expected a unix timestamp (integer), got %s", y)
+				return time.Time{}, fmt.Errorf("expected Unix timestamp to be a Long, but found %s", y)
 			}
 		case int64:
 			n = y
@@ -224,13 +226,15 @@ func (t *timestampConverter) toTime(v any) (time.Time, error) {
 		case float64:
 			n = int64(y)
 		}
+		// As in Kafka, timestamps are carried in milliseconds: finer
+		// precisions are truncated.
 		switch t.precision {
 		case "seconds":
-			return time.Unix(n, 0).UTC(), nil
+			n *= 1000
 		case "microseconds":
-			return time.UnixMicro(n).UTC(), nil
+			n /= 1000
 		case "nanoseconds":
-			return time.Unix(0, n).UTC(), nil
+			n /= 1_000_000
 		}
 		return time.UnixMilli(n).UTC(), nil
 	}
