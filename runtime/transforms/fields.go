@@ -60,7 +60,7 @@ func (t *insertField) Apply(r *connect.Record) (*connect.Record, error) {
 	}
 	if t.offset != "" {
 		if r.Offset < 0 {
-			return nil, fmt.Errorf("only sink records supported for [field insertion] with offset.field, found a source record")
+			return nil, fmt.Errorf("only SinkRecord supported for [field insertion], found: SourceRecord")
 		}
 		out[t.offset] = r.Offset
 	}

@@ -456,7 +456,7 @@ func TestApplySource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := off.ApplySource(sr, ts); err == nil || !strings.Contains(err.Error(), "only sink records supported") {
+	if _, err := off.ApplySource(sr, ts); err == nil || !strings.Contains(err.Error(), "only SinkRecord supported for [field insertion]") {
 		t.Fatalf("offset.field on a source record: %v", err)
 	}
 }
