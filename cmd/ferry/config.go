@@ -283,9 +283,15 @@ func (c serverConfig) Validate() error {
 	if c.WorkerNATS != "" {
 		errs = append(errs, checkURL("worker-nats", c.WorkerNATS, "nats", "tls"))
 	}
-	if c.Nomad == "" {
+	switch {
+	case c.Nomad == "":
 		errs = append(errs, errors.New("--nomad is required"))
-	} else {
+	case strings.HasPrefix(c.Nomad, "unix://"):
+		// Nomad's task API socket, e.g. unix://${NOMAD_SECRETS_DIR}/api.sock.
+		if len(c.Nomad) == len("unix://") {
+			errs = append(errs, fmt.Errorf("--nomad %q: want unix:///path/to/api.sock", c.Nomad))
+		}
+	default:
 		errs = append(errs, checkURL("nomad", c.Nomad, "http", "https"))
 	}
 	switch c.Driver {

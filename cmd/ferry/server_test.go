@@ -27,6 +27,9 @@ func TestServerNomadFlags(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("valid config rejected: %v", err)
 	}
+	if err := parseServer(t, "--nomad", "unix:///secrets/api.sock").Validate(); err != nil {
+		t.Errorf("the task API socket is a valid --nomad: %v", err)
+	}
 	cfg = parseServer(t, "--worker-image", "ghcr.io/ferryhq/ferry:1", "--nomad-reserve-cores", "--nomad-mhz-per-vcpu", "0")
 	if cfg.Driver != "docker" || !cfg.ReserveCores {
 		t.Errorf("image implies docker: %+v", cfg)
