@@ -191,8 +191,9 @@ func parseSinkSettings(spec *jobs.WorkerSpec) (*sinkSettings, error) {
 	return s, nil
 }
 
-// resolveConfig returns a copy of spec whose connector configuration has
-// its config provider references resolved with the providers the worker
+// resolveConfig returns a copy of spec whose connector configuration and
+// worker properties (but for the config.providers.* keys themselves) have
+// their config provider references resolved with the providers the worker
 // properties declare, and the redactor of the resolved values.
 func resolveConfig(spec *jobs.WorkerSpec) (*jobs.WorkerSpec, *configprovider.Redactor, error) {
 	res, err := configprovider.New(spec.WorkerProperties)
@@ -203,7 +204,23 @@ func resolveConfig(spec *jobs.WorkerSpec) (*jobs.WorkerSpec, *configprovider.Red
 	if err != nil {
 		return spec, nil, err
 	}
+	wp := map[string]string{}
+	for k, v := range spec.WorkerProperties {
+		if !strings.HasPrefix(k, configprovider.KeyProviders) {
+			wp[k] = v
+		}
+	}
+	wp, wredact, err := res.Resolve(wp)
+	if err != nil {
+		return spec, nil, fmt.Errorf("worker properties: %w", err)
+	}
+	redact.Merge(wredact)
+	for k, v := range spec.WorkerProperties {
+		if strings.HasPrefix(k, configprovider.KeyProviders) {
+			wp[k] = v
+		}
+	}
 	out := *spec
-	out.Config = cfg
+	out.Config, out.WorkerProperties = cfg, wp
 	return &out, redact, nil
 }

@@ -252,7 +252,9 @@ func TestConfigProvidersResolvedAndRedacted(t *testing.T) {
 		"config.providers.file.class":               "org.apache.kafka.common.config.provider.FileConfigProvider",
 		"config.providers.file.param.allowed.paths": dir,
 		"config.providers.dir.class":                "org.apache.kafka.common.config.provider.DirectoryConfigProvider",
+		"consumer.max.poll.records":                 "${env:FERRY_TEST_POLL}",
 	}
+	t.Setenv("FERRY_TEST_POLL", "7")
 	w := startWorker(t, spec, 0, captureRegistry(t, c))
 	eventually(t, 20*time.Second, "1 record from the resolved topic", func() bool { return len(c.records()) == 1 })
 	if v, _ := c.records()[0].Value.(map[string]any); v["where"] != "here" {
@@ -263,6 +265,9 @@ func TestConfigProvidersResolvedAndRedacted(t *testing.T) {
 	c.mu.Unlock()
 	if token != "s3cr3t-token" {
 		t.Errorf("task got api.token %q, want the resolved secret", token)
+	}
+	if w.w.sink.maxPollRecords != 7 {
+		t.Errorf("max.poll.records %d, want 7 resolved from the worker properties", w.w.sink.maxPollRecords)
 	}
 	if spec.Config["api.token"] != "${dir:"+dir+":token}" {
 		t.Errorf("the caller's spec was changed: %q", spec.Config["api.token"])

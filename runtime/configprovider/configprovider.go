@@ -168,6 +168,16 @@ func (r *Redactor) add(v string) {
 	sort.Slice(r.secrets, func(i, j int) bool { return len(r.secrets[i]) > len(r.secrets[j]) })
 }
 
+// Merge adds the values o hides to r.
+func (r *Redactor) Merge(o *Redactor) {
+	if o == nil {
+		return
+	}
+	for _, v := range o.secrets {
+		r.add(v)
+	}
+}
+
 // Redact returns s with every resolved value replaced by [hidden].
 func (r *Redactor) Redact(s string) string {
 	if r == nil {
