@@ -473,3 +473,32 @@ func TestValidateConfigLeavesReferencesToTheWorker(t *testing.T) {
 		t.Fatalf("refused: %v", err)
 	}
 }
+
+// BenchmarkChain measures a typical chain: insert metadata, drop a field,
+// cast, and a Filter whose predicate matches nothing.
+func BenchmarkChain(b *testing.B) {
+	c, err := connect.NewRegistry().BuildChain(map[string]string{
+		"transforms":                  "ins,rep,cast,drop",
+		"transforms.ins.type":         Prefix + "InsertField$Value",
+		"transforms.ins.topic.field":  "topic",
+		"transforms.ins.offset.field": "offset",
+		"transforms.rep.type":         Prefix + "ReplaceField$Value",
+		"transforms.rep.exclude":      "secret",
+		"transforms.cast.type":        Prefix + "Cast$Value",
+		"transforms.cast.spec":        "amount:float64",
+		"transforms.drop.type":        Prefix + "Filter",
+		"transforms.drop.predicate":   "tomb",
+		"predicates":                  "tomb",
+		"predicates.tomb.type":        PredicatePrefix + "RecordIsTombstone",
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		r := rec(nil, map[string]any{"id": json.Number("1"), "amount": "12.5", "secret": "x", "name": "n"})
+		if _, err := c.Apply(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
