@@ -142,6 +142,7 @@ func (s *Scaler) Evaluate(ctx context.Context) {
 	autoscaled := map[string]bool{}
 	for _, e := range conns {
 		if e.Value.Deleting || e.Value.Spec.Capacity.AutoScaling == nil {
+			s.abandon(ctx, e.Key, now)
 			continue
 		}
 		autoscaled[e.Key] = true
@@ -156,6 +157,26 @@ func (s *Scaler) Evaluate(ctx context.Context) {
 		}
 	}
 	s.window.Retain(func(c string) bool { return autoscaled[c] })
+}
+
+// abandon finishes the scale in flight of a connector that is no longer
+// autoscaled (switched to provisioned, or being deleted), so its operation
+// does not stay in progress.
+func (s *Scaler) abandon(ctx context.Context, name string, now time.Time) {
+	p := s.policies[name]
+	if p == nil || p.Phase(now) != Scaling {
+		return
+	}
+	var st jobs.ConnectorStatus
+	if se, err := s.cfg.Store.Status.Get(ctx, name); err == nil {
+		st = se.Value
+	} else if !errors.Is(err, store.ErrNotFound) {
+		s.log.Warn().Err(err).Str("connector", name).Msg("get status")
+		return
+	}
+	if err := s.follow(ctx, name, p, st, now); err != nil && ctx.Err() == nil {
+		s.log.Warn().Err(err).Str("connector", name).Msg("finish the scale of a connector no longer autoscaled")
+	}
 }
 
 // PolicyPhase reports the phase of a connector's policy (Idle when unknown).

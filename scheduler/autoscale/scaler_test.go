@@ -522,3 +522,59 @@ func TestScalerRun(t *testing.T) {
 		t.Fatalf("scale-out took %s, want about two intervals of %s", took, interval)
 	}
 }
+
+// TestScalerSwitchToProvisioned: a user switches a connector to provisioned
+// capacity while a scale is in flight; the scale's operation still ends.
+func TestScalerSwitchToProvisioned(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	st, nc := storetest.Open(t)
+	clock := &fakeClock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	sc, err := New(Config{Store: st, Conn: nc, Now: clock.Now, Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := jobs.ARN{Region: "eu-west-1", Account: "123456789012", Kind: jobs.KindConnector, Name: "p", ID: "00000000-0000-4000-8000-000000000003"}.String()
+	conn := jobs.Connector{Arn: arn, Revision: 1, Spec: jobs.ConnectorSpec{
+		ConnectorName: "p", ConnectorConfiguration: map[string]string{"connector.class": "datagen"},
+		Capacity: jobs.Capacity{AutoScaling: &jobs.AutoScaling{MinWorkerCount: 1, MaxWorkerCount: 4, McuCount: 1}},
+	}}
+	if _, err := st.Connectors.Create(ctx, "p", conn); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Status.Create(ctx, "p", jobs.ConnectorStatus{State: jobs.StateRunning, Workers: 1, Revision: 1}); err != nil {
+		t.Fatal(err)
+	}
+	sc.window.Add(jobs.Metrics{Connector: "p", Worker: "p-0", CPUPercent: 100}, clock.Now())
+	clock.Add(time.Second)
+	sc.Evaluate(ctx)
+	s := status(t, ctx, st, "p")
+	if s.Workers != 2 || s.Operation == "" {
+		t.Fatalf("status %+v, want a scale to 2", s)
+	}
+	scaleOp := s.Operation
+	// What UpdateConnector does: a new spec revision and its own operation.
+	if _, err := st.Connectors.Modify(ctx, "p", false, func(c *jobs.Connector) error {
+		c.Revision = 2
+		c.Spec.Capacity = jobs.Capacity{ProvisionedCapacity: &jobs.ProvisionedCapacity{McuCount: 1, WorkerCount: 3}}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Status.Modify(ctx, "p", false, func(s *jobs.ConnectorStatus) error {
+		s.State, s.Operation = jobs.StateUpdating, "arn:user-update"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(time.Second)
+	sc.Evaluate(ctx)
+	// The status still says 2 workers until the reconciler applies the new
+	// capacity, so the scale counts as done.
+	if op := operation(t, ctx, st, "p", scaleOp); op.State != store.OpComplete || op.EndTime == nil {
+		t.Fatalf("scale of a connector switched to provisioned: %+v", op)
+	}
+	if p := sc.PolicyPhase("p"); p != Idle {
+		t.Fatalf("phase %s for a provisioned connector, want idle (forgotten)", p)
+	}
+}
