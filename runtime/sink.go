@@ -292,7 +292,7 @@ func (r *sinkRun) process(ctx context.Context, fetches kgo.Fetches) error {
 	r.w.recordsOut.Add(int64(len(batch)))
 	r.w.bytesOut.Add(bytesOut)
 	for _, rec := range batch {
-		r.lastPut[rec.TopicPartition()] = rec.Offset + 1
+		r.lastPut[rec.OriginalTopicPartition()] = rec.Offset + 1
 	}
 	for _, kr := range delivered {
 		tp := connect.TopicPartition{Topic: kr.Topic, Partition: kr.Partition}
@@ -319,6 +319,9 @@ func (r *sinkRun) convert(kr *kgo.Record) (connect.Record, error) {
 		Timestamp: kr.Timestamp,
 		RawKey:    kr.Key,
 		RawValue:  kr.Value,
+
+		OriginalTopic:     kr.Topic,
+		OriginalPartition: kr.Partition,
 	}
 	if len(kr.Headers) > 0 {
 		rec.Headers = make([]connect.Header, len(kr.Headers))

@@ -17,7 +17,8 @@ import (
 
 // captureTask keeps every record Put hands it and reports durable only the
 // offset after the last record it was given, as a sink that writes what it
-// receives does: it never knows about records the runtime filtered.
+// receives does: it never knows about records the runtime filtered. It keys
+// offsets by where records were read (routers rename topics).
 type captureTask struct {
 	mu   *sync.Mutex
 	got  *[]connect.Record
@@ -40,7 +41,7 @@ func (t *captureTask) Put(_ context.Context, recs []connect.Record) error {
 	defer t.mu.Unlock()
 	for _, r := range recs {
 		*t.got = append(*t.got, r)
-		t.last[r.TopicPartition()] = r.Offset + 1
+		t.last[r.OriginalTopicPartition()] = r.Offset + 1
 	}
 	return nil
 }
@@ -143,8 +144,8 @@ func TestTransformsFilterAndCommitPastDropped(t *testing.T) {
 		if !ok || v["source"] != "events" || v["tenant"] != nil {
 			t.Errorf("offset %d value %#v, want source=events and tenant moved out", r.Offset, r.Value)
 		}
-		if r.Topic != "routed-events" {
-			t.Errorf("offset %d topic %q, want routed-events", r.Offset, r.Topic)
+		if r.Topic != "routed-events" || r.OriginalTopicPartition() != tp {
+			t.Errorf("offset %d topic %q read from %v, want routed-events read from %v", r.Offset, r.Topic, r.OriginalTopicPartition(), tp)
 		}
 		var hdr *connect.Header
 		for i := range r.Headers {

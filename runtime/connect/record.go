@@ -44,6 +44,23 @@ type Record struct {
 	RawKey   []byte
 	RawValue []byte
 	Headers  []Header
+
+	// OriginalTopic and OriginalPartition are where the record was read,
+	// before a transform (RegexRouter, TimestampRouter) renamed its topic,
+	// as Kafka's SinkRecord.originalTopic(). Offsets are tracked and
+	// committed there: a task that sees routed records keys its PreCommit
+	// answer by OriginalTopicPartition.
+	OriginalTopic     string
+	OriginalPartition int32
+}
+
+// OriginalTopicPartition returns the partition the record was read from
+// (its TopicPartition when no original is recorded).
+func (r *Record) OriginalTopicPartition() TopicPartition {
+	if r.OriginalTopic == "" {
+		return r.TopicPartition()
+	}
+	return TopicPartition{Topic: r.OriginalTopic, Partition: r.OriginalPartition}
 }
 
 // TopicPartition returns the record's partition.
