@@ -92,13 +92,13 @@ func (w *Worker) runSinkTask(ctx context.Context, id int) error {
 	cancel()
 	if err != nil {
 		if stopErr := r.task.Stop(); stopErr != nil {
-			log.Warn().Err(stopErr).Msg("stop task after failed start")
+			log.Warn().Str("error", w.redact.Redact(stopErr.Error())).Msg("stop task after failed start")
 		}
 		return fmt.Errorf("start task: %w", err)
 	}
 	defer func() {
 		if err := r.task.Stop(); err != nil {
-			log.Warn().Err(err).Msg("stop task")
+			log.Warn().Str("error", w.redact.Redact(err.Error())).Msg("stop task")
 		}
 	}()
 	return r.run(ctx)
@@ -150,7 +150,7 @@ func (r *sinkRun) run(ctx context.Context) error {
 		// Between polls, rebalances are blocked: commit what is durable.
 		octx, cancel := context.WithTimeout(context.Background(), opTimeout)
 		if err := r.commitDurable(octx, nil); err != nil {
-			r.log.Warn().Err(err).Msg("final commit")
+			r.log.Warn().Str("error", r.w.redact.Redact(err.Error())).Msg("final commit")
 		}
 		cancel()
 	} else if r.failed == nil {
@@ -209,7 +209,7 @@ func (r *sinkRun) loop(actx context.Context) error {
 		err := r.process(actx, fetches)
 		if err == nil && actx.Err() == nil && !time.Now().Before(next) {
 			if cerr := r.commitDurable(actx, nil); cerr != nil {
-				r.log.Warn().Err(cerr).Msg("commit")
+				r.log.Warn().Str("error", r.w.redact.Redact(cerr.Error())).Msg("commit")
 			}
 			next = time.Now().Add(r.s.flush)
 		}
@@ -261,7 +261,7 @@ func (r *sinkRun) process(ctx context.Context, fetches kgo.Fetches) error {
 				return fmt.Errorf("%s: record at topic %q partition %d offset %d (errors.tolerance=none): %w", stageVerb(stage), kr.Topic, kr.Partition, kr.Offset, err)
 			}
 			if r.s.errorsLog {
-				r.log.Warn().Err(err).Str("stage", stage).Str("topic", kr.Topic).Int32("partition", kr.Partition).Int64("offset", kr.Offset).Msg("skip record that failed")
+				r.log.Warn().Str("error", r.w.redact.Redact(err.Error())).Str("stage", stage).Str("topic", kr.Topic).Int32("partition", kr.Partition).Int64("offset", kr.Offset).Msg("skip record that failed")
 			}
 			if r.s.dlqTopic != "" {
 				if err := r.deadLetter(ctx, kr, stage, err); err != nil {
@@ -549,7 +549,7 @@ func (r *sinkRun) closePartitions(tps []connect.TopicPartition) {
 	octx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	if err := r.task.Close(octx, tps); err != nil {
-		r.log.Warn().Err(err).Msg("close partitions")
+		r.log.Warn().Str("error", r.w.redact.Redact(err.Error())).Msg("close partitions")
 	}
 	for _, tp := range tps {
 		delete(r.assigned, tp)
@@ -620,7 +620,7 @@ func (r *sinkRun) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]int
 	}
 	octx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	if err := r.commitDurable(octx, tps); err != nil {
-		r.log.Warn().Err(err).Msg("commit on revoke")
+		r.log.Warn().Str("error", r.w.redact.Redact(err.Error())).Msg("commit on revoke")
 	}
 	cancel()
 	r.closePartitions(tps)
