@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -287,4 +288,35 @@ func TestConfigProvidersResolvedAndRedacted(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `api.token: ${vault:secret/x:y}: config provider "vault" is not defined`) {
 		t.Errorf("NewWorker = %v", err)
 	}
+}
+
+// failingStart is a task whose Start quotes its configuration in the error,
+// as careless connectors do.
+type failingStart struct{ captureTask }
+
+func (f *failingStart) Start(_ context.Context, cfg map[string]string) error {
+	return errors.New("login refused for token " + cfg["api.token"])
+}
+
+// A resolved secret quoted in a task failure never reaches the status the
+// control plane receives.
+func TestResolvedSecretNotInStatus(t *testing.T) {
+	t.Setenv("FERRY_TEST_TOKEN", "tok-12345")
+	addr := newCluster(t, 1, "s")
+	reg := connect.NewRegistry()
+	if err := reg.Register(connect.Plugin{Class: testClass, Kind: connect.Sink, NewSinkTask: func() connect.SinkTask { return &failingStart{} }}); err != nil {
+		t.Fatal(err)
+	}
+	spec := testSpec("secret", addr, 1, 1, map[string]string{"topics": "s", "api.token": "${env:FERRY_TEST_TOKEN}"})
+	spec.WorkerProperties = map[string]string{"config.providers": "env", "config.providers.env.class": "org.apache.kafka.common.config.provider.EnvVarConfigProvider"}
+	w := startWorker(t, spec, 0, reg)
+	eventually(t, 10*time.Second, "worker FAILED", func() bool { _, ok := w.status.seen(jobs.WorkerFailed); return ok })
+	st, _ := w.status.seen(jobs.WorkerFailed)
+	if strings.Contains(st.Message, "tok-12345") || strings.Contains(st.Tasks[0].Trace, "tok-12345") {
+		t.Errorf("status carries the secret: %q / %q", st.Message, st.Tasks[0].Trace)
+	}
+	if !strings.Contains(st.Message, "login refused for token [hidden]") {
+		t.Errorf("status message %q, want the redacted failure", st.Message)
+	}
+	w.stop(t)
 }
