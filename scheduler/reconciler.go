@@ -346,6 +346,12 @@ func (r *Reconciler) reconcileConnector(ctx context.Context, e store.Entry[jobs.
 	}
 	d.status.Updated = now
 	if _, err := r.cfg.Store.Status.Update(ctx, name, d.status, se.Revision); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			// The API or the autoscaler changed the status since this pass
+			// read it: not a failure, look again at once.
+			r.wake()
+			return nil
+		}
 		return fmt.Errorf("write status: %w", err)
 	}
 	ev := r.log.Info().Str("connector", name).Str("state", d.status.State).Int64("revision", c.Revision).Int("workers", workers)
