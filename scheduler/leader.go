@@ -113,6 +113,13 @@ func (l *Leader) Run(ctx context.Context, fn func(leaderCtx context.Context) err
 		return err
 	}
 	retry := l.cfg.TTL / 3
+	// A released lock is announced: followers campaign at once instead of
+	// at their next retry. (An expired one is not: the retry covers it.)
+	var released <-chan jetstream.KeyValueEntry
+	if w, err := kv.Watch(ctx, l.cfg.Key, jetstream.UpdatesOnly(), jetstream.MetaOnly()); err == nil {
+		defer func() { _ = w.Stop() }()
+		released = w.Updates()
+	}
 	for {
 		rev, err := l.campaign(ctx, kv)
 		if err != nil {
@@ -122,11 +129,7 @@ func (l *Leader) Run(ctx context.Context, fn func(leaderCtx context.Context) err
 			if !errors.Is(err, jetstream.ErrKeyExists) {
 				l.log.Warn().Err(err).Msg("campaign failed; retrying")
 			}
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(retry):
-			}
+			l.waitForRelease(ctx, released, retry)
 			continue
 		}
 		if err := l.lead(ctx, kv, rev, fn); err != nil {
@@ -170,6 +173,29 @@ func (l *Leader) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 		}
 		if delay < 5*time.Second {
 			delay *= 2
+		}
+	}
+}
+
+// waitForRelease returns when the lock is deleted, after retry, or when
+// ctx ends.
+func (l *Leader) waitForRelease(ctx context.Context, released <-chan jetstream.KeyValueEntry, retry time.Duration) {
+	timer := time.NewTimer(retry)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+			return
+		case e, ok := <-released:
+			if !ok {
+				released = nil // the watch ended: rely on the timer
+				continue
+			}
+			if e != nil && (e.Operation() == jetstream.KeyValueDelete || e.Operation() == jetstream.KeyValuePurge) {
+				return
+			}
 		}
 	}
 }
