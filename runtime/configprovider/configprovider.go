@@ -22,6 +22,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/ferryhq/ferry/jobs"
 )
 
 // Provider classes, as Kafka names them.
@@ -258,7 +260,10 @@ func (f *File) Get(path string, keys []string) (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	props := ParseProperties(string(b))
+	props, err := jobs.ParseProperties(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("parse %s: %w", path, err)
+	}
 	out := map[string]string{}
 	for _, k := range keys {
 		if v, ok := props[k]; ok {
@@ -301,90 +306,6 @@ func (d *Dir) Get(path string, keys []string) (map[string]string, error) {
 		out[k] = string(b)
 	}
 	return out, nil
-}
-
-// ParseProperties parses a Java properties file: # and ! comments, key=value,
-// key:value or key value, backslash line continuations and escapes.
-func ParseProperties(text string) map[string]string {
-	out := map[string]string{}
-	lines := strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
-	for i := 0; i < len(lines); i++ {
-		line := strings.TrimLeft(lines[i], " \t\f")
-		if line == "" || line[0] == '#' || line[0] == '!' {
-			continue
-		}
-		for endsWithOddBackslashes(line) && i+1 < len(lines) {
-			i++
-			line = line[:len(line)-1] + strings.TrimLeft(lines[i], " \t\f")
-		}
-		// The key ends at the first unescaped =, : or blank.
-		k := 0
-		for k < len(line) {
-			c := line[k]
-			if c == '\\' {
-				k += 2
-				continue
-			}
-			if c == '=' || c == ':' || c == ' ' || c == '\t' || c == '\f' {
-				break
-			}
-			k++
-		}
-		k = min(k, len(line))
-		key := line[:k]
-		rest := strings.TrimLeft(line[k:], " \t\f")
-		if rest != "" && (rest[0] == '=' || rest[0] == ':') {
-			rest = strings.TrimLeft(rest[1:], " \t\f")
-		}
-		out[unescape(key)] = unescape(rest)
-	}
-	return out
-}
-
-func endsWithOddBackslashes(s string) bool {
-	n := 0
-	for i := len(s) - 1; i >= 0 && s[i] == '\\'; i-- {
-		n++
-	}
-	return n%2 == 1
-}
-
-func unescape(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != '\\' || i+1 >= len(s) {
-			b.WriteByte(c)
-			continue
-		}
-		i++
-		switch s[i] {
-		case 't':
-			b.WriteByte('\t')
-		case 'n':
-			b.WriteByte('\n')
-		case 'r':
-			b.WriteByte('\r')
-		case 'f':
-			b.WriteByte('\f')
-		case 'u':
-			if i+4 < len(s) {
-				var r rune
-				if _, err := fmt.Sscanf(s[i+1:i+5], "%04x", &r); err == nil {
-					b.WriteRune(r)
-					i += 4
-					continue
-				}
-			}
-			b.WriteByte('u')
-		default:
-			b.WriteByte(s[i])
-		}
-	}
-	return b.String()
 }
 
 func splitList(v string) []string {

@@ -8,14 +8,6 @@ import (
 	"testing"
 )
 
-func TestParseProperties(t *testing.T) {
-	got := ParseProperties("# comment\n! also\n  a=1\nb : two words \nc three\nd=multi\\\n    line\ne=tab\\tand\\u0041\nf\\=g=h\nempty=\n")
-	want := map[string]string{"a": "1", "b": "two words ", "c": "three", "d": "multiline", "e": "tab\tandA", "f=g": "h", "empty": ""}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("got %#v\nwant %#v", got, want)
-	}
-}
-
 func providers(dir string) map[string]string {
 	return map[string]string{
 		"config.providers":                          "env,file,dir",
