@@ -21,8 +21,13 @@
 // bounds), and an Observation back with CrashLoop = o.Failing(): a crash
 // loop, a placement failure or a failed rollout, explained by o.Reason.
 //
+// Deployer.Watch follows the job list, allocations and deployments of ferry-
+// jobs with blocking queries; while it is in sync Observe answers from a
+// cache that those changes invalidate, and Changes announces the connectors
+// whose jobs changed, so the reconciler need not poll Nomad.
+//
 // What the Ferry server's Nomad token needs: submit-job, read-job and
-// scale-job in the namespace, and variables write/read/destroy on
+// scale-job (list-jobs, read-job-scaling) in the namespace, and variables write/read/destroy on
 // nomad/jobs/ferry-*. Workers need no policy: a job's tasks may read
 // nomad/jobs/<job ID> through their workload identity.
 package nomad

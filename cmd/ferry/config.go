@@ -189,6 +189,9 @@ type serverConfig struct {
 	// WorkerNATS is the NATS URL handed to workers (default NATS), for when
 	// workers reach NATS by another address than the server does.
 	WorkerNATS string
+	// NATSReplicas is the JetStream replica count of Ferry's KV buckets
+	// (state and the leader lock): 3 on a three-node NATS cluster.
+	NATSReplicas int
 	// Nomad is the Nomad API address; NomadNamespace and NomadRegion
 	// select where connector jobs go.
 	Nomad          string
@@ -228,6 +231,7 @@ func (c *serverConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Account, "account", "000000000000", "account id in ARNs")
 	fs.StringVar(&c.NATS, "nats", envOr("FERRY_NATS_URL", "nats://127.0.0.1:4222"), "URL of NATS with JetStream (env FERRY_NATS_URL)")
 	fs.StringVar(&c.WorkerNATS, "worker-nats", "", "NATS URL handed to workers (default --nats)")
+	fs.IntVar(&c.NATSReplicas, "nats-replicas", 1, "JetStream replicas of Ferry's KV buckets (3 on a three-node NATS cluster)")
 	fs.StringVar(&c.Nomad, "nomad", envOr("NOMAD_ADDR", "http://127.0.0.1:4646"), "Nomad API address (env NOMAD_ADDR)")
 	fs.StringVar(&c.NomadNamespace, "nomad-namespace", envOr("NOMAD_NAMESPACE", "default"), "Nomad namespace of connector jobs (env NOMAD_NAMESPACE)")
 	fs.StringVar(&c.NomadRegion, "nomad-region", os.Getenv("NOMAD_REGION"), "Nomad region of connector jobs (env NOMAD_REGION; default the agent's)")
@@ -282,6 +286,9 @@ func (c serverConfig) Validate() error {
 	}
 	if c.WorkerNATS != "" {
 		errs = append(errs, checkURL("worker-nats", c.WorkerNATS, "nats", "tls"))
+	}
+	if c.NATSReplicas < 0 || c.NATSReplicas > 5 {
+		errs = append(errs, fmt.Errorf("--nats-replicas %d: want 1 to 5", c.NATSReplicas))
 	}
 	switch {
 	case c.Nomad == "":

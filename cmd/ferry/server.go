@@ -54,6 +54,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		Listen: cfg.Listen, ListenFlag: "listen",
 		Region: cfg.Region, Account: cfg.Account,
 		NATSURL: cfg.NATS, WorkerNATSURL: cfg.WorkerNATS,
+		Replicas:        cfg.NATSReplicas,
 		Deployer:        nomadDeployer{d},
 		MetricsInterval: cfg.MetricsInterval,
 		Logger:          log,

@@ -41,12 +41,12 @@ func TestServerNomadFlags(t *testing.T) {
 
 func TestServerNomadFlagsReportEveryProblem(t *testing.T) {
 	cfg := parseServer(t, "--driver", "podman", "--nomad-ca-cert", "/nonexistent/ca.pem",
-		"--nomad-client-cert", "/nonexistent/c.pem", "--nomad-mhz-per-vcpu", "5")
+		"--nomad-client-cert", "/nonexistent/c.pem", "--nomad-mhz-per-vcpu", "5", "--nats-replicas", "7")
 	err := cfg.Validate()
 	if err == nil {
 		t.Fatal("accepted")
 	}
-	for _, want := range []string{`--driver "podman"`, "--nomad-ca-cert", "--nomad-client-cert:", "go together", "--nomad-mhz-per-vcpu"} {
+	for _, want := range []string{`--driver "podman"`, "--nomad-ca-cert", "--nomad-client-cert:", "go together", "--nomad-mhz-per-vcpu", "--nats-replicas"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("%q does not mention %s", err, want)
 		}

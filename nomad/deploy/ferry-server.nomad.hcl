@@ -80,6 +80,8 @@ job "ferry" {
           "--driver", "docker",
           "--worker-image", var.image,
           "--nomad-namespace", var.namespace,
+          # The KV buckets on all three NATS servers (nats.nomad.hcl).
+          "--nats-replicas", "3",
           "--log-format", "json",
         ]
       }
