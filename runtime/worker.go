@@ -54,6 +54,7 @@ type Worker struct {
 	plugin   connect.Plugin
 	taskCfg  map[string]string
 	sink     *sinkSettings
+	source   *sourceSettings          // set for source connectors instead of sink
 	redact   *configprovider.Redactor // hides values config providers resolved
 	taskIDs  []int
 	interval time.Duration
@@ -92,8 +93,8 @@ func NewWorker(spec *jobs.WorkerSpec, opts Options) (*Worker, error) {
 		return nil, fmt.Errorf("new worker for %q: unknown connector class %q (known: %s)",
 			spec.Connector, class, strings.Join(opts.Registry.Classes(), ", "))
 	}
-	if plugin.Kind != connect.Sink {
-		return nil, fmt.Errorf("new worker for %q: %s connectors (%s) are not supported by this worker yet", spec.Connector, plugin.Kind, plugin.Class)
+	if plugin.Kind != connect.Sink && plugin.Kind != connect.Source {
+		return nil, fmt.Errorf("new worker for %q: %s connectors (%s) are not supported by this worker", spec.Connector, plugin.Kind, plugin.Class)
 	}
 	// Config provider references (${env:X}, ${file:/p:k}, ${dir:/d:f}) are
 	// resolved here, in the worker, never in the control plane; the
@@ -108,7 +109,13 @@ func NewWorker(spec *jobs.WorkerSpec, opts Options) (*Worker, error) {
 	if _, err := convert.HeaderFromConfig(spec.Config, spec.WorkerProperties); err != nil {
 		return nil, fmt.Errorf("new worker for %q: header converter: %s", spec.Connector, redact.Redact(err.Error()))
 	}
-	sink, err := parseSinkSettings(spec)
+	var sink *sinkSettings
+	var source *sourceSettings
+	if plugin.Kind == connect.Source {
+		source, err = parseSourceSettings(spec)
+	} else {
+		sink, err = parseSinkSettings(spec)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("new worker: %w", err)
 	}
@@ -136,6 +143,7 @@ func NewWorker(spec *jobs.WorkerSpec, opts Options) (*Worker, error) {
 		plugin:   plugin,
 		taskCfg:  connect.WithDefaults(plugin.Config, spec.Config),
 		sink:     sink,
+		source:   source,
 		redact:   redact,
 		taskIDs:  jobs.TaskShare(spec.TasksMax, spec.Workers, opts.Index),
 		interval: interval,
@@ -211,7 +219,7 @@ func (w *Worker) superviseTask(ctx context.Context, id int) {
 	backoff := w.opts.RestartBackoff
 	for {
 		start := time.Now()
-		err := w.runSinkTask(ctx, id)
+		err := w.runTask(ctx, id)
 		if ctx.Err() != nil {
 			return
 		}

@@ -6,13 +6,14 @@ package all
 import (
 	"fmt"
 
+	"github.com/ferryhq/ferry/connectors/datagen"
 	"github.com/ferryhq/ferry/connectors/s3sink"
 	"github.com/ferryhq/ferry/runtime/connect"
 )
 
 // Plugins returns every connector Ferry ships.
 func Plugins() []connect.Plugin {
-	return []connect.Plugin{s3sink.Plugin()}
+	return []connect.Plugin{s3sink.Plugin(), datagen.Plugin()}
 }
 
 // Register adds every connector to reg.

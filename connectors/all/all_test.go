@@ -3,6 +3,7 @@ package all
 import (
 	"testing"
 
+	"github.com/ferryhq/ferry/connectors/datagen"
 	"github.com/ferryhq/ferry/connectors/s3sink"
 	"github.com/ferryhq/ferry/runtime/connect"
 )
@@ -10,6 +11,11 @@ import (
 func TestRegistered(t *testing.T) {
 	for _, name := range []string{s3sink.Class, "S3SinkConnector", "ferry.s3sink"} {
 		if p, ok := connect.Default().Lookup(name); !ok || p.Class != s3sink.Class {
+			t.Errorf("default registry lookup %q = %v, %v", name, p.Class, ok)
+		}
+	}
+	for _, name := range []string{datagen.Class, "DatagenConnector", "ferry.datagen"} {
+		if p, ok := connect.Default().Lookup(name); !ok || p.Class != datagen.Class || p.Kind != connect.Source {
 			t.Errorf("default registry lookup %q = %v, %v", name, p.Class, ok)
 		}
 	}

@@ -33,33 +33,7 @@ type SinkTask interface {
 	Stop() error
 }
 
-// SourceRecord is a record a source task produces.
-type SourceRecord struct {
-	Topic     string
-	Partition *int32 // nil: let the producer's partitioner choose
-	Key       any
-	Value     any
-	Headers   []Header
-	// SourcePartition and SourceOffset identify the record's position in the
-	// external system; the runtime stores the latest per SourcePartition.
-	SourcePartition map[string]any
-	SourceOffset    map[string]any
-}
-
-// SourceTask reads from an external system and produces records to Kafka.
-// The runtime does not run source tasks yet; the contract is here so
-// connectors can be written against it.
-type SourceTask interface {
-	// Start configures the task; offsets are the last stored source offsets
-	// keyed by source partition (JSON-encoded).
-	Start(ctx context.Context, cfg map[string]string, offsets map[string]map[string]any) error
-	// Poll returns the next records, blocking at most until ctx is done.
-	Poll(ctx context.Context) ([]SourceRecord, error)
-	// Commit tells the task the records polled so far are durable in Kafka.
-	Commit(ctx context.Context) error
-	// Stop releases everything the task holds.
-	Stop() error
-}
+// SourceRecord and SourceTask live in source.go.
 
 // Converter turns raw Kafka bytes into Go values and back, like a Kafka
 // Connect converter. Implementations live in the runtime.
