@@ -181,6 +181,30 @@ func TestAgentCreateToRunning(t *testing.T) {
 	if os.Getenv("NOMAD_ADDR") == "" {
 		t.Skip("NOMAD_ADDR is not set: run `nomad agent -dev` and set NOMAD_ADDR=http://127.0.0.1:4646 to run this test against a real agent")
 	}
+	took := createToRunning(t)
+	t.Logf("create→running on the real agent: %s for 2 workers (Apply to both allocations running, as Observe sees it)", took.Round(time.Millisecond))
+}
+
+// BenchmarkAgentCreateToRunning reports create→running on a real agent
+// (see TestAgentCreateToRunning) as a benchmark metric; it skips without
+// NOMAD_ADDR.
+func BenchmarkAgentCreateToRunning(b *testing.B) {
+	if os.Getenv("NOMAD_ADDR") == "" {
+		b.Skip("NOMAD_ADDR is not set: no real agent to measure")
+	}
+	var total time.Duration
+	n := 0
+	for b.Loop() {
+		total += createToRunning(b)
+		n++
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(n), "ms-create-to-running")
+}
+
+// createToRunning applies a 2-worker connector on the agent at NOMAD_ADDR,
+// waits until both workers run, removes it, and returns how long it took.
+func createToRunning(t testing.TB) time.Duration {
+	t.Helper()
 	client, err := api.NewClient(api.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
@@ -236,8 +260,7 @@ func TestAgentCreateToRunning(t *testing.T) {
 			t.Fatalf("workers do not run: %s", obs.Reason)
 		}
 		if obs.Alive == 2 {
-			t.Logf("create→running on the real agent: %s for 2 workers (Apply to both allocations running, as Observe sees it)", time.Since(start).Round(time.Millisecond))
-			break
+			return time.Since(start)
 		}
 		select {
 		case <-ctx.Done():
