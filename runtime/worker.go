@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,6 +39,9 @@ type Options struct {
 	// doubled on every failure up to MaxRestartBackoff. Defaults 1s and 60s.
 	RestartBackoff    time.Duration
 	MaxRestartBackoff time.Duration
+	// MetricsAddr is where Prometheus /metrics is served (host:port); empty
+	// reads FERRY_METRICS_ADDR, and no endpoint when that is empty too.
+	MetricsAddr string
 }
 
 // Task states a task reports.
@@ -67,7 +72,9 @@ type Worker struct {
 	recordsIn, recordsOut atomic.Int64
 	bytesIn, bytesOut     atomic.Int64
 	errorsTotal           atomic.Int64
-	lag                   sync.Map // task id → *atomic.Int64
+	lastCPU               atomic.Uint64 // float64 bits of the last cpu_percent
+	metricsAddr           atomic.Value  // string: where /metrics listens
+	lag                   sync.Map      // task id → *atomic.Int64
 }
 
 // NewWorker checks the spec and resolves the connector; it starts nothing.
@@ -137,6 +144,9 @@ func NewWorker(spec *jobs.WorkerSpec, opts Options) (*Worker, error) {
 	if opts.WorkerID == "" {
 		opts.WorkerID = fmt.Sprintf("%s-%d", spec.Connector, opts.Index)
 	}
+	if opts.MetricsAddr == "" {
+		opts.MetricsAddr = strings.TrimSpace(os.Getenv(EnvMetricsAddr))
+	}
 	w := &Worker{
 		spec:     spec,
 		opts:     opts,
@@ -171,6 +181,15 @@ func (w *Worker) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, id := range w.taskIDs {
 		wg.Go(func() { w.superviseTask(ctx, id) })
+	}
+	if w.opts.MetricsAddr != "" {
+		// Served until the worker returns, so the last figures stay
+		// readable while tasks shut down.
+		mctx, stopMetrics := context.WithCancel(context.Background())
+		var mwg sync.WaitGroup
+		mwg.Go(func() { w.serveMetrics(mctx, w.opts.MetricsAddr) })
+		defer mwg.Wait()
+		defer stopMetrics()
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -328,6 +347,7 @@ func (w *Worker) Metrics(cpuPercent float64) jobs.Metrics {
 }
 
 func (w *Worker) publishMetrics(cpuPercent float64) {
+	w.lastCPU.Store(math.Float64bits(cpuPercent))
 	w.publish(jobs.MetricsSubject(w.spec.Connector, w.opts.WorkerID), w.Metrics(cpuPercent))
 }
 
