@@ -130,6 +130,20 @@ type Connector struct {
 	Deleting bool `json:"deleting,omitempty"`
 	// Restarts counts RestartConnector calls; a change restarts every worker.
 	Restarts int64 `json:"restarts,omitempty"`
+	// WorkersRevision is the revision of the last change the running
+	// workers must be replaced for (create, a configuration change, a new
+	// worker size). A change of worker count or autoscaling bounds moves
+	// Revision but not WorkersRevision, so workers that stay keep running.
+	WorkersRevision int64 `json:"workersRevision,omitempty"`
+}
+
+// RunRevision is the revision the connector's workers run: WorkersRevision,
+// or Revision for records written before it existed.
+func (c Connector) RunRevision() int64 {
+	if c.WorkersRevision > 0 {
+		return c.WorkersRevision
+	}
+	return c.Revision
 }
 
 // ConnectorStatus is what the control plane observes and decides about a

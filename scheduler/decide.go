@@ -21,7 +21,7 @@ type facts struct {
 	connector jobs.Connector
 	status    jobs.ConnectorStatus
 	workers   int        // the worker count it should run
-	view      workerView // fresh worker statuses at connector.Revision
+	view      workerView // fresh worker statuses at connector.RunRevision()
 	obs       Observation
 	invalid   error     // a rendering problem the user must fix
 	since     time.Time // when it entered CREATING/UPDATING at this revision
@@ -75,7 +75,7 @@ func decide(f facts) decision {
 	case f.workers > 0 && f.view.Running >= f.workers:
 		st.State = jobs.StateRunning
 		st.StateDescription = nil
-		st.Revision = f.connector.Revision
+		st.Revision = f.connector.RunRevision()
 		if st.Operation != "" {
 			d.opDone = true
 			st.Operation = ""

@@ -310,7 +310,7 @@ func (r *Reconciler) reconcileConnector(ctx context.Context, e store.Entry[jobs.
 		return fmt.Errorf("render worker spec: %w", err)
 	default:
 		d := Deployment{
-			Name: name, Arn: c.Arn, Revision: c.Revision, Restarts: c.Restarts,
+			Name: name, Arn: c.Arn, Revision: c.RunRevision(), Restarts: c.Restarts,
 			Workers: workers, Mcu: c.Spec.Capacity.Mcu(), Autoscaling: c.Spec.Capacity.AutoScaling, Spec: spec,
 		}
 		if err := r.cfg.Deployer.Apply(ctx, d); err != nil {
@@ -321,7 +321,7 @@ func (r *Reconciler) reconcileConnector(ctx context.Context, e store.Entry[jobs.
 			return fmt.Errorf("observe deployment: %w", err)
 		}
 		f.obs = obs
-		f.view = r.workers.view(name, c.Revision, workers, obs.IDs, now)
+		f.view = r.workers.view(name, c.RunRevision(), workers, obs.IDs, now)
 	}
 	f.since = r.pendingSince(name, status, c.Revision, now)
 

@@ -29,7 +29,7 @@ func (r *Reconciler) renderSpec(ctx context.Context, c jobs.Connector, workers i
 	ws := jobs.WorkerSpec{
 		Connector:        spec.ConnectorName,
 		ConnectorArn:     c.Arn,
-		Revision:         c.Revision,
+		Revision:         c.RunRevision(),
 		Class:            strings.TrimSpace(cfg["connector.class"]),
 		Config:           cfg,
 		BootstrapServers: spec.KafkaCluster.ApacheKafkaCluster.BootstrapServers,

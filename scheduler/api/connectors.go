@@ -350,6 +350,14 @@ func (s *Server) updateConnector(w http.ResponseWriter, r *http.Request, arn str
 	}
 
 	next.Revision = cur.Revision + 1
+	// Workers are replaced only when what they run changes: the
+	// configuration or the worker size. A new count (or new autoscaling
+	// bounds) adds or removes workers and leaves the others running.
+	next.WorkersRevision = cur.RunRevision()
+	if !maps.Equal(cur.Spec.ConnectorConfiguration, next.Spec.ConnectorConfiguration) ||
+		cur.Spec.Capacity.Mcu() != next.Spec.Capacity.Mcu() {
+		next.WorkersRevision = next.Revision
+	}
 	if _, err := s.st.Connectors.Update(ctx, e.Key, next, e.Revision); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return conflict("connector %s changed since version %d; describe it again for its current version", a.Name, version)
@@ -366,7 +374,7 @@ func (s *Server) updateConnector(w http.ResponseWriter, r *http.Request, arn str
 	}
 	op := store.Operation{
 		Arn: opArn, ID: opID, ConnectorArn: cur.Arn, ConnectorName: a.Name,
-		Type: opType, State: store.OpInProgress, TargetRevision: next.Revision, CreationTime: now,
+		Type: opType, State: store.OpInProgress, TargetRevision: next.RunRevision(), CreationTime: now,
 		Steps: []store.Step{
 			{Type: store.StepInitializeUpdate, State: store.StepCompleted},
 			{Type: store.StepValidateUpdate, State: store.StepCompleted},

@@ -276,7 +276,7 @@ func (s *Scaler) scale(ctx context.Context, name string, c jobs.Connector, curre
 			{Type: store.StepUpdateWorkerSetting, State: store.StepInProgress},
 			{Type: store.StepFinalizeUpdate, State: store.StepPending},
 		},
-		TargetRevision: c.Revision,
+		TargetRevision: c.RunRevision(),
 		OriginCapacity: &origin, TargetCapacity: &target,
 		OriginWorkers: current, TargetWorkers: d.Target,
 		Reason:       fmt.Sprintf("%s%s from %d to %d workers: %s", ReasonPrefix, d.Direction, current, d.Target, d.Reason),
