@@ -41,6 +41,10 @@ type Config struct {
 	MaxBackoff time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Changes, if set, carries the names of connectors whose deployment
+	// changed (e.g. the Nomad watcher's notices); each one triggers a pass
+	// instead of waiting for the next tick.
+	Changes <-chan string
 }
 
 // Validate reports every problem with the configuration.
@@ -159,6 +163,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		case <-connCh:
 		case <-statusCh:
 		case <-r.kick:
+		case <-r.cfg.Changes:
 		}
 	}
 }

@@ -30,6 +30,9 @@ type controlPlaneConfig struct {
 	WorkerNATSURL   string // what workers are told
 	Replicas        int    // JetStream replicas of the KV buckets
 	Deployer        scheduler.Deployer
+	// DeployerChanges, if set, names connectors whose deployment changed,
+	// so the reconciler looks at them at once.
+	DeployerChanges <-chan string
 	WorkerDefaults  map[string]string
 	MetricsInterval time.Duration
 	// Autoscaler tunes the autoscaler (zero fields take its defaults).
@@ -77,17 +80,18 @@ func runControlPlane(ctx context.Context, cfg controlPlaneConfig) error {
 	}
 	recCfg := scheduler.Config{
 		Store: st, Conn: nc, Deployer: cfg.Deployer,
-		Logger:          log.With().Str("component", "reconciler").Logger(),
+		Logger:          log,
 		NatsURL:         cfg.WorkerNATSURL,
 		WorkerDefaults:  cfg.WorkerDefaults,
 		MetricsInterval: cfg.MetricsInterval,
+		Changes:         cfg.DeployerChanges,
 	}
 	if _, err := scheduler.New(recCfg); err != nil {
 		return err
 	}
 	scalerCfg := autoscale.Config{
 		Store: st, Conn: nc, Settings: cfg.Autoscaler,
-		Logger: log.With().Str("component", "autoscaler").Logger(),
+		Logger: log,
 	}
 	if _, err := autoscale.New(scalerCfg); err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/ferryhq/ferry/nomad"
@@ -25,6 +26,24 @@ func newLocalExecutor(dataDir string, log zerolog.Logger) (*local.Executor, erro
 		Logger:      log.With().Str("component", "local-executor").Logger(),
 		KillTimeout: 15 * time.Second,
 	})
+}
+
+// watchNomad follows Nomad with blocking queries until the returned stop
+// function is called, so the reconciler's Observe calls answer from the
+// watcher's cache instead of polling Nomad, and its Changes wake the
+// reconciler.
+func watchNomad(ctx context.Context, d *nomad.Deployer) (stop func()) {
+	wctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = d.Watch(wctx)
+	}()
+	return func() {
+		cancel()
+		wg.Wait()
+	}
 }
 
 // nomadDeployer adapts the nomad package's Deployer to the scheduler's

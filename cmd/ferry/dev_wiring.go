@@ -19,6 +19,7 @@ import (
 func wireDev(ctx context.Context, cfg devConfig, env devEnv) error {
 	log := env.Logger
 	var deployer scheduler.Deployer
+	var changes <-chan string
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	if cfg.Nomad != "" {
@@ -34,7 +35,8 @@ func wireDev(ctx context.Context, cfg devConfig, env devEnv) error {
 		if err != nil {
 			return err
 		}
-		deployer = nomadDeployer{d}
+		deployer, changes = nomadDeployer{d}, d.Changes()
+		defer watchNomad(ctx, d)()
 	} else {
 		x, err := newLocalExecutor(cfg.DataDir, log)
 		if err != nil {
@@ -56,6 +58,7 @@ func wireDev(ctx context.Context, cfg devConfig, env devEnv) error {
 		Region: cfg.Region, Account: cfg.Account,
 		NATSURL: env.NATSURL, WorkerNATSURL: env.NATSURL,
 		Deployer:        deployer,
+		DeployerChanges: changes,
 		WorkerDefaults:  env.WorkerDefaults,
 		MetricsInterval: cfg.MetricsInterval,
 		Logger:          log,

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"os"
-	"sync"
 
 	"github.com/ferryhq/ferry/nomad"
 )
@@ -39,23 +38,14 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	}
 	log.Info().Str("nomad", cfg.Nomad).Str("namespace", cfg.NomadNamespace).Str("driver", cfg.Driver).
 		Bool("token", cfg.NomadToken != "").Msg("workers run as nomad jobs")
-	// The watch follows Nomad with blocking queries, so the reconciler's
-	// Observe calls answer from its cache instead of polling Nomad.
-	wctx, stopWatch := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		_ = d.Watch(wctx)
-	}()
-	defer wg.Wait()
-	defer stopWatch()
+	defer watchNomad(ctx, d)()
 	return runControlPlane(ctx, controlPlaneConfig{
 		Listen: cfg.Listen, ListenFlag: "listen",
 		Region: cfg.Region, Account: cfg.Account,
 		NATSURL: cfg.NATS, WorkerNATSURL: cfg.WorkerNATS,
 		Replicas:        cfg.NATSReplicas,
 		Deployer:        nomadDeployer{d},
+		DeployerChanges: d.Changes(),
 		MetricsInterval: cfg.MetricsInterval,
 		Logger:          log,
 		Ready: func(addr, _ string) {
