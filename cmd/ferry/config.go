@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry/cmd/ferry/internal/devstack"
+	"github.com/ferryhq/ferry/scheduler/autoscale"
 	"github.com/rs/zerolog"
 )
 
@@ -92,6 +93,8 @@ type devConfig struct {
 	Log     logConfig
 	// MetricsInterval is how often workers report metrics and status.
 	MetricsInterval time.Duration
+	// Autoscaler tunes the autoscaler of autoscaled connectors.
+	Autoscaler autoscale.Settings
 }
 
 func (c *devConfig) register(fs *flag.FlagSet) {
@@ -110,6 +113,7 @@ func (c *devConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Nomad, "nomad", "", "address of a Nomad agent, e.g. http://127.0.0.1:4646 (default: workers run as local child processes)")
 	fs.StringVar(&c.LogFile, "log-file", "", `JSON log file, workers' lines included (default <data-dir>/ferry-dev.log; "off" disables)`)
 	fs.DurationVar(&c.MetricsInterval, "metrics-interval", 5*time.Second, "how often workers report metrics and status")
+	registerAutoscaler(fs, &c.Autoscaler)
 	c.Log.register(fs)
 }
 
@@ -148,6 +152,7 @@ func (c devConfig) Validate() error {
 	if c.MetricsInterval < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("--metrics-interval %s: must be at least 100ms", c.MetricsInterval))
 	}
+	errs = append(errs, c.Autoscaler.Validate())
 	errs = append(errs, c.Log.problems()...)
 	return errors.Join(errs...)
 }
@@ -222,7 +227,9 @@ type serverConfig struct {
 	ReserveCores bool
 	// MetricsInterval is how often workers report metrics and status.
 	MetricsInterval time.Duration
-	Log             logConfig
+	// Autoscaler tunes the autoscaler of autoscaled connectors.
+	Autoscaler autoscale.Settings
+	Log        logConfig
 }
 
 func (c *serverConfig) register(fs *flag.FlagSet) {
@@ -252,6 +259,7 @@ func (c *serverConfig) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.MHzPerVCPU, "mhz-per-vcpu", 2000, "deprecated name of --nomad-mhz-per-vcpu")
 	fs.BoolVar(&c.ReserveCores, "nomad-reserve-cores", false, "reserve whole cores (one per MCU) instead of --nomad-mhz-per-vcpu MHz")
 	fs.DurationVar(&c.MetricsInterval, "metrics-interval", 5*time.Second, "how often workers report metrics and status")
+	registerAutoscaler(fs, &c.Autoscaler)
 	c.Log.register(fs)
 }
 
@@ -339,8 +347,20 @@ func (c serverConfig) Validate() error {
 	if c.MetricsInterval < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("--metrics-interval %s: must be at least 100ms", c.MetricsInterval))
 	}
+	errs = append(errs, c.Autoscaler.Validate())
 	errs = append(errs, c.Log.problems()...)
 	return errors.Join(errs...)
+}
+
+// registerAutoscaler adds the autoscaler's server settings as flags, with
+// its defaults (docs/autoscaler.md says why each is what it is).
+func registerAutoscaler(fs *flag.FlagSet, s *autoscale.Settings) {
+	d := autoscale.DefaultSettings()
+	fs.DurationVar(&s.EvaluationInterval, "autoscale-interval", d.EvaluationInterval, "how often autoscaled connectors are evaluated")
+	fs.DurationVar(&s.Window, "autoscale-window", d.Window, "how far back CPU samples count towards a connector's mean")
+	fs.DurationVar(&s.ScaleOutCooldown, "autoscale-scale-out-cooldown", d.ScaleOutCooldown, "no scale-out this long after a scale finished")
+	fs.DurationVar(&s.ScaleInCooldown, "autoscale-scale-in-cooldown", d.ScaleInCooldown, "no scale-in this long after a scale finished")
+	fs.IntVar(&s.MaxStep, "autoscale-max-step", d.MaxStep, "most workers one decision adds or removes")
 }
 
 // isTerminal reports whether w is a character device (a terminal).

@@ -61,6 +61,7 @@ func wireDev(ctx context.Context, cfg devConfig, env devEnv) error {
 		DeployerChanges: changes,
 		WorkerDefaults:  env.WorkerDefaults,
 		MetricsInterval: cfg.MetricsInterval,
+		Autoscaler:      cfg.Autoscaler,
 		Logger:          log,
 		Ready: func(addr, pluginArn string) {
 			example := filepath.Join(cfg.DataDir, "example-connector.json")

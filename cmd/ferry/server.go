@@ -47,6 +47,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		Deployer:        nomadDeployer{d},
 		DeployerChanges: d.Changes(),
 		MetricsInterval: cfg.MetricsInterval,
+		Autoscaler:      cfg.Autoscaler,
 		Logger:          log,
 		Ready: func(addr, _ string) {
 			log.Info().Str("api", "http://"+addr).Msg("ferry server ready")
