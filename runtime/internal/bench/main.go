@@ -1,0 +1,178 @@
+// Command bench measures the sink data path of the worker runtime: records
+// pre-produced to an in-process Kafka (kfake) are consumed by a worker,
+// converted (JsonConverter), transformed (a typical SMT chain) and handed to
+// a no-op sink task that reports everything durable. It prints records/s,
+// bytes/s and the process' peak RSS (VmHWM), one line per run; run it once
+// per task count so each peak is its own.
+//
+//	go run ./runtime/internal/bench -tasks 2 -records 200000
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ferryhq/ferry/jobs"
+	"github.com/ferryhq/ferry/runtime"
+	"github.com/ferryhq/ferry/runtime/connect"
+)
+
+const class = "bench.NoopSink"
+
+// noopSink drops every record and reports it durable.
+type noopSink struct{}
+
+var _ connect.SinkTask = noopSink{}
+
+func (noopSink) Start(context.Context, map[string]string) error        { return nil }
+func (noopSink) Open(context.Context, []connect.TopicPartition) error  { return nil }
+func (noopSink) Put(context.Context, []connect.Record) error           { return nil }
+func (noopSink) Close(context.Context, []connect.TopicPartition) error { return nil }
+func (noopSink) Stop() error                                           { return nil }
+func (noopSink) PreCommit(_ context.Context, cur map[connect.TopicPartition]int64) (map[connect.TopicPartition]int64, error) {
+	return cur, nil
+}
+
+func main() {
+	tasks := flag.Int("tasks", 1, "sink tasks (one worker)")
+	records := flag.Int("records", 200000, "records to push through")
+	partitions := flag.Int("partitions", 4, "partitions of the topic")
+	transforms := flag.Bool("transforms", true, "apply an SMT chain (InsertField, ReplaceField, MaskField, Filter-free)")
+	timeout := flag.Duration("timeout", 50*time.Second, "give up after this long")
+	flag.Parse()
+	if err := run(*tasks, *records, int32(*partitions), *transforms, *timeout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(tasks, records int, partitions int32, transforms bool, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, "bench"))
+	if err != nil {
+		return fmt.Errorf("kfake: %w", err)
+	}
+	defer c.Close()
+	addr := c.ListenAddrs()[0]
+	if err := preload(ctx, addr, records); err != nil {
+		return err
+	}
+
+	reg := connect.NewRegistry()
+	if err := reg.Register(connect.Plugin{Class: class, Kind: connect.Sink,
+		NewSinkTask: func() connect.SinkTask { return noopSink{} }}); err != nil {
+		return err
+	}
+	cfg := map[string]string{
+		"connector.class":                    class,
+		"tasks.max":                          strconv.Itoa(tasks),
+		"topics":                             "bench",
+		"key.converter":                      connect.StringConverterClass,
+		"value.converter":                    connect.JSONConverterClass,
+		"value.converter.schemas.enable":     "false",
+		"offset.flush.interval.ms":           "1000",
+		"consumer.override.max.poll.records": "2000",
+	}
+	if transforms {
+		for k, v := range map[string]string{
+			"transforms":                     "insert,rename,mask",
+			"transforms.insert.type":         "org.apache.kafka.connect.transforms.InsertField$Value",
+			"transforms.insert.topic.field":  "src_topic",
+			"transforms.insert.offset.field": "src_offset",
+			"transforms.rename.type":         "org.apache.kafka.connect.transforms.ReplaceField$Value",
+			"transforms.rename.renames":      "userid:user_id",
+			"transforms.mask.type":           "org.apache.kafka.connect.transforms.MaskField$Value",
+			"transforms.mask.fields":         "address",
+		} {
+			cfg[k] = v
+		}
+	}
+	spec := &jobs.WorkerSpec{Connector: "bench", Class: class, Config: cfg, BootstrapServers: addr,
+		Mcu: 1, Workers: 1, TasksMax: tasks, MetricsInterval: "1s"}
+	w, err := runtime.NewWorker(spec, runtime.Options{Registry: reg, Logger: zerolog.New(os.Stderr).Level(zerolog.WarnLevel)})
+	if err != nil {
+		return err
+	}
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- w.Run(wctx) }()
+	for w.Metrics(0).RecordsOut < int64(records) {
+		if ctx.Err() != nil {
+			stop()
+			<-done
+			return fmt.Errorf("only %d of %d records after %v", w.Metrics(0).RecordsOut, records, timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	m := w.Metrics(0)
+	stop()
+	if err := <-done; err != nil {
+		return err
+	}
+	fmt.Printf("tasks=%d transforms=%v records=%d elapsed=%.2fs records/s=%.0f bytes/s=%.0f (%.1f MB/s) peak_rss=%s\n",
+		tasks, transforms, m.RecordsOut, elapsed.Seconds(), float64(m.RecordsOut)/elapsed.Seconds(),
+		float64(m.BytesIn)/elapsed.Seconds(), float64(m.BytesIn)/elapsed.Seconds()/1e6, peakRSS())
+	return nil
+}
+
+// preload produces n order-like JSON records, keyed, spread over the
+// partitions.
+func preload(ctx context.Context, addr string, n int) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ProducerLinger(10*time.Millisecond),
+		kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(50000))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var (
+		mu       sync.Mutex
+		firstErr error
+	)
+	for i := range n {
+		v := fmt.Sprintf(`{"ordertime":%d,"orderid":%d,"itemid":"Item_%d","orderunits":%d.5,"userid":"User_%d","address":{"city":"City_%d","state":"State_%d","zipcode":%d}}`,
+			1735689600000+int64(i), i, i%999, i%10, i%9, i%99, i%50, 10000+i%90000)
+		cl.Produce(ctx, &kgo.Record{Topic: "bench", Key: []byte(strconv.Itoa(i)), Value: []byte(v)}, func(_ *kgo.Record, err error) {
+			mu.Lock()
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+			mu.Unlock()
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return fmt.Errorf("preload: %w", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if firstErr != nil {
+		return fmt.Errorf("preload: %w", firstErr)
+	}
+	return nil
+}
+
+// peakRSS reads VmHWM from /proc/self/status ("n/a" elsewhere).
+func peakRSS() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "n/a"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			return strings.Join(strings.Fields(strings.TrimPrefix(line, "VmHWM:")), " ")
+		}
+	}
+	return "n/a"
+}
