@@ -197,7 +197,11 @@ type serverConfig struct {
 	// NATSReplicas is the JetStream replica count of Ferry's KV buckets
 	// (state and the leader lock): 3 on a three-node NATS cluster.
 	NATSReplicas int
-	// Nomad is the Nomad API address; NomadNamespace and NomadRegion
+	// DataDir holds the local executor's worker specs and scratch
+	// directories when Nomad is empty.
+	DataDir string
+	// Nomad is the Nomad API address (empty: workers run as local child
+	// processes, as in ferry dev); NomadNamespace and NomadRegion
 	// select where connector jobs go.
 	Nomad          string
 	NomadNamespace string
@@ -239,7 +243,8 @@ func (c *serverConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.NATS, "nats", envOr("FERRY_NATS_URL", "nats://127.0.0.1:4222"), "URL of NATS with JetStream (env FERRY_NATS_URL)")
 	fs.StringVar(&c.WorkerNATS, "worker-nats", "", "NATS URL handed to workers (default --nats)")
 	fs.IntVar(&c.NATSReplicas, "nats-replicas", 1, "JetStream replicas of Ferry's KV buckets (3 on a three-node NATS cluster)")
-	fs.StringVar(&c.Nomad, "nomad", envOr("NOMAD_ADDR", "http://127.0.0.1:4646"), "Nomad API address (env NOMAD_ADDR)")
+	fs.StringVar(&c.Nomad, "nomad", os.Getenv("NOMAD_ADDR"), "Nomad API address (env NOMAD_ADDR; empty: workers run as child processes of this server)")
+	fs.StringVar(&c.DataDir, "data-dir", "./.ferry-server", "worker specs and scratch space when workers run as child processes (no --nomad)")
 	fs.StringVar(&c.NomadNamespace, "nomad-namespace", envOr("NOMAD_NAMESPACE", "default"), "Nomad namespace of connector jobs (env NOMAD_NAMESPACE)")
 	fs.StringVar(&c.NomadRegion, "nomad-region", os.Getenv("NOMAD_REGION"), "Nomad region of connector jobs (env NOMAD_REGION; default the agent's)")
 	fs.StringVar(&c.NomadToken, "nomad-token", os.Getenv("NOMAD_TOKEN"), "Nomad ACL token (env NOMAD_TOKEN; prefer the environment to the command line)")
@@ -298,9 +303,27 @@ func (c serverConfig) Validate() error {
 	if c.NATSReplicas < 0 || c.NATSReplicas > 5 {
 		errs = append(errs, fmt.Errorf("--nats-replicas %d: want 1 to 5", c.NATSReplicas))
 	}
+	if c.Nomad == "" {
+		// Workers run as child processes of this server (the local
+		// executor, as in ferry dev): nothing of Nomad applies.
+		if c.DataDir == "" {
+			errs = append(errs, errors.New("--data-dir is required when workers run as child processes (no --nomad)"))
+		}
+	} else {
+		errs = append(errs, c.nomadProblems()...)
+	}
+	if c.MetricsInterval < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("--metrics-interval %s: must be at least 100ms", c.MetricsInterval))
+	}
+	errs = append(errs, c.Autoscaler.Validate())
+	errs = append(errs, c.Log.problems()...)
+	return errors.Join(errs...)
+}
+
+// nomadProblems reports every problem of the Nomad settings.
+func (c serverConfig) nomadProblems() []error {
+	var errs []error
 	switch {
-	case c.Nomad == "":
-		errs = append(errs, errors.New("--nomad is required"))
 	case strings.HasPrefix(c.Nomad, "unix://"):
 		// Nomad's task API socket, e.g. unix://${NOMAD_SECRETS_DIR}/api.sock.
 		if len(c.Nomad) == len("unix://") {
@@ -344,12 +367,7 @@ func (c serverConfig) Validate() error {
 	if (c.NomadClientCert == "") != (c.NomadClientKey == "") {
 		errs = append(errs, errors.New("--nomad-client-cert and --nomad-client-key go together"))
 	}
-	if c.MetricsInterval < 100*time.Millisecond {
-		errs = append(errs, fmt.Errorf("--metrics-interval %s: must be at least 100ms", c.MetricsInterval))
-	}
-	errs = append(errs, c.Autoscaler.Validate())
-	errs = append(errs, c.Log.problems()...)
-	return errors.Join(errs...)
+	return errs
 }
 
 // registerAutoscaler adds the autoscaler's server settings as flags, with

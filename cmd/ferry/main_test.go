@@ -123,12 +123,12 @@ func TestServerConfig(t *testing.T) {
 	if cfg.WorkerNATS != "nats://a:4222" || strings.Join(cfg.Datacenters, ",") != "dc1,dc2" {
 		t.Errorf("defaults: %+v", cfg)
 	}
-	bad := serverConfig{Listen: "x", NATS: "", Nomad: "", MHzPerVCPU: 1, Log: logConfig{Level: "info", Format: "xml"}}
+	bad := serverConfig{Listen: "x", NATS: "", Nomad: "http://127.0.0.1:4646", MHzPerVCPU: 1, Log: logConfig{Level: "info", Format: "xml"}}
 	err := bad.Validate()
 	if err == nil {
 		t.Fatal("accepted")
 	}
-	for _, want := range []string{"--listen", "--nats is required", "--nomad is required", "--worker-image", "--mhz-per-vcpu", "--metrics-interval", "--log-format", "--region"} {
+	for _, want := range []string{"--listen", "--nats is required", "--worker-image", "--mhz-per-vcpu", "--metrics-interval", "--log-format", "--region"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("%q does not mention %s", err, want)
 		}

@@ -12,6 +12,36 @@ import (
 // one holding the leader lock reconciles.
 func runServer(ctx context.Context, cfg serverConfig) error {
 	log := cfg.Log.newLogger(os.Stderr, nil).With().Str("service", "ferry-server").Logger()
+	cp := controlPlaneConfig{
+		Listen: cfg.Listen, ListenFlag: "listen",
+		Region: cfg.Region, Account: cfg.Account,
+		NATSURL: cfg.NATS, WorkerNATSURL: cfg.WorkerNATS,
+		Replicas:        cfg.NATSReplicas,
+		MetricsInterval: cfg.MetricsInterval,
+		Autoscaler:      cfg.Autoscaler,
+		Logger:          log,
+		Ready: func(addr, _ string) {
+			log.Info().Str("api", "http://"+addr).Msg("ferry server ready")
+		},
+	}
+	if cfg.Nomad == "" {
+		// No Nomad: the same control plane over the local executor, workers
+		// as child processes of this server (one machine, as in ferry dev).
+		x, err := newLocalExecutor(cfg.DataDir, log)
+		if err != nil {
+			return err
+		}
+		log.Info().Str("data_dir", cfg.DataDir).Msg("workers run as child processes (no --nomad)")
+		xctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = x.Run(xctx)
+		}()
+		defer func() { stop(); <-done }()
+		cp.Deployer = x
+		return runControlPlane(ctx, cp)
+	}
 	cmd, image := cfg.WorkerCommand, cfg.WorkerImage
 	if cfg.Driver == nomad.DriverDocker {
 		cmd = ""
@@ -39,18 +69,6 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	log.Info().Str("nomad", cfg.Nomad).Str("namespace", cfg.NomadNamespace).Str("driver", cfg.Driver).
 		Bool("token", cfg.NomadToken != "").Msg("workers run as nomad jobs")
 	defer watchNomad(ctx, d)()
-	return runControlPlane(ctx, controlPlaneConfig{
-		Listen: cfg.Listen, ListenFlag: "listen",
-		Region: cfg.Region, Account: cfg.Account,
-		NATSURL: cfg.NATS, WorkerNATSURL: cfg.WorkerNATS,
-		Replicas:        cfg.NATSReplicas,
-		Deployer:        nomadDeployer{d},
-		DeployerChanges: d.Changes(),
-		MetricsInterval: cfg.MetricsInterval,
-		Autoscaler:      cfg.Autoscaler,
-		Logger:          log,
-		Ready: func(addr, _ string) {
-			log.Info().Str("api", "http://"+addr).Msg("ferry server ready")
-		},
-	})
+	cp.Deployer, cp.DeployerChanges = nomadDeployer{d}, d.Changes()
+	return runControlPlane(ctx, cp)
 }

@@ -40,6 +40,7 @@ func TestServerNomadFlags(t *testing.T) {
 }
 
 func TestServerNomadFlagsReportEveryProblem(t *testing.T) {
+	t.Setenv("NOMAD_ADDR", "http://127.0.0.1:4646")
 	cfg := parseServer(t, "--driver", "podman", "--nomad-ca-cert", "/nonexistent/ca.pem",
 		"--nomad-client-cert", "/nonexistent/c.pem", "--nomad-mhz-per-vcpu", "5", "--nats-replicas", "7")
 	err := cfg.Validate()
@@ -62,5 +63,22 @@ func TestServerNomadFlagsReportEveryProblem(t *testing.T) {
 		if err := parseServer(t, extra...).Validate(); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("--driver %s: %v, want %q", args, err, want)
 		}
+	}
+}
+
+// Without --nomad (and NOMAD_ADDR) the server runs workers as its own child
+// processes, like ferry dev: no Nomad setting is needed or checked.
+func TestServerWithoutNomadRunsWorkersLocally(t *testing.T) {
+	t.Setenv("NOMAD_ADDR", "")
+	cfg := parseServer(t)
+	if cfg.Nomad != "" || cfg.DataDir == "" {
+		t.Fatalf("nomad %q data dir %q", cfg.Nomad, cfg.DataDir)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("local mode rejected: %v", err)
+	}
+	cfg = parseServer(t, "--data-dir", "")
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "--data-dir") {
+		t.Fatalf("empty --data-dir: %v", err)
 	}
 }
