@@ -408,7 +408,9 @@ func (r *sourceRun) produce(ctx context.Context, recs []connect.SourceRecord) er
 		}
 		r.track(sr)
 		orig := sr
-		r.cl.Produce(ctx, kr, func(kr *kgo.Record, err error) {
+		// Not ctx: a stop must not abort records already handed over;
+		// the final flush (bounded) waits for them.
+		r.cl.Produce(context.WithoutCancel(ctx), kr, func(kr *kgo.Record, err error) {
 			if err != nil {
 				r.errMu.Lock()
 				if r.prodErr == nil {
