@@ -26,6 +26,8 @@ type sourceSettings struct {
 	seeds        []string
 	offsetsTopic string
 	flush        time.Duration
+	errsAll      bool // errors.tolerance=all: skip records that fail to convert or transform
+	errorsLog    bool
 	kafkaOpts    []kgo.Opt // security
 }
 
@@ -54,6 +56,16 @@ func parseSourceSettings(spec *jobs.WorkerSpec) (*sourceSettings, error) {
 			s.flush = time.Duration(n) * time.Millisecond
 		}
 	}
+	if v, ok := lookup(spec, connect.KeyErrorsTolerance); ok {
+		switch v {
+		case "none":
+		case "all":
+			s.errsAll = true
+		default:
+			problems = append(problems, fmt.Sprintf("%s: must be none or all, got %q", connect.KeyErrorsTolerance, v))
+		}
+	}
+	s.errorsLog = strings.EqualFold(spec.Config[connect.KeyErrorsLog], "true")
 	sec, err := securityOpts(spec)
 	if err != nil {
 		problems = append(problems, fmt.Sprintf("security: %v", err))
@@ -393,7 +405,10 @@ func (r *sourceRun) produce(ctx context.Context, recs []connect.SourceRecord) er
 		ts := sr.Timestamp
 		out, err := r.chain.ApplySource(sr, ts)
 		if err != nil {
-			return fmt.Errorf("transform source record for topic %q: %w", sr.Topic, err)
+			if err := r.tolerate(ctx, sr, "transform", err); err != nil {
+				return err
+			}
+			continue
 		}
 		if out == nil { // dropped: acknowledged at once
 			r.track(sr)
@@ -404,7 +419,10 @@ func (r *sourceRun) produce(ctx context.Context, recs []connect.SourceRecord) er
 		}
 		kr, err := r.toKafka(out)
 		if err != nil {
-			return err
+			if err := r.tolerate(ctx, sr, "convert", err); err != nil {
+				return err
+			}
+			continue
 		}
 		r.track(sr)
 		orig := sr
@@ -426,6 +444,28 @@ func (r *sourceRun) produce(ctx context.Context, recs []connect.SourceRecord) er
 				r.log.Warn().Str("error", r.w.redact.Redact(err.Error())).Msg("commit record")
 			}
 		})
+	}
+	return nil
+}
+
+// tolerate handles a record that failed to transform or convert: under
+// errors.tolerance=none it fails the task, naming the record's source
+// position; under all the record is skipped (counted, logged if asked, and
+// its offset stored as if produced), as Kafka Connect does.
+func (r *sourceRun) tolerate(ctx context.Context, sr *connect.SourceRecord, stage string, cause error) error {
+	r.w.errorsTotal.Add(1)
+	where := fmt.Sprintf("source partition %s offset %s", partitionID(sr.SourcePartition), partitionID(sr.SourceOffset))
+	if !r.s.errsAll {
+		return fmt.Errorf("%s record for topic %q at %s (errors.tolerance=none): %w", stage, sr.Topic, where, cause)
+	}
+	if r.s.errorsLog {
+		r.log.Warn().Str("error", r.w.redact.Redact(cause.Error())).Str("stage", stage).Str("topic", sr.Topic).
+			Str("source_partition", partitionID(sr.SourcePartition)).Str("source_offset", partitionID(sr.SourceOffset)).
+			Msg("skip source record that failed")
+	}
+	r.track(sr)
+	if err := r.task.CommitRecord(ctx, sr, nil); err != nil {
+		return fmt.Errorf("commit record: %w", err)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -283,5 +284,76 @@ func TestSourceProducerIsIdempotent(t *testing.T) {
 	id, _, err := cl.ProducerID(ctx)
 	if err != nil || id < 0 {
 		t.Fatalf("producer id %d, %v: not idempotent", id, err)
+	}
+}
+
+// Records that fail to convert fail the task under errors.tolerance=none,
+// naming their source position, and are skipped (offsets stored, errors
+// counted) under all.
+func TestSourceErrorTolerance(t *testing.T) {
+	addr := newCluster(t, 1, "orders")
+	reg, _ := datagenRegistry(t, -1)
+	// ByteArrayConverter refuses the orders' integer keys.
+	bad := map[string]string{"key.converter": connect.ByteArrayConverterClass, "iterations": "50"}
+
+	w := startWorker(t, datagenSpec("strict", addr, 1, bad), 0, reg)
+	var failed jobs.WorkerStatus
+	eventually(t, 10*time.Second, "a failure", func() bool {
+		st, ok := w.status.seen(jobs.WorkerFailed)
+		failed = st
+		return ok
+	})
+	for _, want := range []string{"errors.tolerance=none", `source partition {"task.id":0} offset {"current.iteration":0}`} {
+		if !strings.Contains(failed.Message, want) {
+			t.Errorf("failure %q does not say %q", failed.Message, want)
+		}
+	}
+	w.stop(t)
+
+	tolerant := map[string]string{"errors.tolerance": "all", "errors.log.enable": "true"}
+	for k, v := range bad {
+		tolerant[k] = v
+	}
+	w = startWorker(t, datagenSpec("lenient", addr, 1, tolerant), 0, reg)
+	eventually(t, 10*time.Second, "50 errors", func() bool { return w.w.Metrics(0).Errors >= 50 })
+	if _, ok := w.status.seen(jobs.WorkerFailed); ok {
+		t.Error("task failed under errors.tolerance=all")
+	}
+	w.stop(t)
+	stored := map[string]string{}
+	for _, r := range readAll(t, addr, OffsetsTopic("lenient")) {
+		stored[string(r.Key)] = string(r.Value)
+	}
+	if got := stored[`["lenient",{"task.id":0}]`]; got != `{"current.iteration":49}` {
+		t.Errorf("offset of skipped records %q, want iteration 49", got)
+	}
+	if m := w.w.Metrics(0); m.RecordsOut != 0 || m.Errors != 50 {
+		t.Errorf("metrics %+v", m)
+	}
+}
+
+// Task configs are split across workers by jobs.TaskShare; each worker
+// runs only its own tasks, and together they run all.
+func TestSourceTasksSplitAcrossWorkers(t *testing.T) {
+	addr := newCluster(t, 2, "orders")
+	reg, _ := datagenRegistry(t, -1)
+	spec := datagenSpec("split", addr, 3, map[string]string{"iterations": "40"})
+	spec.Workers = 2
+	w0 := startWorker(t, spec, 0, reg)
+	w1 := startWorker(t, spec, 1, reg)
+	if got := fmt.Sprint(w0.w.TaskIDs(), w1.w.TaskIDs()); got != "[0 2] [1]" {
+		t.Fatalf("task shares %s", got)
+	}
+	eventually(t, 15*time.Second, "120 records", func() bool { return len(readAll(t, addr, "orders")) >= 120 })
+	w0.stop(t)
+	w1.stop(t)
+	next := checkContiguous(t, orderIDs(t, readAll(t, addr, "orders")), 3)
+	for task := int64(0); task < 3; task++ {
+		if next[task] != 40 {
+			t.Errorf("task %d produced %d iterations, want 40", task, next[task])
+		}
+	}
+	if w0.w.Metrics(0).RecordsOut != 80 || w1.w.Metrics(0).RecordsOut != 40 {
+		t.Errorf("records out %d and %d, want 80 and 40", w0.w.Metrics(0).RecordsOut, w1.w.Metrics(0).RecordsOut)
 	}
 }

@@ -132,6 +132,8 @@ func (r *Registry) ValidateConfig(classOrAlias string, cfg map[string]string) er
 	}
 	if p.Kind == Sink {
 		validateSinkFramework(&es, cfg)
+	} else {
+		validateFields(&es, SourceFrameworkConfig, cfg)
 	}
 	validateFields(&es, p.Config, cfg)
 	if _, err := r.BuildChain(cfg); err != nil {

@@ -109,3 +109,19 @@ const (
 	// offset.storage.topic); default connect-offsets-<connector>.
 	KeyOffsetStorageTopic = "offset.storage.topic"
 )
+
+// SourceFrameworkConfig is the spec of the framework keys of a source
+// connector. The registry checks them for every source, in addition to the
+// plugin's own.
+var SourceFrameworkConfig = []ConfigField{
+	{Name: KeyTasksMax, Type: TypeInt, Default: "1", Validate: AtLeast(1), Doc: "maximum number of tasks"},
+	{Name: KeyKeyConverter, Type: TypeClass, Validate: isConverter, Doc: "converter of record keys (overrides the worker configuration)"},
+	{Name: KeyValueConverter, Type: TypeClass, Validate: isConverter, Doc: "converter of record values (overrides the worker configuration)"},
+	{Name: KeyHeaderConverter, Type: TypeClass, Validate: isHeaderConverter, Doc: "converter of record headers (overrides the worker configuration; default SimpleHeaderConverter)"},
+	{Name: KeyKeyConverter + ".schemas.enable", Type: TypeBoolean, Doc: "JsonConverter: keys carry a schema/payload envelope"},
+	{Name: KeyValueConverter + ".schemas.enable", Type: TypeBoolean, Doc: "JsonConverter: values carry a schema/payload envelope"},
+	{Name: KeyErrorsTolerance, Type: TypeString, Default: "none", Validate: OneOf("none", "all"), Doc: "none: a record that cannot be converted or transformed fails the task; all: it is skipped"},
+	{Name: KeyErrorsLog, Type: TypeBoolean, Default: "false", Doc: "log every skipped record"},
+	{Name: KeyOffsetFlushMs, Type: TypeLong, Validate: AtLeast(1), Doc: "how often source offsets are stored (default 60000)"},
+	{Name: KeyOffsetStorageTopic, Type: TypeString, Doc: "compacted topic of the source offsets (default connect-offsets-<connector>)"},
+}
