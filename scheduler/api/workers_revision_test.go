@@ -64,3 +64,22 @@ func TestUpdateMovesWorkersRevisionOnlyWhenWorkersChange(t *testing.T) {
 		t.Fatalf("operation target revisions %v, want the workers' revisions 1, 3, 4", targets)
 	}
 }
+
+// Ferry's own autoscaler overrides are checked at create time, whatever the
+// plugin, naming the key.
+func TestCreateRefusesBadAutoscalerOverrides(t *testing.T) {
+	e := newEnv(t)
+	in := e.connectorInput("scaled")
+	in.ConnectorConfiguration["ferry.autoscaler.max.step"] = "0"
+	in.ConnectorConfiguration["ferry.autoscaler.cooldown"] = "1"
+	_, err := e.client.CreateConnector(ctx(t), in)
+	wantBadRequest(t, err, "connectorConfiguration.ferry.autoscaler.max.step", "connectorConfiguration.ferry.autoscaler.cooldown: unknown autoscaler setting")
+	if n := e.connectorCount(t); n != 0 {
+		t.Fatalf("%d connectors written", n)
+	}
+	in.ConnectorConfiguration["ferry.autoscaler.max.step"] = "2"
+	delete(in.ConnectorConfiguration, "ferry.autoscaler.cooldown")
+	if _, err := e.client.CreateConnector(ctx(t), in); err != nil {
+		t.Fatalf("valid override refused: %v", err)
+	}
+}
