@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark of the worker runtime's sink data path, all in process on kfake:
 # Kafka → JsonConverter → SMT chain (InsertField, ReplaceField, MaskField)
-# → a no-op sink, for 1 and 2 tasks, plus the same without transforms.
+# → a no-op sink, for 1 and 2 tasks, plus the same without transforms, and
+# the source path (generator task → converter → SMTs → idempotent producer).
 # Prints records/s, bytes/s (key + value bytes consumed) and the peak RSS
 # (VmHWM) of each run's process, which includes kfake holding the
 # preloaded records. Bounded: each run gives up after 50 s.
@@ -18,4 +19,9 @@ for tasks in 1 2; do
 done
 for tasks in 1 2; do
 	"$bin/bench" -tasks "$tasks" -records "$records" -transforms=false
+done
+# The source path: generator task → JsonConverter → SMTs → idempotent
+# producer, counting records Kafka acknowledged.
+for tasks in 1 2; do
+	"$bin/bench" -source -tasks "$tasks" -records "$records" -transforms=true
 done

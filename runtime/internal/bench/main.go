@@ -27,7 +27,47 @@ import (
 	"github.com/ferryhq/ferry/runtime/connect"
 )
 
-const class = "bench.NoopSink"
+const (
+	class       = "bench.NoopSink"
+	sourceClass = "bench.GeneratorSource"
+)
+
+// genSource produces order-like records, 1000 per poll, numbered as its
+// source offset.
+type genSource struct {
+	connect.SourceTaskBase
+	topic string
+	next  int64
+}
+
+var _ connect.SourceTask = (*genSource)(nil)
+
+func (g *genSource) Start(_ context.Context, cfg map[string]string) error {
+	g.topic = cfg["topic"]
+	return nil
+}
+
+func (g *genSource) Poll(ctx context.Context) ([]connect.SourceRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]connect.SourceRecord, 1000)
+	for j := range out {
+		i := g.next
+		out[j] = connect.SourceRecord{
+			Topic: g.topic, Key: strconv.FormatInt(i, 10),
+			Value: map[string]any{"ordertime": 1735689600000 + i, "orderid": i, "itemid": "Item_" + strconv.FormatInt(i%999, 10),
+				"orderunits": float64(i%10) + 0.5, "userid": "User_" + strconv.FormatInt(i%9, 10),
+				"address": map[string]any{"city": "City_1", "state": "State_2", "zipcode": 10000 + i%90000}},
+			SourcePartition: map[string]any{"gen": 0},
+			SourceOffset:    map[string]any{"i": i},
+		}
+		g.next++
+	}
+	return out, nil
+}
+
+func (g *genSource) Stop() error { return nil }
 
 // noopSink drops every record and reports it durable.
 type noopSink struct{}
@@ -49,7 +89,15 @@ func main() {
 	partitions := flag.Int("partitions", 4, "partitions of the topic")
 	transforms := flag.Bool("transforms", true, "apply an SMT chain (InsertField, ReplaceField, MaskField, Filter-free)")
 	timeout := flag.Duration("timeout", 50*time.Second, "give up after this long")
+	source := flag.Bool("source", false, "measure the source path instead: generator task → JsonConverter → SMTs → idempotent producer (acked records)")
 	flag.Parse()
+	if *source {
+		if err := runSource(*tasks, *records, int32(*partitions), *transforms, *timeout); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*tasks, *records, int32(*partitions), *transforms, *timeout); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -122,9 +170,72 @@ func run(tasks, records int, partitions int32, transforms bool, timeout time.Dur
 	if err := <-done; err != nil {
 		return err
 	}
-	fmt.Printf("tasks=%d transforms=%v records=%d elapsed=%.2fs records/s=%.0f bytes/s=%.0f (%.1f MB/s) peak_rss=%s\n",
+	fmt.Printf("sink tasks=%d transforms=%v records=%d elapsed=%.2fs records/s=%.0f bytes/s=%.0f (%.1f MB/s) peak_rss=%s\n",
 		tasks, transforms, m.RecordsOut, elapsed.Seconds(), float64(m.RecordsOut)/elapsed.Seconds(),
 		float64(m.BytesIn)/elapsed.Seconds(), float64(m.BytesIn)/elapsed.Seconds()/1e6, peakRSS())
+	return nil
+}
+
+func runSource(tasks, records int, partitions int32, transforms bool, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, "bench"))
+	if err != nil {
+		return fmt.Errorf("kfake: %w", err)
+	}
+	defer c.Close()
+	reg := connect.NewRegistry()
+	if err := reg.Register(connect.Plugin{Class: sourceClass, Kind: connect.Source,
+		NewSourceTask: func() connect.SourceTask { return &genSource{} }}); err != nil {
+		return err
+	}
+	cfg := map[string]string{
+		"connector.class":                sourceClass,
+		"tasks.max":                      strconv.Itoa(tasks),
+		"topic":                          "bench",
+		"key.converter":                  connect.StringConverterClass,
+		"value.converter":                connect.JSONConverterClass,
+		"value.converter.schemas.enable": "false",
+		"offset.flush.interval.ms":       "1000",
+	}
+	if transforms {
+		for k, v := range map[string]string{
+			"transforms":                "rename,mask",
+			"transforms.rename.type":    "org.apache.kafka.connect.transforms.ReplaceField$Value",
+			"transforms.rename.renames": "userid:user_id",
+			"transforms.mask.type":      "org.apache.kafka.connect.transforms.MaskField$Value",
+			"transforms.mask.fields":    "address",
+		} {
+			cfg[k] = v
+		}
+	}
+	spec := &jobs.WorkerSpec{Connector: "bench", Class: sourceClass, Config: cfg, BootstrapServers: c.ListenAddrs()[0],
+		Mcu: 1, Workers: 1, TasksMax: tasks, MetricsInterval: "1s"}
+	w, err := runtime.NewWorker(spec, runtime.Options{Registry: reg, Logger: zerolog.New(os.Stderr).Level(zerolog.WarnLevel)})
+	if err != nil {
+		return err
+	}
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- w.Run(wctx) }()
+	for w.Metrics(0).RecordsOut < int64(records) {
+		if ctx.Err() != nil {
+			stop()
+			<-done
+			return fmt.Errorf("only %d of %d records after %v", w.Metrics(0).RecordsOut, records, timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	m := w.Metrics(0)
+	stop()
+	if err := <-done; err != nil {
+		return err
+	}
+	fmt.Printf("source tasks=%d transforms=%v records=%d elapsed=%.2fs records/s=%.0f bytes/s=%.0f (%.1f MB/s) peak_rss=%s\n",
+		tasks, transforms, m.RecordsOut, elapsed.Seconds(), float64(m.RecordsOut)/elapsed.Seconds(),
+		float64(m.BytesOut)/elapsed.Seconds(), float64(m.BytesOut)/elapsed.Seconds()/1e6, peakRSS())
 	return nil
 }
 
