@@ -1,34 +1,59 @@
 // Package s3sink is Ferry's S3 sink, configuration-compatible with
-// Confluent's io.confluent.connect.s3.S3SinkConnector: it writes each
-// partition's records as objects of exactly flush.size records under
-// <topics.dir>/<topic>/partition=<p>/<topic>+<p>+<start offset>.json.
+// Confluent's io.confluent.connect.s3.S3SinkConnector: it writes records as
+// objects named <topics.dir>/<topic>/<encoded partition>/<topic>+<kafka
+// partition>+<start offset>.<ext>, where the encoded partition comes from
+// partitioner.class (partition=3, field=value, or a time path).
 //
-// Object keys depend only on the records, so a task that resumes from the
-// last committed offset after a crash rewrites the same keys with the same
-// content: every record is in S3 exactly once. A partition's offset is
-// reported durable only up to the end of its last uploaded object.
+// As in Confluent's connector, a Kafka partition's open objects (one per
+// encoded partition) are committed together: after flush.size records, when
+// rotate.interval.ms is exceeded (or, with it, when the encoded partition
+// changes), or when rotate.schedule.interval.ms has passed on the wall clock.
+// A partition's offset is reported durable only up to the end of its last
+// committed batch.
 //
-// Objects may also be closed by time: rotate.interval.ms (deterministic, so
-// still exactly once, with timestamp.extractor=Record) and
-// rotate.schedule.interval.ms (wall clock: a crash may duplicate records, as
-// with Confluent's connector).
+// What holds in each mode:
+//   - Without rotate.schedule.interval.ms and with a deterministic time
+//     (timestamp.extractor=Record or RecordField, or no time-based rule),
+//     object boundaries depend only on the records, so a task that resumes
+//     from the last commit after a crash or rebalance rewrites the same keys
+//     with the same content: every record is in S3 exactly once.
+//   - With rotate.schedule.interval.ms the cut depends on the wall clock. Objects
+//     are then written with If-None-Match: * and carry their end offset in
+//     their metadata; a replay that meets an existing object skips the
+//     records it holds and writes the rest under the next start offset
+//     (scanning forward), so records are still written once and no object is
+//     overwritten.
+//   - With timestamp.extractor=Wallclock and a time-based partitioner or
+//     rotate.interval.ms, a replay may cut differently: records may be
+//     written twice.
 package s3sink
 
 import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/md5"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
+	"github.com/rs/zerolog"
 
 	"github.com/ferryhq/ferry/runtime/connect"
 )
@@ -36,71 +61,11 @@ import (
 // Class is the connector class, as Confluent names it.
 const Class = "io.confluent.connect.s3.S3SinkConnector"
 
-// Configuration keys.
-const (
-	KeyBucket          = "s3.bucket.name"
-	KeyRegion          = "s3.region"
-	KeyStoreURL        = "store.url"
-	KeyPathStyle       = "s3.path.style.access.enabled"
-	KeyAccessKeyID     = "aws.access.key.id"
-	KeySecretAccessKey = "aws.secret.access.key"
-	KeyTopicsDir       = "topics.dir"
-	KeyFlushSize       = "flush.size"
-	KeyFormatClass     = "format.class"
-	KeySchemaCompat    = "schema.compatibility"
-	KeyDirectoryDelim  = "directory.delim"
-	KeyFileDelim       = "file.delim"
-	KeyZeroPadWidth    = "filename.offset.zero.pad.width"
-	KeyStorageClass    = "storage.class"
-	KeyPartitioner     = "partitioner.class"
-	KeyNullValues      = "behavior.on.null.values"
-	KeyCompression     = "s3.compression.type"
-
-	KeyRotateInterval     = "rotate.interval.ms"
-	KeyRotateSchedule     = "rotate.schedule.interval.ms"
-	KeyTimestampExtractor = "timestamp.extractor"
-)
-
 // uploadTimeout bounds one object upload, SDK retries included.
 const uploadTimeout = 5 * time.Minute
 
-// Supported classes.
-const (
-	JSONFormat         = "io.confluent.connect.s3.format.json.JsonFormat"
-	S3Storage          = "io.confluent.connect.s3.storage.S3Storage"
-	DefaultPartitioner = "io.confluent.connect.storage.partitioner.DefaultPartitioner"
-)
-
-// ConfigSpec is the sink's configuration.
-var ConfigSpec = []connect.ConfigField{
-	{Name: KeyBucket, Type: connect.TypeString, Required: true, Doc: "bucket the objects are written to"},
-	{Name: KeyRegion, Type: connect.TypeString, Default: "us-east-1", Doc: "AWS region of the bucket"},
-	{Name: KeyStoreURL, Type: connect.TypeString, Doc: "custom S3 endpoint (e.g. http://127.0.0.1:7070); empty: AWS"},
-	{Name: KeyPathStyle, Type: connect.TypeBoolean, Doc: "path-style bucket addressing (default: true when store.url is set)"},
-	{Name: KeyAccessKeyID, Type: connect.TypePassword, Secret: true, Doc: "access key id; empty: the AWS SDK's default credential chain"},
-	{Name: KeySecretAccessKey, Type: connect.TypePassword, Secret: true, Doc: "secret access key"},
-	{Name: KeyTopicsDir, Type: connect.TypeString, Default: "topics", Doc: "top-level directory of the objects"},
-	{Name: KeyFlushSize, Type: connect.TypeInt, Required: true, Validate: connect.AtLeast(1), Doc: "records per object"},
-	{Name: KeyFormatClass, Type: connect.TypeClass, Required: true, Validate: func(v string) error {
-		if v != JSONFormat {
-			return fmt.Errorf("format %q is not supported yet; the only supported format is %s", v, JSONFormat)
-		}
-		return nil
-	}, Doc: "object format; only " + JSONFormat + " for now"},
-	{Name: KeySchemaCompat, Type: connect.TypeString, Default: "NONE", Validate: connect.OneOf("NONE", "BACKWARD", "FORWARD", "FULL"), Doc: "schema evolution handling (no effect on JSON)"},
-	{Name: KeyDirectoryDelim, Type: connect.TypeString, Default: "/", Doc: "directory delimiter in object keys"},
-	{Name: KeyFileDelim, Type: connect.TypeString, Default: "+", Doc: "delimiter between topic, partition and offset in file names"},
-	{Name: KeyZeroPadWidth, Type: connect.TypeInt, Default: "10", Validate: connect.AtLeast(0), Doc: "width the start offset is zero-padded to"},
-	{Name: KeyStorageClass, Type: connect.TypeClass, Default: S3Storage, Validate: connect.OneOf(S3Storage), Doc: "storage implementation; only " + S3Storage},
-	{Name: KeyPartitioner, Type: connect.TypeClass, Default: DefaultPartitioner, Validate: connect.OneOf(DefaultPartitioner), Doc: "partitioner; only " + DefaultPartitioner + " for now"},
-	{Name: KeyNullValues, Type: connect.TypeString, Default: "fail", Validate: connect.OneOf("fail", "ignore"), Doc: "what to do with a null value (tombstone): fail the task or skip it"},
-	{Name: KeyCompression, Type: connect.TypeString, Default: "none", Validate: connect.OneOf("none", "gzip"), Doc: "object compression"},
-	{Name: KeyRotateInterval, Type: connect.TypeLong, Default: "-1", Doc: "also close an object when a record's timestamp (per timestamp.extractor) is this many ms after its first record's; -1: off. " +
-		"Exactly-once across restarts holds with timestamp.extractor=Record"},
-	{Name: KeyRotateSchedule, Type: connect.TypeLong, Default: "-1", Doc: "also close an object this many ms (wall clock) after it got its first record, even if no more records come; -1: off. " +
-		"Wall-clock rotation gives up exactly-once: after a crash, records may be written twice"},
-	{Name: KeyTimestampExtractor, Type: connect.TypeString, Default: "Wallclock", Validate: connect.OneOf("Wallclock", "Record"), Doc: "time rotate.interval.ms compares: Wallclock (processing time) or Record (the Kafka record timestamp)"},
-}
+// metaEndOffset is the user metadata holding an object's last offset.
+const metaEndOffset = "kafka-end-offset"
 
 // Plugin returns the sink's registration.
 func Plugin() connect.Plugin {
@@ -108,7 +73,7 @@ func Plugin() connect.Plugin {
 		Class:       Class,
 		Aliases:     []string{"S3SinkConnector", "ferry.s3sink"},
 		Kind:        connect.Sink,
-		Doc:         "writes Kafka records to S3 as newline-delimited JSON objects of flush.size records (Confluent-compatible layout)",
+		Doc:         "writes Kafka records to S3 as JSON or ByteArray objects, Confluent-compatible keys and configuration",
 		Config:      ConfigSpec,
 		NewSinkTask: func() connect.SinkTask { return &sinkTask{} },
 	}
@@ -119,95 +84,132 @@ type Uploader interface {
 	PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error)
 }
 
-// partState is one partition's unfinished object and what is durable.
-type partState struct {
-	buf     bytes.Buffer
-	count   int   // records in buf
-	start   int64 // offset of the first record in buf
-	last    int64 // offset of the last record in buf
-	next    int64 // offset after the last record seen; -1 before any
-	durable int64 // offset after the last record of the last uploaded object; -1 none
+// headObjecter reads an object's metadata; the sink needs it only with
+// rotate.schedule.interval.ms, after a conditional write found an object.
+type headObjecter interface {
+	HeadObject(ctx context.Context, in *s3.HeadObjectInput, opts ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
+}
 
-	firstTs  time.Time // timestamp (per timestamp.extractor) of the first record in buf
-	openedAt time.Time // wall clock when buf got its first record
+// openFile is one object being filled: its records' encoded values (and
+// keys and headers when stored), with each record's offset and end position
+// so that a tail can be cut off.
+type openFile struct {
+	encoded string
+	offs    []int64
+	vals    bytes.Buffer
+	valEnd  []int
+	keys    bytes.Buffer
+	keyEnd  []int
+	hdrs    bytes.Buffer
+	hdrEnd  []int
+}
+
+func (f *openFile) start() int64 { return f.offs[0] }
+func (f *openFile) last() int64  { return f.offs[len(f.offs)-1] }
+
+// tail returns the file of the records after index i.
+func (f *openFile) tail(i int) *openFile {
+	cut := func(b *bytes.Buffer, ends []int) (bytes.Buffer, []int) {
+		var nb bytes.Buffer
+		if len(ends) == 0 {
+			return nb, nil
+		}
+		from := ends[i-1]
+		nb.Write(b.Bytes()[from:])
+		ne := make([]int, 0, len(ends)-i)
+		for _, e := range ends[i:] {
+			ne = append(ne, e-from)
+		}
+		return nb, ne
+	}
+	nf := &openFile{encoded: f.encoded, offs: append([]int64(nil), f.offs[i:]...)}
+	nf.vals, nf.valEnd = cut(&f.vals, f.valEnd)
+	nf.keys, nf.keyEnd = cut(&f.keys, f.keyEnd)
+	nf.hdrs, nf.hdrEnd = cut(&f.hdrs, f.hdrEnd)
+	return nf
+}
+
+// partState is one Kafka partition's open objects and what is durable.
+type partState struct {
+	files   map[string]*openFile // by encoded partition
+	count   int                  // records in files
+	current string               // encoded partition of the last record
+	next    int64                // offset after the last record handled; -1 before any
+	durable int64                // offset after the last committed batch; -1 none
+	skip    map[string]int64     // per encoded partition: records up to here are already in S3
+
+	firstTs  time.Time // time (per timestamp.extractor) of the batch's first record
+	openedAt time.Time // wall clock when the batch got its first record
+}
+
+func newPartState() *partState {
+	return &partState{files: map[string]*openFile{}, next: -1, durable: -1}
 }
 
 type sinkTask struct {
-	mu        sync.Mutex
-	client    Uploader
-	bucket    string
-	topicsDir string
-	dirDelim  string
-	fileDelim string
-	padWidth  int
-	flushSize int
-	ignoreNul bool
-	gzip      bool
-	parts     map[connect.TopicPartition]*partState
-
-	rotateInterval time.Duration // rotate.interval.ms
-	rotateSchedule time.Duration // rotate.schedule.interval.ms
-	recordTime     bool          // timestamp.extractor=Record
-	now            func() time.Time
+	mu     sync.Mutex
+	client Uploader
+	s      *settings
+	parts  map[connect.TopicPartition]*partState
+	now    func() time.Time
+	log    zerolog.Logger
 }
 
 var _ connect.SinkTask = (*sinkTask)(nil)
 
 // Start reads the configuration and builds the S3 client.
 func (t *sinkTask) Start(ctx context.Context, raw map[string]string) error {
+	t.log = zerolog.Ctx(ctx).With().Str("connector_class", Class).Logger()
 	cfg := connect.WithDefaults(ConfigSpec, raw)
-	var err error
-	if t.flushSize, err = strconv.Atoi(strings.TrimSpace(cfg[KeyFlushSize])); err != nil || t.flushSize < 1 {
-		return fmt.Errorf("%s must be an integer ≥ 1, got %q", KeyFlushSize, cfg[KeyFlushSize])
+	s, err := parseSettings(cfg)
+	if err != nil {
+		return err
 	}
-	if t.padWidth, err = strconv.Atoi(strings.TrimSpace(cfg[KeyZeroPadWidth])); err != nil || t.padWidth < 0 {
-		return fmt.Errorf("%s must be an integer ≥ 0, got %q", KeyZeroPadWidth, cfg[KeyZeroPadWidth])
+	t.s = s
+	if unknown := unknownKeys(raw); len(unknown) > 0 {
+		sort.Strings(unknown)
+		t.log.Warn().Strs("keys", unknown).Msg("s3 sink ignores unknown configuration keys")
 	}
-	if f := cfg[KeyFormatClass]; f != JSONFormat {
-		return fmt.Errorf("%s %q is not supported; use %s", KeyFormatClass, f, JSONFormat)
-	}
-	t.bucket = strings.TrimSpace(cfg[KeyBucket])
-	if t.bucket == "" {
-		return fmt.Errorf("%s is required", KeyBucket)
-	}
-	t.topicsDir = strings.Trim(cfg[KeyTopicsDir], "/")
-	t.dirDelim, t.fileDelim = cfg[KeyDirectoryDelim], cfg[KeyFileDelim]
-	t.ignoreNul = cfg[KeyNullValues] == "ignore"
-	t.gzip = cfg[KeyCompression] == "gzip"
 	t.parts = map[connect.TopicPartition]*partState{}
-	t.recordTime = cfg[KeyTimestampExtractor] == "Record"
-	for _, d := range []struct {
-		key string
-		dst *time.Duration
-	}{{KeyRotateInterval, &t.rotateInterval}, {KeyRotateSchedule, &t.rotateSchedule}} {
-		if v := strings.TrimSpace(cfg[d.key]); v != "" {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				return fmt.Errorf("%s must be an integer, got %q", d.key, v)
-			}
-			*d.dst = time.Duration(max(n, 0)) * time.Millisecond
-		}
-	}
 	if t.now == nil {
 		t.now = time.Now
 	}
 	if t.client == nil {
-		if t.client, err = newClient(ctx, cfg); err != nil {
+		if t.client, err = newClient(ctx, cfg, s); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func newClient(ctx context.Context, cfg map[string]string) (*s3.Client, error) {
+func newClient(ctx context.Context, cfg map[string]string, s *settings) (*s3.Client, error) {
 	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(cfg[KeyRegion])}
 	if ak := strings.TrimSpace(cfg[KeyAccessKeyID]); ak != "" {
 		opts = append(opts, awsconfig.WithCredentialsProvider(
 			credentials.NewStaticCredentialsProvider(ak, strings.TrimSpace(cfg[KeySecretAccessKey]), "")))
 	}
+	// S3 errors (5xx, throttling, timeouts) are retried s3.part.retries
+	// times, backing off from s3.retry.backoff.ms; no retry quota, so a
+	// long outage is ridden out request by request.
+	opts = append(opts, awsconfig.WithRetryer(func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) {
+			o.MaxAttempts = s.partRetries + 1
+			o.Backoff = doublingBackoff(s.retryBackoff)
+			o.RateLimiter = noRateLimit{}
+		})
+	}))
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if arn := strings.TrimSpace(cfg[KeySTSRoleARN]); arn != "" {
+		awsCfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(awsCfg), arn,
+			func(o *stscreds.AssumeRoleOptions) {
+				o.RoleSessionName = cfg[KeySTSSessionName]
+				if id := strings.TrimSpace(cfg[KeySTSExternalID]); id != "" {
+					o.ExternalID = aws.String(id)
+				}
+			}))
 	}
 	storeURL := strings.TrimSpace(cfg[KeyStoreURL])
 	pathStyle := storeURL != ""
@@ -226,20 +228,37 @@ func newClient(ctx context.Context, cfg map[string]string) (*s3.Client, error) {
 	}), nil
 }
 
+type doublingBackoff time.Duration
+
+func (b doublingBackoff) BackoffDelay(attempt int, _ error) (time.Duration, error) {
+	d := time.Duration(b)
+	for i := 1; i < attempt && d < 20*time.Second; i++ {
+		d *= 2
+	}
+	return min(d, 20*time.Second), nil
+}
+
+type noRateLimit struct{}
+
+func (noRateLimit) GetToken(context.Context, uint) (func() error, error) {
+	return func() error { return nil }, nil
+}
+func (noRateLimit) AddTokens(uint) error { return nil }
+
 // Open starts the partitions afresh: they are read again from the last
-// committed offset, which is always the start of an object.
+// committed offset, which is always the end of a committed batch.
 func (t *sinkTask) Open(_ context.Context, tps []connect.TopicPartition) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, tp := range tps {
-		t.parts[tp] = &partState{next: -1, durable: -1}
+		t.parts[tp] = newPartState()
 	}
 	return nil
 }
 
-// Put buffers records and uploads every object that is complete: flush.size
-// records, or older than a rotation interval. It is also called with no
-// records, so scheduled rotation happens on quiet partitions.
+// Put buffers records and commits every batch that is complete: flush.size
+// records, or past a rotation interval. It is also called with no records,
+// so scheduled rotation happens on quiet partitions.
 func (t *sinkTask) Put(ctx context.Context, records []connect.Record) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -248,11 +267,11 @@ func (t *sinkTask) Put(ctx context.Context, records []connect.Record) error {
 			return err
 		}
 	}
-	if t.rotateSchedule > 0 {
+	if t.s.rotateSchedule > 0 {
 		now := t.now()
 		for tp, st := range t.parts {
-			if st.count > 0 && now.Sub(st.openedAt) >= t.rotateSchedule {
-				if err := t.flush(ctx, tp, st); err != nil {
+			if st.count > 0 && now.Sub(st.openedAt) >= t.s.rotateSchedule {
+				if err := t.commit(ctx, tp, st); err != nil {
 					return err
 				}
 			}
@@ -265,82 +284,195 @@ func (t *sinkTask) put(ctx context.Context, r *connect.Record) error {
 	tp := r.TopicPartition()
 	st := t.parts[tp]
 	if st == nil {
-		st = &partState{next: -1, durable: -1}
+		st = newPartState()
 		t.parts[tp] = st
 	}
 	if st.next >= 0 && r.Offset < st.next {
-		// Redelivered from an earlier offset: start the object over there.
-		st.buf.Reset()
-		st.count = 0
+		// Redelivered from an earlier offset: start the batch over there.
+		st.files, st.count = map[string]*openFile{}, 0
 	}
-	st.next = r.Offset + 1
 	if r.Value == nil {
-		if !t.ignoreNul {
+		if !t.s.ignoreNull {
 			return fmt.Errorf("null value at %s; set %s=ignore to skip tombstones", r.Coordinates(), KeyNullValues)
 		}
+		st.next = r.Offset + 1
 		if st.count == 0 {
-			st.durable = r.Offset + 1 // nothing buffered: everything up to here is settled
+			st.durable = st.next // nothing buffered: everything up to here is settled
 		}
 		return nil
 	}
-	line, err := encodeJSON(r.Value)
+	now := t.now()
+	ts, err := t.s.recordTime(r, now)
 	if err != nil {
-		return fmt.Errorf("encode value at %s as JSON: %w", r.Coordinates(), err)
+		return err
 	}
-	ts := t.now()
-	if t.recordTime {
-		ts = r.Timestamp
+	encoded, err := t.s.part.encode(r, ts)
+	if err != nil {
+		return err
 	}
-	if st.count > 0 && t.rotateInterval > 0 && ts.Sub(st.firstTs) >= t.rotateInterval {
-		// This record opens the next object.
-		if err := t.flush(ctx, tp, st); err != nil {
+	if skip, ok := st.skip[encoded]; ok && r.Offset <= skip {
+		st.next = r.Offset + 1 // already in S3 (found by a conditional write)
+		if st.count == 0 {
+			st.durable = st.next
+		}
+		return nil
+	}
+	if st.count > 0 && t.s.rotateInterval > 0 && (ts.Sub(st.firstTs) >= t.s.rotateInterval || encoded != st.current) {
+		// This record opens the next batch.
+		if err := t.commit(ctx, tp, st); err != nil {
 			return err
 		}
 	}
-	if st.count == 0 {
-		st.buf.Reset()
-		st.start = r.Offset
-		st.firstTs = ts
-		st.openedAt = t.now()
-	}
-	st.buf.Write(line)
-	st.buf.WriteByte('\n')
-	st.count++
-	st.last = r.Offset
-	if st.count < t.flushSize {
-		return nil
-	}
-	return t.flush(ctx, tp, st)
-}
-
-// flush uploads the partition's buffered object and marks it durable.
-func (t *sinkTask) flush(ctx context.Context, tp connect.TopicPartition, st *partState) error {
-	if err := t.upload(ctx, tp, st.start, st.buf.Bytes()); err != nil {
+	val, err := t.s.encodeValue(r)
+	if err != nil {
 		return err
 	}
-	st.durable = st.last + 1
+	f := st.files[encoded]
+	if f == nil {
+		f = &openFile{encoded: encoded}
+		st.files[encoded] = f
+	}
+	if st.count == 0 {
+		st.firstTs, st.openedAt = ts, now
+	}
+	f.offs = append(f.offs, r.Offset)
+	f.vals.Write(val)
+	f.valEnd = append(f.valEnd, f.vals.Len())
+	if t.s.storeKeys {
+		b, err := encodeJSON(r.Key)
+		if err != nil {
+			return fmt.Errorf("encode key at %s as JSON: %w", r.Coordinates(), err)
+		}
+		f.keys.Write(b)
+		f.keys.WriteByte('\n')
+		f.keyEnd = append(f.keyEnd, f.keys.Len())
+	}
+	if t.s.storeHeaders {
+		b, err := encodeHeaders(r.Headers)
+		if err != nil {
+			return fmt.Errorf("encode headers at %s as JSON: %w", r.Coordinates(), err)
+		}
+		f.hdrs.Write(b)
+		f.hdrs.WriteByte('\n')
+		f.hdrEnd = append(f.hdrEnd, f.hdrs.Len())
+	}
+	st.count++
+	st.current = encoded
+	st.next = r.Offset + 1
+	if st.count < t.s.flushSize {
+		return nil
+	}
+	return t.commit(ctx, tp, st)
+}
+
+// commit uploads the partition's open objects and marks them durable.
+func (t *sinkTask) commit(ctx context.Context, tp connect.TopicPartition, st *partState) error {
+	names := make([]string, 0, len(st.files))
+	for n := range st.files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := t.upload(ctx, tp, st, st.files[n]); err != nil {
+			return err
+		}
+		delete(st.files, n)
+	}
+	st.durable = st.next
 	st.count = 0
-	st.buf.Reset()
 	return nil
 }
 
-// Key returns the object key of the object of tp starting at offset.
+// Key returns the object key of the default partitioner's object of tp
+// starting at offset.
 func (t *sinkTask) Key(tp connect.TopicPartition, start int64) string {
-	ext := ".json"
-	if t.gzip {
-		ext += ".gz"
-	}
-	dir := tp.Topic + t.dirDelim + "partition=" + strconv.Itoa(int(tp.Partition))
-	if t.topicsDir != "" {
-		dir = t.topicsDir + t.dirDelim + dir
-	}
-	return dir + t.dirDelim + tp.Topic + t.fileDelim + strconv.Itoa(int(tp.Partition)) + t.fileDelim +
-		fmt.Sprintf("%0*d", t.padWidth, start) + ext
+	return t.s.key(tp, "partition="+strconv.Itoa(int(tp.Partition)), start, "")
 }
 
-func (t *sinkTask) upload(ctx context.Context, tp connect.TopicPartition, start int64, data []byte) error {
-	key := t.Key(tp, start)
-	if t.gzip {
+func (s *settings) ext() string {
+	ext := ".json"
+	if s.format == ByteArrayFormat {
+		ext = s.baExt
+	}
+	if s.gzip {
+		ext += ".gz"
+	}
+	return ext
+}
+
+// key names an object as Confluent does; kind is "", ".keys" or ".headers".
+func (s *settings) key(tp connect.TopicPartition, encoded string, start int64, kind string) string {
+	ext := s.ext()
+	if kind != "" {
+		ext = kind + ".json"
+		if s.gzip {
+			ext += ".gz"
+		}
+	}
+	dir := tp.Topic + s.dirDelim + encoded
+	if s.topicsDir != "" {
+		dir = s.topicsDir + s.dirDelim + dir
+	}
+	return dir + s.dirDelim + tp.Topic + s.fileDelim + strconv.Itoa(int(tp.Partition)) + s.fileDelim +
+		fmt.Sprintf("%0*d", s.padWidth, start) + ext
+}
+
+// upload writes f (and its keys and headers objects). With scheduled
+// rotation the writes are conditional; an object found in place was written
+// by an earlier attempt: its records are skipped and the rest of f is
+// written after them.
+func (t *sinkTask) upload(ctx context.Context, tp connect.TopicPartition, st *partState, f *openFile) error {
+	conditional := t.s.rotateSchedule > 0
+	kinds := []struct {
+		kind string
+		buf  *bytes.Buffer
+	}{{"", &f.vals}}
+	if t.s.storeKeys {
+		kinds = append(kinds, struct {
+			kind string
+			buf  *bytes.Buffer
+		}{".keys", &f.keys})
+	}
+	if t.s.storeHeaders {
+		kinds = append(kinds, struct {
+			kind string
+			buf  *bytes.Buffer
+		}{".headers", &f.hdrs})
+	}
+	// The records' object goes last: when it exists, its companions do.
+	for i := len(kinds) - 1; i >= 0; i-- {
+		k := kinds[i]
+		key := t.s.key(tp, f.encoded, f.start(), k.kind)
+		err := t.put1(ctx, key, k.buf.Bytes(), f, conditional)
+		if err == nil {
+			continue
+		}
+		if !conditional || !isPreconditionFailed(err) {
+			return err
+		}
+		end, herr := t.existingEnd(ctx, key)
+		if herr != nil {
+			return herr
+		}
+		if i > 0 {
+			continue // a companion in place: rewritten from the records' object's view below
+		}
+		if st.skip == nil {
+			st.skip = map[string]int64{}
+		}
+		st.skip[f.encoded] = max(st.skip[f.encoded], end)
+		t.log.Info().Str("key", key).Int64("end_offset", end).Msg("object already written by an earlier attempt; continuing after it")
+		j := sort.Search(len(f.offs), func(i int) bool { return f.offs[i] > end })
+		if j == len(f.offs) {
+			return nil
+		}
+		return t.upload(ctx, tp, st, f.tail(j))
+	}
+	return nil
+}
+
+func (t *sinkTask) put1(ctx context.Context, key string, data []byte, f *openFile, conditional bool) error {
+	if t.s.gzip {
 		var z bytes.Buffer
 		zw := gzip.NewWriter(&z)
 		if _, err := zw.Write(data); err != nil {
@@ -351,20 +483,128 @@ func (t *sinkTask) upload(ctx context.Context, tp connect.TopicPartition, start 
 		}
 		data = z.Bytes()
 	}
+	in := &s3.PutObjectInput{
+		Bucket:        aws.String(t.s.bucket),
+		Key:           aws.String(key),
+		Body:          bytes.NewReader(data),
+		ContentLength: aws.Int64(int64(len(data))),
+		Metadata:      map[string]string{metaEndOffset: strconv.FormatInt(f.last(), 10)},
+	}
+	if conditional {
+		in.IfNoneMatch = aws.String("*")
+	}
+	if t.s.tagging {
+		in.Tagging = aws.String(url.Values{
+			"startOffset": {strconv.FormatInt(f.start(), 10)},
+			"endOffset":   {strconv.FormatInt(f.last(), 10)},
+			"recordCount": {strconv.Itoa(len(f.offs))},
+		}.Encode())
+	}
+	switch {
+	case t.s.sseCustomerKey != "":
+		raw, _ := base64.StdEncoding.DecodeString(t.s.sseCustomerKey)
+		sum := md5.Sum(raw)
+		in.SSECustomerAlgorithm = aws.String("AES256")
+		in.SSECustomerKey = aws.String(t.s.sseCustomerKey)
+		in.SSECustomerKeyMD5 = aws.String(base64.StdEncoding.EncodeToString(sum[:]))
+	case t.s.sse != "":
+		in.ServerSideEncryption = types.ServerSideEncryption(t.s.sse)
+		if t.s.kmsKey != "" {
+			in.SSEKMSKeyId = aws.String(t.s.kmsKey)
+		}
+	}
+	if t.s.acl != "" {
+		in.ACL = types.ObjectCannedACL(t.s.acl)
+	}
 	// A hung request must not hold the partition (and the group's
 	// rebalances) forever; the task fails and restarts from the commit.
 	ctx, cancel := context.WithTimeout(ctx, uploadTimeout)
 	defer cancel()
-	_, err := t.client.PutObject(ctx, &s3.PutObjectInput{
-		Bucket:        aws.String(t.bucket),
-		Key:           aws.String(key),
-		Body:          bytes.NewReader(data),
-		ContentLength: aws.Int64(int64(len(data))),
-	})
-	if err != nil {
-		return fmt.Errorf("upload s3://%s/%s: %w", t.bucket, key, err)
+	if _, err := t.client.PutObject(ctx, in); err != nil {
+		return fmt.Errorf("upload s3://%s/%s: %w%s", t.s.bucket, key, err, hint(err))
 	}
 	return nil
+}
+
+// hint explains the errors a user must fix.
+func hint(err error) string {
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		return ""
+	}
+	switch ae.ErrorCode() {
+	case "NoSuchBucket":
+		return " (the bucket does not exist)"
+	case "AccessDenied", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch":
+		return " (access denied: check the credentials and the bucket policy)"
+	}
+	return ""
+}
+
+func isPreconditionFailed(err error) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && (ae.ErrorCode() == "PreconditionFailed" || ae.ErrorCode() == "ConditionalRequestConflict")
+}
+
+// existingEnd reads the last offset of an object an earlier attempt wrote.
+func (t *sinkTask) existingEnd(ctx context.Context, key string) (int64, error) {
+	h, ok := t.client.(headObjecter)
+	if !ok {
+		return 0, fmt.Errorf("s3://%s/%s exists and the client cannot read its metadata", t.s.bucket, key)
+	}
+	out, err := h.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(t.s.bucket), Key: aws.String(key)})
+	if err != nil {
+		return 0, fmt.Errorf("read metadata of existing s3://%s/%s: %w", t.s.bucket, key, err)
+	}
+	for k, v := range out.Metadata {
+		if strings.EqualFold(k, metaEndOffset) {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				break
+			}
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("s3://%s/%s exists without a %s metadata entry; it was not written by this sink, refusing to overwrite it", t.s.bucket, key, metaEndOffset)
+}
+
+// encodeValue renders a record value in the object format.
+func (s *settings) encodeValue(r *connect.Record) ([]byte, error) {
+	if s.format == ByteArrayFormat {
+		var b []byte
+		switch v := r.Value.(type) {
+		case []byte:
+			b = v
+		case string:
+			b = []byte(v)
+		default:
+			return nil, fmt.Errorf("ByteArrayFormat needs byte values (value.converter=%s) at %s, got %T", connect.ByteArrayConverterClass, r.Coordinates(), r.Value)
+		}
+		out := make([]byte, 0, len(b)+len(s.baSep))
+		return append(append(out, b...), s.baSep...), nil
+	}
+	b, err := encodeJSON(r.Value)
+	if err != nil {
+		return nil, fmt.Errorf("encode value at %s as JSON: %w", r.Coordinates(), err)
+	}
+	return append(b, '\n'), nil
+}
+
+// encodeHeaders renders headers as a JSON array of {"key","value"}.
+func encodeHeaders(hs []connect.Header) ([]byte, error) {
+	type kv struct {
+		Key   string `json:"key"`
+		Value any    `json:"value"`
+	}
+	out := make([]kv, len(hs))
+	for i, h := range hs {
+		v := h.Data
+		if v == nil && h.Value != nil {
+			v = string(h.Value)
+		}
+		out[i] = kv{h.Key, v}
+	}
+	return encodeJSON(out)
 }
 
 // encodeJSON writes v as Confluent's JsonFormat does (the value as JSON
@@ -380,8 +620,8 @@ func encodeJSON(v any) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-// PreCommit reports, per partition, the offset after the last record of the
-// last uploaded object; buffered records are not durable.
+// PreCommit reports, per partition, the offset after the last committed
+// batch; buffered records are not durable.
 func (t *sinkTask) PreCommit(_ context.Context, current map[connect.TopicPartition]int64) (map[connect.TopicPartition]int64, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -38,8 +38,8 @@ func TestValidateConfig(t *testing.T) {
 	bad := validConfig()
 	delete(bad, "s3.bucket.name")
 	bad["flush.size"] = "0"
-	bad["format.class"] = "io.confluent.connect.s3.format.parquet.ParquetFormat"
-	bad["partitioner.class"] = "io.confluent.connect.storage.partitioner.TimeBasedPartitioner"
+	bad["format.class"] = "io.confluent.connect.s3.format.orc.OrcFormat"
+	bad["partitioner.class"] = "com.example.MyPartitioner"
 	bad["behavior.on.null.values"] = "write"
 	err := reg.ValidateConfig(Class, bad)
 	var ces connect.ConfigErrors

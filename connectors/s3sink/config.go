@@ -1,0 +1,297 @@
+package s3sink
+
+import (
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ferryhq/ferry/runtime/connect"
+)
+
+// Configuration keys, as Confluent's S3 sink names them.
+const (
+	KeyBucket          = "s3.bucket.name"
+	KeyRegion          = "s3.region"
+	KeyStoreURL        = "store.url"
+	KeyPathStyle       = "s3.path.style.access.enabled"
+	KeyAccessKeyID     = "aws.access.key.id"
+	KeySecretAccessKey = "aws.secret.access.key"
+	KeyCredsProvider   = "s3.credentials.provider.class"
+	KeySTSRoleARN      = "sts.role.arn"
+	KeySTSSessionName  = "sts.role.session.name"
+	KeySTSExternalID   = "sts.role.external.id"
+	KeyTopicsDir       = "topics.dir"
+	KeyFlushSize       = "flush.size"
+	KeyFormatClass     = "format.class"
+	KeySchemaCompat    = "schema.compatibility"
+	KeyDirectoryDelim  = "directory.delim"
+	KeyFileDelim       = "file.delim"
+	KeyZeroPadWidth    = "filename.offset.zero.pad.width"
+	KeyStorageClass    = "storage.class"
+	KeyPartitioner     = "partitioner.class"
+	KeyPartitionField  = "partition.field.name"
+	KeyPartitionDur    = "partition.duration.ms"
+	KeyPathFormat      = "path.format"
+	KeyTimezone        = "timezone"
+	KeyLocale          = "locale"
+	KeyTimestampField  = "timestamp.field"
+	KeyNullValues      = "behavior.on.null.values"
+	KeyCompression     = "s3.compression.type"
+	KeyStoreKeys       = "store.kafka.keys"
+	KeyStoreHeaders    = "store.kafka.headers"
+	KeyTagging         = "s3.object.tagging"
+	KeySSEAlgorithm    = "s3.ssea.name"
+	KeySSEKMSKeyID     = "s3.sse.kms.key.id"
+	KeySSECustomerKey  = "s3.sse.customer.key"
+	KeyACLCanned       = "s3.acl.canned"
+	KeyPartSize        = "s3.part.size"
+	KeyPartRetries     = "s3.part.retries"
+	KeyRetryBackoff    = "s3.retry.backoff.ms"
+	KeyBASeparator     = "format.bytearray.separator"
+	KeyBAExtension     = "format.bytearray.extension"
+
+	KeyRotateInterval     = "rotate.interval.ms"
+	KeyRotateSchedule     = "rotate.schedule.interval.ms"
+	KeyTimestampExtractor = "timestamp.extractor"
+)
+
+// Supported classes.
+const (
+	JSONFormat      = "io.confluent.connect.s3.format.json.JsonFormat"
+	ByteArrayFormat = "io.confluent.connect.s3.format.bytearray.ByteArrayFormat"
+	S3Storage       = "io.confluent.connect.s3.storage.S3Storage"
+
+	DefaultPartitioner   = "io.confluent.connect.storage.partitioner.DefaultPartitioner"
+	FieldPartitioner     = "io.confluent.connect.storage.partitioner.FieldPartitioner"
+	TimeBasedPartitioner = "io.confluent.connect.storage.partitioner.TimeBasedPartitioner"
+	DailyPartitioner     = "io.confluent.connect.storage.partitioner.DailyPartitioner"
+	HourlyPartitioner    = "io.confluent.connect.storage.partitioner.HourlyPartitioner"
+
+	// AssumeRoleProvider is Confluent's STS AssumeRole credentials provider.
+	AssumeRoleProvider = "io.confluent.connect.s3.auth.AwsAssumeRoleCredentialsProvider"
+	// DefaultChainProvider is the AWS SDK's default credentials chain.
+	DefaultChainProvider = "com.amazonaws.auth.DefaultAWSCredentialsProviderChain"
+)
+
+var formats = []string{JSONFormat, ByteArrayFormat}
+
+var cannedACLs = []string{"private", "public-read", "public-read-write", "authenticated-read",
+	"aws-exec-read", "bucket-owner-read", "bucket-owner-full-control", "log-delivery-write"}
+
+// ConfigSpec is the sink's configuration.
+var ConfigSpec = []connect.ConfigField{
+	{Name: KeyBucket, Type: connect.TypeString, Required: true, Doc: "bucket the objects are written to"},
+	{Name: KeyRegion, Type: connect.TypeString, Default: "us-east-1", Doc: "AWS region of the bucket"},
+	{Name: KeyStoreURL, Type: connect.TypeString, Doc: "custom S3 endpoint (e.g. http://127.0.0.1:7070); empty: AWS"},
+	{Name: KeyPathStyle, Type: connect.TypeBoolean, Doc: "path-style bucket addressing (default: true when store.url is set)"},
+	{Name: KeyAccessKeyID, Type: connect.TypePassword, Secret: true, Doc: "access key id; empty: the AWS SDK's default credential chain (or sts.role.arn)"},
+	{Name: KeySecretAccessKey, Type: connect.TypePassword, Secret: true, Doc: "secret access key"},
+	{Name: KeyCredsProvider, Type: connect.TypeClass, Default: DefaultChainProvider, Validate: connect.OneOf(DefaultChainProvider, AssumeRoleProvider),
+		Doc: "credentials: the default chain (or static aws.access.key.id), or STS AssumeRole of sts.role.arn"},
+	{Name: KeySTSRoleARN, Type: connect.TypeString, Doc: "role assumed with STS (with " + AssumeRoleProvider + ", or alone); the connector's service execution role"},
+	{Name: KeySTSSessionName, Type: connect.TypeString, Default: "ferry-s3-sink", Doc: "STS session name"},
+	{Name: KeySTSExternalID, Type: connect.TypePassword, Secret: true, Doc: "STS external id"},
+	{Name: KeyTopicsDir, Type: connect.TypeString, Default: "topics", Doc: "top-level directory of the objects"},
+	{Name: KeyFlushSize, Type: connect.TypeInt, Required: true, Validate: connect.AtLeast(1), Doc: "records per topic partition after which its open objects are committed"},
+	{Name: KeyFormatClass, Type: connect.TypeClass, Required: true, Validate: func(v string) error {
+		if err := connect.OneOf(formats...)(v); err != nil {
+			return fmt.Errorf("format %q is not supported; supported: %s", v, strings.Join(formats, ", "))
+		}
+		return nil
+	}, Doc: "object format: " + strings.Join(formats, ", ")},
+	{Name: KeySchemaCompat, Type: connect.TypeString, Default: "NONE", Validate: connect.OneOf("NONE", "BACKWARD", "FORWARD", "FULL"), Doc: "schema evolution handling (no effect on JSON and ByteArray)"},
+	{Name: KeyDirectoryDelim, Type: connect.TypeString, Default: "/", Validate: nonEmpty, Doc: "directory delimiter in object keys"},
+	{Name: KeyFileDelim, Type: connect.TypeString, Default: "+", Validate: nonEmpty, Doc: "delimiter between topic, partition and offset in file names"},
+	{Name: KeyZeroPadWidth, Type: connect.TypeInt, Default: "10", Validate: connect.AtLeast(0), Doc: "width the start offset is zero-padded to"},
+	{Name: KeyStorageClass, Type: connect.TypeClass, Default: S3Storage, Validate: connect.OneOf(S3Storage), Doc: "storage implementation; only " + S3Storage},
+	{Name: KeyPartitioner, Type: connect.TypeClass, Default: DefaultPartitioner,
+		Validate: connect.OneOf(DefaultPartitioner, FieldPartitioner, TimeBasedPartitioner, DailyPartitioner, HourlyPartitioner), Doc: "partitioner (Confluent class names)"},
+	{Name: KeyPartitionField, Type: connect.TypeList, Doc: "FieldPartitioner: value fields (dotted paths into nested values) the objects are partitioned by"},
+	{Name: KeyPartitionDur, Type: connect.TypeLong, Default: "-1", Doc: "TimeBasedPartitioner: duration of a partition in ms"},
+	{Name: KeyPathFormat, Type: connect.TypeString, Validate: func(v string) error { _, err := parseJoda(v); return err },
+		Doc: "TimeBasedPartitioner: Joda-Time pattern of the directory, e.g. 'year'=YYYY/'month'=MM/'day'=dd/'hour'=HH"},
+	{Name: KeyTimezone, Type: connect.TypeString, Validate: func(v string) error {
+		if _, err := time.LoadLocation(v); err != nil {
+			return fmt.Errorf("unknown time zone %q", v)
+		}
+		return nil
+	}, Doc: "time zone of time-based partitions (e.g. UTC, America/New_York); required by the time-based partitioners"},
+	{Name: KeyLocale, Type: connect.TypeString, Doc: "locale of time-based partitions (e.g. en-US); required by the time-based partitioners (numeric patterns only, so it does not change the output)"},
+	{Name: KeyTimestampExtractor, Type: connect.TypeString, Default: "Wallclock", Validate: connect.OneOf("Wallclock", "Record", "RecordField"),
+		Doc: "time of a record for partitioning and rotate.interval.ms: Wallclock (processing time), Record (Kafka timestamp) or RecordField (timestamp.field)"},
+	{Name: KeyTimestampField, Type: connect.TypeString, Default: "timestamp", Doc: "RecordField: value field holding the time (epoch ms, or an RFC 3339 string)"},
+	{Name: KeyNullValues, Type: connect.TypeString, Default: "fail", Validate: connect.OneOf("fail", "ignore"), Doc: "what to do with a null value (tombstone): fail the task or skip it"},
+	{Name: KeyCompression, Type: connect.TypeString, Default: "none", Validate: connect.OneOf("none", "gzip"), Doc: "object compression (JSON and ByteArray)"},
+	{Name: KeyStoreKeys, Type: connect.TypeBoolean, Default: "false", Doc: "also write each object's record keys to <name>.keys.<ext>"},
+	{Name: KeyStoreHeaders, Type: connect.TypeBoolean, Default: "false", Doc: "also write each object's record headers to <name>.headers.<ext>"},
+	{Name: KeyTagging, Type: connect.TypeBoolean, Default: "false", Doc: "tag objects with startOffset, endOffset and recordCount"},
+	{Name: KeySSEAlgorithm, Type: connect.TypeString, Default: "", Validate: connect.OneOf("", "AES256", "aws:kms"), Doc: "server-side encryption: AES256 or aws:kms"},
+	{Name: KeySSEKMSKeyID, Type: connect.TypeString, Doc: "KMS key of aws:kms encryption"},
+	{Name: KeySSECustomerKey, Type: connect.TypePassword, Secret: true, Validate: func(v string) error {
+		if v == "" {
+			return nil
+		}
+		if b, err := base64.StdEncoding.DecodeString(v); err != nil || len(b) != 32 {
+			return fmt.Errorf("must be a base64-encoded 256-bit key")
+		}
+		return nil
+	}, Doc: "SSE-C key (base64, 256 bits)"},
+	{Name: KeyACLCanned, Type: connect.TypeString, Validate: func(v string) error {
+		if v == "" {
+			return nil
+		}
+		return connect.OneOf(cannedACLs...)(v)
+	}, Doc: "canned ACL of the objects"},
+	{Name: KeyPartSize, Type: connect.TypeInt, Default: "26214400", Validate: connect.AtLeast(5 << 20), Doc: "multipart upload part size in bytes (≥ 5 MiB)"},
+	{Name: KeyPartRetries, Type: connect.TypeInt, Default: "3", Validate: connect.AtLeast(0), Doc: "retries of a failed S3 request"},
+	{Name: KeyRetryBackoff, Type: connect.TypeLong, Default: "200", Validate: connect.AtLeast(0), Doc: "first retry backoff in ms, doubled on each retry"},
+	{Name: KeyBASeparator, Type: connect.TypeString, Doc: "ByteArray: bytes written after each record (Java escapes \\n \\r \\t understood); default a newline"},
+	{Name: KeyBAExtension, Type: connect.TypeString, Default: ".bin", Doc: "ByteArray: file extension"},
+	{Name: KeyRotateInterval, Type: connect.TypeLong, Default: "-1", Doc: "also commit a partition's objects when a record's time (timestamp.extractor) is this many ms after the first's; -1: off. " +
+		"Exactly once across restarts with timestamp.extractor=Record or RecordField"},
+	{Name: KeyRotateSchedule, Type: connect.TypeLong, Default: "-1", Doc: "also commit a partition's objects this many ms (wall clock) after they got their first record, even if no more records come; -1: off. " +
+		"Objects are then written with If-None-Match: * so an object is never overwritten"},
+}
+
+func nonEmpty(v string) error {
+	if v == "" {
+		return fmt.Errorf("must not be empty")
+	}
+	return nil
+}
+
+// knownPrefixes are framework keys the runtime reads.
+var knownPrefixes = []string{"name", "connector.class", "tasks.max", "topics", "key.converter", "value.converter",
+	"header.converter", "transforms", "predicates", "errors.", "consumer.", "consumer.override.", "offset.", "config.action.reload"}
+
+// unknownKeys lists keys neither the sink nor the framework knows.
+func unknownKeys(cfg map[string]string) []string {
+	known := map[string]bool{}
+	for _, f := range ConfigSpec {
+		known[f.Name] = true
+	}
+	var out []string
+next:
+	for k := range cfg {
+		if known[k] {
+			continue
+		}
+		for _, p := range knownPrefixes {
+			if strings.HasPrefix(k, p) {
+				continue next
+			}
+		}
+		out = append(out, k)
+	}
+	return out
+}
+
+// settings is the parsed configuration.
+type settings struct {
+	bucket, topicsDir, dirDelim, fileDelim string
+	padWidth, flushSize                    int
+	ignoreNull, gzip                       bool
+	format                                 string
+	baSep                                  []byte
+	baExt                                  string
+	rotateInterval, rotateSchedule         time.Duration
+	extractor, tsField                     string
+	storeKeys, storeHeaders, tagging       bool
+	sse, kmsKey, sseCustomerKey, acl       string
+	partRetries                            int
+	retryBackoff                           time.Duration
+	part                                   partitioner
+}
+
+func atoi(cfg map[string]string, key string, min int64) (int64, error) {
+	v := strings.TrimSpace(cfg[key])
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < min {
+		return 0, fmt.Errorf("%s must be an integer ≥ %d, got %q", key, min, v)
+	}
+	return n, nil
+}
+
+// parseSettings reads a configuration with defaults filled in, including
+// the checks across keys that the per-key spec cannot express.
+func parseSettings(cfg map[string]string) (*settings, error) {
+	s := &settings{}
+	for _, f := range ConfigSpec {
+		v, ok := cfg[f.Name]
+		if !ok {
+			continue
+		}
+		if f.Validate != nil && (v != "" || f.Required) {
+			if err := f.Validate(v); err != nil {
+				return nil, fmt.Errorf("%s: %w", f.Name, err)
+			}
+		}
+	}
+	n, err := atoi(cfg, KeyFlushSize, 1)
+	if err != nil {
+		return nil, err
+	}
+	s.flushSize = int(n)
+	if n, err = atoi(cfg, KeyZeroPadWidth, 0); err != nil {
+		return nil, err
+	}
+	s.padWidth = int(n)
+	if n, err = atoi(cfg, KeyPartRetries, 0); err != nil {
+		return nil, err
+	}
+	s.partRetries = int(n)
+	if n, err = atoi(cfg, KeyRetryBackoff, 0); err != nil {
+		return nil, err
+	}
+	s.retryBackoff = time.Duration(n) * time.Millisecond
+	for _, d := range []struct {
+		key string
+		dst *time.Duration
+	}{{KeyRotateInterval, &s.rotateInterval}, {KeyRotateSchedule, &s.rotateSchedule}} {
+		if n, err = atoi(cfg, d.key, -1<<62); err != nil {
+			return nil, err
+		}
+		*d.dst = time.Duration(max(n, 0)) * time.Millisecond
+	}
+	s.format = cfg[KeyFormatClass]
+	if s.bucket = strings.TrimSpace(cfg[KeyBucket]); s.bucket == "" {
+		return nil, fmt.Errorf("%s is required", KeyBucket)
+	}
+	s.topicsDir = strings.Trim(cfg[KeyTopicsDir], "/")
+	s.dirDelim, s.fileDelim = cfg[KeyDirectoryDelim], cfg[KeyFileDelim]
+	s.ignoreNull = cfg[KeyNullValues] == "ignore"
+	s.gzip = cfg[KeyCompression] == "gzip"
+	s.extractor, s.tsField = cfg[KeyTimestampExtractor], cfg[KeyTimestampField]
+	if s.extractor == "RecordField" && strings.TrimSpace(s.tsField) == "" {
+		return nil, fmt.Errorf("%s=RecordField needs %s", KeyTimestampExtractor, KeyTimestampField)
+	}
+	s.storeKeys = strings.EqualFold(cfg[KeyStoreKeys], "true")
+	s.storeHeaders = strings.EqualFold(cfg[KeyStoreHeaders], "true")
+	s.tagging = strings.EqualFold(cfg[KeyTagging], "true")
+	s.sse, s.kmsKey, s.sseCustomerKey, s.acl = cfg[KeySSEAlgorithm], cfg[KeySSEKMSKeyID], cfg[KeySSECustomerKey], cfg[KeyACLCanned]
+	if s.sseCustomerKey != "" && s.sse != "" {
+		return nil, fmt.Errorf("%s and %s exclude each other", KeySSECustomerKey, KeySSEAlgorithm)
+	}
+	if s.kmsKey != "" && s.sse != "aws:kms" {
+		return nil, fmt.Errorf("%s needs %s=aws:kms", KeySSEKMSKeyID, KeySSEAlgorithm)
+	}
+	s.baSep = []byte("\n")
+	if v, ok := cfg[KeyBASeparator]; ok && v != "" {
+		s.baSep = []byte(unescapeJava(v))
+	}
+	s.baExt = cfg[KeyBAExtension]
+	if cfg[KeyCredsProvider] == AssumeRoleProvider && strings.TrimSpace(cfg[KeySTSRoleARN]) == "" {
+		return nil, fmt.Errorf("%s=%s needs %s", KeyCredsProvider, AssumeRoleProvider, KeySTSRoleARN)
+	}
+	if s.part, err = newPartitioner(cfg, s.dirDelim); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// unescapeJava turns \n, \r, \t and \\ into their characters.
+func unescapeJava(v string) string {
+	return strings.NewReplacer(`\n`, "\n", `\r`, "\r", `\t`, "\t", `\\`, `\`).Replace(v)
+}

@@ -1,0 +1,421 @@
+package s3sink
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/ferryhq/ferry/connectors/s3sink/s3test"
+	"github.com/ferryhq/ferry/runtime/connect"
+)
+
+// startVersity starts a task on a real S3 server with cfg over validConfig.
+func startVersity(t *testing.T, over map[string]string) (*sinkTask, *s3test.Server) {
+	t.Helper()
+	srv := s3test.Start(t)
+	cfg := validConfig()
+	for k, v := range srv.Config() {
+		cfg[k] = v
+	}
+	cfg["s3.bucket.name"] = srv.Bucket
+	for k, v := range over {
+		cfg[k] = v
+	}
+	task := &sinkTask{}
+	if err := task.Start(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = task.Stop() })
+	return task, srv
+}
+
+func TestValidateConfigSurface(t *testing.T) {
+	reg := connect.NewRegistry()
+	if err := reg.Register(Plugin()); err != nil {
+		t.Fatal(err)
+	}
+	good := validConfig()
+	for k, v := range map[string]string{
+		"partitioner.class": HourlyPartitioner, "timezone": "Europe/Paris", "locale": "fr-FR",
+		"timestamp.extractor": "RecordField", "timestamp.field": "ts", "path.format": "'y'=YYYY/'m'=MM",
+		"format.class": ByteArrayFormat, "format.bytearray.separator": `\r\n`, "s3.object.tagging": "true",
+		"s3.ssea.name": "aws:kms", "s3.acl.canned": "bucket-owner-full-control", "s3.part.size": "5242880",
+		"s3.part.retries": "5", "s3.retry.backoff.ms": "100", "store.kafka.keys": "true", "store.kafka.headers": "true",
+		"s3.credentials.provider.class": AssumeRoleProvider, "sts.role.arn": "arn:aws:iam::1:role/r",
+	} {
+		good[k] = v
+	}
+	if err := reg.ValidateConfig(Class, good); err != nil {
+		t.Fatalf("valid config refused: %v", err)
+	}
+	bad := validConfig()
+	for k, v := range map[string]string{
+		"timezone": "Mars/Olympus", "path.format": "'year'=YYYY/MMM", "timestamp.extractor": "Kafka",
+		"s3.ssea.name": "rot13", "s3.acl.canned": "everyone", "s3.part.size": "1024", "s3.part.retries": "-1",
+		"s3.retry.backoff.ms": "x", "s3.sse.customer.key": "short", "store.kafka.keys": "yes",
+		"partition.duration.ms": "soon", "s3.credentials.provider.class": "com.example.Creds",
+	} {
+		bad[k] = v
+	}
+	var ces connect.ConfigErrors
+	if err := reg.ValidateConfig(Class, bad); !errors.As(err, &ces) {
+		t.Fatalf("got %v, want ConfigErrors", err)
+	}
+	got := map[string]bool{}
+	for _, e := range ces {
+		got[e.Key] = true
+	}
+	for _, k := range []string{"timezone", "path.format", "timestamp.extractor", "s3.ssea.name", "s3.acl.canned", "s3.part.size",
+		"s3.part.retries", "s3.retry.backoff.ms", "s3.sse.customer.key", "store.kafka.keys", "partition.duration.ms", "s3.credentials.provider.class"} {
+		if !got[k] {
+			t.Errorf("no problem reported for %s: %v", k, ces)
+		}
+	}
+}
+
+// Checks across keys happen when the task starts.
+func TestStartRefusesIncompleteConfigs(t *testing.T) {
+	for name, over := range map[string]map[string]string{
+		"field without fields": {"partitioner.class": FieldPartitioner},
+		"time without tz":      {"partitioner.class": DailyPartitioner, "locale": "en-US"},
+		"time without dur":     {"partitioner.class": TimeBasedPartitioner, "timezone": "UTC", "locale": "en", "path.format": "YYYY"},
+		"kms key without kms":  {"s3.sse.kms.key.id": "k"},
+		"assume without role":  {"s3.credentials.provider.class": AssumeRoleProvider},
+	} {
+		cfg := validConfig()
+		for k, v := range over {
+			cfg[k] = v
+		}
+		task := &sinkTask{client: &fakeUploader{objects: map[string][]byte{}}}
+		if err := task.Start(context.Background(), cfg); err == nil {
+			t.Errorf("%s: started", name)
+		}
+	}
+}
+
+func TestJodaAndTimePartitions(t *testing.T) {
+	layout, err := parseJoda("'year'=YYYY/'month'=MM/'day'=dd/'hour'=HH/'it''s'-mm.ss")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := time.Date(2024, 3, 9, 7, 5, 4, 0, time.UTC)
+	if got, want := formatJoda(layout, ts), "year=2024/month=03/day=09/hour=07/it's-05.04"; got != want {
+		t.Errorf("got %q want %q", got, want)
+	}
+	cfg := map[string]string{"partitioner.class": DailyPartitioner, "timezone": "America/New_York", "locale": "en-US"}
+	p, err := newPartitioner(cfg, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 03:00 UTC on the 10th is still the 9th in New York.
+	got, _ := p.encode(nil, time.Date(2024, 3, 10, 3, 0, 0, 0, time.UTC))
+	if got != "year=2024/month=03/day=09" {
+		t.Errorf("daily in New York: %q", got)
+	}
+	cfg = map[string]string{"partitioner.class": TimeBasedPartitioner, "timezone": "UTC", "locale": "en",
+		"partition.duration.ms": "900000", "path.format": "'dt'=YYYYMMdd/'t'=HHmm"}
+	p, err = newPartitioner(cfg, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := p.encode(nil, time.Date(2024, 3, 10, 3, 29, 59, 0, time.UTC)); got != "dt=20240310/t=0315" {
+		t.Errorf("15-minute partitions: %q", got)
+	}
+}
+
+// Every partitioner writes Confluent's keys, readable, on a real S3 server.
+func TestPartitionersAgainstVersityGW(t *testing.T) {
+	base := time.Date(2024, 5, 1, 22, 30, 0, 0, time.UTC)
+	mk := func(n int) []connect.Record {
+		out := make([]connect.Record, n)
+		for i := range out {
+			ts := base.Add(time.Duration(i) * 20 * time.Minute)
+			out[i] = connect.Record{Topic: "t", Partition: 1, Offset: int64(i), Timestamp: ts,
+				Value: map[string]any{"n": json.Number(fmt.Sprint(i)), "geo": map[string]any{"region": []string{"eu", "us"}[i%2]},
+					"ts": json.Number(fmt.Sprint(ts.UnixMilli()))}}
+		}
+		return out
+	}
+	cases := []struct {
+		name string
+		over map[string]string
+		want map[string]int // key → records
+	}{
+		{"default", map[string]string{"flush.size": "3"}, map[string]int{
+			"topics/t/partition=1/t+1+0000000000.json": 3, "topics/t/partition=1/t+1+0000000003.json": 3}},
+		{"field", map[string]string{"flush.size": "3", "partitioner.class": FieldPartitioner, "partition.field.name": "geo.region"}, map[string]int{
+			"topics/t/geo.region=eu/t+1+0000000000.json": 2, "topics/t/geo.region=us/t+1+0000000001.json": 1,
+			"topics/t/geo.region=eu/t+1+0000000004.json": 1, "topics/t/geo.region=us/t+1+0000000003.json": 2}},
+		{"hourly record time", map[string]string{"flush.size": "100", "partitioner.class": HourlyPartitioner, "timezone": "UTC", "locale": "en-US",
+			"timestamp.extractor": "Record", "rotate.interval.ms": "3600000"}, map[string]int{
+			"topics/t/year=2024/month=05/day=01/hour=22/t+1+0000000000.json": 2,
+			"topics/t/year=2024/month=05/day=01/hour=23/t+1+0000000002.json": 3}},
+		{"daily record field", map[string]string{"flush.size": "100", "partitioner.class": DailyPartitioner, "timezone": "Asia/Tokyo", "locale": "ja-JP",
+			"timestamp.extractor": "RecordField", "timestamp.field": "ts", "rotate.interval.ms": "86400000", "topics.dir": "d", "file.delim": "-", "filename.offset.zero.pad.width": "4"}, map[string]int{
+			"d/t/year=2024/month=05/day=02/t-1-0000.json": 6}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			task, srv := startVersity(t, c.over)
+			ctx := context.Background()
+			tp := connect.TopicPartition{Topic: "t", Partition: 1}
+			_ = task.Open(ctx, []connect.TopicPartition{tp})
+			if err := task.Put(ctx, mk(6)); err != nil {
+				t.Fatal(err)
+			}
+			// Close the last batch: a record an hour/day later, or enough to fill flush.size.
+			objs := srv.Objects(t, "")
+			if len(c.want) == 1 { // daily: one batch still open; nothing written yet
+				if len(objs) != 0 {
+					t.Fatalf("objects before rotation: %v", s3test.Keys(objs))
+				}
+				next := mk(7)[6:]
+				next[0].Timestamp = base.Add(48 * time.Hour)
+				next[0].Value.(map[string]any)["ts"] = json.Number(fmt.Sprint(next[0].Timestamp.UnixMilli()))
+				if err := task.Put(ctx, next); err != nil {
+					t.Fatal(err)
+				}
+				objs = srv.Objects(t, "")
+			} else if c.name == "hourly record time" {
+				next := mk(6)[5:]
+				next[0].Offset = 6
+				next[0].Timestamp = base.Add(3 * time.Hour)
+				if err := task.Put(ctx, next); err != nil {
+					t.Fatal(err)
+				}
+				objs = srv.Objects(t, "")
+				c.want["topics/t/year=2024/month=05/day=02/hour=00/t+1+0000000005.json"] = 1
+			}
+			if len(objs) != len(c.want) {
+				t.Fatalf("keys %v, want %v", s3test.Keys(objs), c.want)
+			}
+			for k, n := range c.want {
+				b, ok := objs[k]
+				if !ok {
+					t.Fatalf("missing %s in %v", k, s3test.Keys(objs))
+				}
+				lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+				if len(lines) != n {
+					t.Errorf("%s holds %d records, want %d", k, len(lines), n)
+				}
+				for _, l := range lines {
+					var v map[string]any
+					if err := json.Unmarshal([]byte(l), &v); err != nil {
+						t.Errorf("%s: unreadable line %q", k, l)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestByteArrayKeysHeadersTagging(t *testing.T) {
+	task, srv := startVersity(t, map[string]string{"format.class": ByteArrayFormat, "format.bytearray.separator": `\r\n`,
+		"s3.compression.type": "gzip", "store.kafka.keys": "true", "store.kafka.headers": "true", "s3.object.tagging": "true", "flush.size": "2"})
+	ctx := context.Background()
+	tp := connect.TopicPartition{Topic: "t", Partition: 0}
+	_ = task.Open(ctx, []connect.TopicPartition{tp})
+	rs := []connect.Record{
+		{Topic: "t", Offset: 7, Key: "k7", Value: []byte("seven"), Headers: []connect.Header{{Key: "h", Value: []byte("v"), Data: "v"}}},
+		{Topic: "t", Offset: 8, Key: nil, Value: []byte{0, 1, 2}},
+	}
+	if err := task.Put(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+	objs := srv.Objects(t, "")
+	gunzip := func(k string) string {
+		zr, err := gzip.NewReader(bytes.NewReader(objs[k]))
+		if err != nil {
+			t.Fatalf("%s: %v (keys %v)", k, err, s3test.Keys(objs))
+		}
+		b, _ := io.ReadAll(zr)
+		return string(b)
+	}
+	pre := "topics/t/partition=0/t+0+0000000007"
+	if got := gunzip(pre + ".bin.gz"); got != "seven\r\n\x00\x01\x02\r\n" {
+		t.Errorf("values %q", got)
+	}
+	if got := gunzip(pre + ".keys.json.gz"); got != "\"k7\"\nnull\n" {
+		t.Errorf("keys %q", got)
+	}
+	if got := gunzip(pre + ".headers.json.gz"); got != "[{\"key\":\"h\",\"value\":\"v\"}]\n[]\n" {
+		t.Errorf("headers %q", got)
+	}
+	tags, err := srv.Client.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: aws.String(srv.Bucket), Key: aws.String(pre + ".bin.gz")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, tg := range tags.TagSet {
+		m[*tg.Key] = *tg.Value
+	}
+	if m["startOffset"] != "7" || m["endOffset"] != "8" || m["recordCount"] != "2" {
+		t.Errorf("tags %v", m)
+	}
+	// A JSON value is refused by ByteArrayFormat with a message saying why.
+	err = task.Put(ctx, []connect.Record{{Topic: "t", Offset: 9, Value: map[string]any{"a": "b"}}})
+	if err == nil || !strings.Contains(err.Error(), "ByteArrayConverter") {
+		t.Errorf("map value under ByteArrayFormat: %v", err)
+	}
+}
+
+// With scheduled rotation a replay that cuts elsewhere never overwrites: it
+// skips what an earlier attempt wrote and continues after it.
+func TestScheduledRotationScansForward(t *testing.T) {
+	srv := s3test.Start(t)
+	cfg := validConfig()
+	for k, v := range srv.Config() {
+		cfg[k] = v
+	}
+	cfg["s3.bucket.name"] = srv.Bucket
+	cfg["flush.size"] = "1000"
+	cfg["rotate.schedule.interval.ms"] = "60000"
+	ctx := context.Background()
+	tp := connect.TopicPartition{Topic: "t", Partition: 0}
+	now := time.Unix(1700000000, 0)
+	run := func(batches ...int) *sinkTask {
+		task := &sinkTask{now: func() time.Time { return now }}
+		if err := task.Start(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+		_ = task.Open(ctx, []connect.TopicPartition{tp})
+		from := 0
+		for _, n := range batches {
+			if err := task.Put(ctx, recs("t", 0, from, n)); err != nil {
+				t.Fatal(err)
+			}
+			from += n
+			now = now.Add(time.Minute)
+			if err := task.Put(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return task
+	}
+	run(3, 4) // objects at 0 (0-2) and 3 (3-6); say the commit was lost
+	task := run(5, 4)
+	objs := srv.Objects(t, "")
+	want := map[string]int{"topics/t/partition=0/t+0+0000000000.json": 3, "topics/t/partition=0/t+0+0000000003.json": 4,
+		"topics/t/partition=0/t+0+0000000007.json": 2}
+	if len(objs) != len(want) {
+		t.Fatalf("keys %v", s3test.Keys(objs))
+	}
+	seen := map[string]int{}
+	for k, n := range want {
+		lines := strings.Split(strings.TrimSuffix(string(objs[k]), "\n"), "\n")
+		if len(lines) != n {
+			t.Errorf("%s: %d records, want %d", k, len(lines), n)
+		}
+		for _, l := range lines {
+			seen[l]++
+		}
+	}
+	if len(seen) != 9 {
+		t.Errorf("distinct records %d, want 9", len(seen))
+	}
+	for l, n := range seen {
+		if n != 1 {
+			t.Errorf("%s written %d times", l, n)
+		}
+	}
+	if d, _ := task.PreCommit(ctx, map[connect.TopicPartition]int64{tp: 9}); d[tp] != 9 {
+		t.Errorf("durable %v, want 9", d)
+	}
+}
+
+func TestMissingBucketAndBadCredentials(t *testing.T) {
+	srv := s3test.Start(t)
+	ctx := context.Background()
+	for name, over := range map[string]map[string]string{
+		"missing bucket": {"s3.bucket.name": "no-such-bucket"},
+		"bad secret":     {"s3.bucket.name": srv.Bucket, "aws.secret.access.key": "wrong"},
+	} {
+		cfg := validConfig()
+		for k, v := range srv.Config() {
+			cfg[k] = v
+		}
+		cfg["flush.size"] = "1"
+		cfg["s3.part.retries"] = "1"
+		cfg["s3.retry.backoff.ms"] = "1"
+		for k, v := range over {
+			cfg[k] = v
+		}
+		task := &sinkTask{}
+		if err := task.Start(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+		err := task.Put(ctx, recs("t", 0, 0, 1))
+		want := map[string]string{"missing bucket": "bucket does not exist", "bad secret": "access denied"}[name]
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want it to say %q", name, err, want)
+		}
+	}
+}
+
+// S3 errors (503) are retried with backoff; nothing is durable until the
+// upload succeeded, and the task fails once retries are spent.
+func TestRetriesWithBackoff(t *testing.T) {
+	d := doublingBackoff(100 * time.Millisecond)
+	for attempt, want := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 4: 800 * time.Millisecond, 30: 20 * time.Second} {
+		if got, _ := d.BackoffDelay(attempt, nil); got != want {
+			t.Errorf("attempt %d: %v, want %v", attempt, got, want)
+		}
+	}
+	var mu sync.Mutex
+	fails, calls := 2, 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if calls <= fails {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, `<Error><Code>SlowDown</Code><Message>slow down</Message></Error>`)
+			return
+		}
+		w.Header().Set("ETag", `"x"`)
+	}))
+	t.Cleanup(srv.Close)
+	cfg := validConfig()
+	for k, v := range map[string]string{"store.url": srv.URL, "aws.access.key.id": "k", "aws.secret.access.key": "s",
+		"flush.size": "1", "s3.part.retries": "2", "s3.retry.backoff.ms": "20"} {
+		cfg[k] = v
+	}
+	ctx := context.Background()
+	task := &sinkTask{}
+	if err := task.Start(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	tp := connect.TopicPartition{Topic: "t", Partition: 0}
+	_ = task.Open(ctx, []connect.TopicPartition{tp})
+	begin := time.Now()
+	if err := task.Put(ctx, recs("t", 0, 0, 1)); err != nil {
+		t.Fatalf("two 503s then success: %v", err)
+	}
+	if calls != 3 || time.Since(begin) < 60*time.Millisecond {
+		t.Errorf("calls %d in %v, want 3 after 20+40 ms of backoff", calls, time.Since(begin))
+	}
+	mu.Lock()
+	fails, calls = 100, 0
+	mu.Unlock()
+	err := task.Put(ctx, recs("t", 0, 1, 1))
+	if err == nil || !strings.Contains(err.Error(), "SlowDown") || calls != 3 {
+		t.Errorf("after 3 failures: %v (%d calls)", err, calls)
+	}
+	if d, _ := task.PreCommit(ctx, map[connect.TopicPartition]int64{tp: 2}); d[tp] != 1 {
+		t.Errorf("durable %v, want 1", d)
+	}
+}
