@@ -164,6 +164,11 @@ type sourceRun struct {
 	// every record it covers is acknowledged.
 	pending map[string]pendingOffset
 
+	// prodCtx is what records are produced with: not ended by a stop, so
+	// records already handed over are not aborted, but ended opTimeout
+	// after it, so a stop never hangs on an unreachable broker.
+	prodCtx context.Context
+
 	errMu   sync.Mutex
 	prodErr error // first failed produce
 }
@@ -196,6 +201,16 @@ func (w *Worker) runSourceTask(ctx context.Context, id int) error {
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	defer r.cl.Close()
+	prodCtx, endProduce := context.WithCancel(context.WithoutCancel(ctx))
+	defer endProduce()
+	r.prodCtx = prodCtx
+	grace := time.AfterFunc(time.Hour, endProduce)
+	grace.Stop()
+	stopGrace := context.AfterFunc(ctx, func() { grace.Reset(opTimeout) })
+	defer func() {
+		stopGrace()
+		grace.Stop() // a Reset racing with this only cancels prodCtx again
+	}()
 
 	octx, cancel := context.WithTimeout(ctx, opTimeout)
 	store, err := r.restoreOffsets(octx)
@@ -427,8 +442,8 @@ func (r *sourceRun) produce(ctx context.Context, recs []connect.SourceRecord) er
 		r.track(sr)
 		orig := sr
 		// Not ctx: a stop must not abort records already handed over;
-		// the final flush (bounded) waits for them.
-		r.cl.Produce(context.WithoutCancel(ctx), kr, func(kr *kgo.Record, err error) {
+		// the final flush waits for them.
+		r.cl.Produce(r.prodCtx, kr, func(kr *kgo.Record, err error) {
 			if err != nil {
 				r.errMu.Lock()
 				if r.prodErr == nil {
