@@ -75,7 +75,7 @@ const (
 	DefaultChainProvider = "com.amazonaws.auth.DefaultAWSCredentialsProviderChain"
 )
 
-var formats = []string{JSONFormat, ByteArrayFormat}
+var formats = []string{JSONFormat, ByteArrayFormat, AvroFormat, ParquetFormat}
 
 var cannedACLs = []string{"private", "public-read", "public-read-write", "authenticated-read",
 	"aws-exec-read", "bucket-owner-read", "bucket-owner-full-control", "log-delivery-write"}
@@ -101,7 +101,7 @@ var ConfigSpec = []connect.ConfigField{
 		}
 		return nil
 	}, Doc: "object format: " + strings.Join(formats, ", ")},
-	{Name: KeySchemaCompat, Type: connect.TypeString, Default: "NONE", Validate: connect.OneOf("NONE", "BACKWARD", "FORWARD", "FULL"), Doc: "schema evolution handling (no effect on JSON and ByteArray)"},
+	{Name: KeySchemaCompat, Type: connect.TypeString, Default: "NONE", Validate: connect.OneOf("NONE", "BACKWARD", "FORWARD", "FULL"), Doc: "schema evolution handling; Avro and Parquet objects always rotate on a schema change (NONE)"},
 	{Name: KeyDirectoryDelim, Type: connect.TypeString, Default: "/", Validate: nonEmpty, Doc: "directory delimiter in object keys"},
 	{Name: KeyFileDelim, Type: connect.TypeString, Default: "+", Validate: nonEmpty, Doc: "delimiter between topic, partition and offset in file names"},
 	{Name: KeyZeroPadWidth, Type: connect.TypeInt, Default: "10", Validate: connect.AtLeast(0), Doc: "width the start offset is zero-padded to"},
@@ -123,7 +123,7 @@ var ConfigSpec = []connect.ConfigField{
 		Doc: "time of a record for partitioning and rotate.interval.ms: Wallclock (processing time), Record (Kafka timestamp) or RecordField (timestamp.field)"},
 	{Name: KeyTimestampField, Type: connect.TypeString, Default: "timestamp", Doc: "RecordField: value field holding the time (epoch ms, or an RFC 3339 string)"},
 	{Name: KeyNullValues, Type: connect.TypeString, Default: "fail", Validate: connect.OneOf("fail", "ignore"), Doc: "what to do with a null value (tombstone): fail the task or skip it"},
-	{Name: KeyCompression, Type: connect.TypeString, Default: "none", Validate: connect.OneOf("none", "gzip"), Doc: "object compression (JSON and ByteArray)"},
+	{Name: KeyCompression, Type: connect.TypeString, Default: "none", Validate: connect.OneOf("none", "gzip"), Doc: "object compression (JSON and ByteArray; Avro and Parquet use avro.codec and parquet.codec)"},
 	{Name: KeyStoreKeys, Type: connect.TypeBoolean, Default: "false", Doc: "also write each object's record keys to <name>.keys.<ext>"},
 	{Name: KeyStoreHeaders, Type: connect.TypeBoolean, Default: "false", Doc: "also write each object's record headers to <name>.headers.<ext>"},
 	{Name: KeyTagging, Type: connect.TypeBoolean, Default: "false", Doc: "tag objects with startOffset, endOffset and recordCount"},
@@ -147,6 +147,18 @@ var ConfigSpec = []connect.ConfigField{
 	{Name: KeyPartSize, Type: connect.TypeInt, Default: "26214400", Validate: connect.AtLeast(5 << 20), Doc: "multipart upload part size in bytes (≥ 5 MiB)"},
 	{Name: KeyPartRetries, Type: connect.TypeInt, Default: "3", Validate: connect.AtLeast(0), Doc: "retries of a failed S3 request"},
 	{Name: KeyRetryBackoff, Type: connect.TypeLong, Default: "200", Validate: connect.AtLeast(0), Doc: "first retry backoff in ms, doubled on each retry"},
+	{Name: KeyAvroCodec, Type: connect.TypeString, Default: "null", Validate: func(v string) error {
+		if _, ok := avroCodecs[v]; !ok {
+			return fmt.Errorf("must be one of null, deflate, snappy, zstandard, got %q", v)
+		}
+		return nil
+	}, Doc: "AvroFormat: codec of the container file"},
+	{Name: KeyParquetCodec, Type: connect.TypeString, Default: "snappy", Validate: func(v string) error {
+		if _, ok := parquetCodecs[v]; !ok {
+			return fmt.Errorf("must be one of none, snappy, gzip, brotli, lz4, zstd, got %q", v)
+		}
+		return nil
+	}, Doc: "ParquetFormat: compression codec (names the extension, e.g. .snappy.parquet)"},
 	{Name: KeyBASeparator, Type: connect.TypeString, Doc: "ByteArray: bytes written after each record (Java escapes \\n \\r \\t understood); default a newline"},
 	{Name: KeyBAExtension, Type: connect.TypeString, Default: ".bin", Doc: "ByteArray: file extension"},
 	{Name: KeyRotateInterval, Type: connect.TypeLong, Default: "-1", Doc: "also commit a partition's objects when a record's time (timestamp.extractor) is this many ms after the first's; -1: off. " +
@@ -200,6 +212,7 @@ type settings struct {
 	extractor, tsField                     string
 	storeKeys, storeHeaders, tagging       bool
 	sse, kmsKey, sseCustomerKey, acl       string
+	avroCodec, parquetCodec                string
 	partRetries                            int
 	retryBackoff                           time.Duration
 	part                                   partitioner
@@ -262,7 +275,8 @@ func parseSettings(cfg map[string]string) (*settings, error) {
 	s.topicsDir = strings.Trim(cfg[KeyTopicsDir], "/")
 	s.dirDelim, s.fileDelim = cfg[KeyDirectoryDelim], cfg[KeyFileDelim]
 	s.ignoreNull = cfg[KeyNullValues] == "ignore"
-	s.gzip = cfg[KeyCompression] == "gzip"
+	s.gzip = cfg[KeyCompression] == "gzip" && !isRowFormat(s.format) // Avro and Parquet compress inside
+	s.avroCodec, s.parquetCodec = cfg[KeyAvroCodec], cfg[KeyParquetCodec]
 	s.extractor, s.tsField = cfg[KeyTimestampExtractor], cfg[KeyTimestampField]
 	if s.extractor == "RecordField" && strings.TrimSpace(s.tsField) == "" {
 		return nil, fmt.Errorf("%s=RecordField needs %s", KeyTimestampExtractor, KeyTimestampField)

@@ -73,7 +73,7 @@ func Plugin() connect.Plugin {
 		Class:       Class,
 		Aliases:     []string{"S3SinkConnector", "ferry.s3sink"},
 		Kind:        connect.Sink,
-		Doc:         "writes Kafka records to S3 as JSON or ByteArray objects, Confluent-compatible keys and configuration",
+		Doc:         "writes Kafka records to S3 as JSON, ByteArray, Avro or Parquet objects, with Confluent-compatible keys and configuration",
 		Config:      ConfigSpec,
 		NewSinkTask: func() connect.SinkTask { return &sinkTask{} },
 	}
@@ -102,6 +102,8 @@ type openFile struct {
 	keyEnd  []int
 	hdrs    bytes.Buffer
 	hdrEnd  []int
+	rows    []any  // Avro, Parquet: normalized values
+	schema  *vtype // Avro, Parquet: the rows' schema
 }
 
 func (f *openFile) start() int64 { return f.offs[0] }
@@ -122,7 +124,10 @@ func (f *openFile) tail(i int) *openFile {
 		}
 		return nb, ne
 	}
-	nf := &openFile{encoded: f.encoded, offs: append([]int64(nil), f.offs[i:]...)}
+	nf := &openFile{encoded: f.encoded, offs: append([]int64(nil), f.offs[i:]...), schema: f.schema}
+	if f.rows != nil {
+		nf.rows = append([]any(nil), f.rows[i:]...)
+	}
 	nf.vals, nf.valEnd = cut(&f.vals, f.valEnd)
 	nf.keys, nf.keyEnd = cut(&f.keys, f.keyEnd)
 	nf.hdrs, nf.hdrEnd = cut(&f.hdrs, f.hdrEnd)
@@ -137,6 +142,7 @@ type partState struct {
 	next    int64                // offset after the last record handled; -1 before any
 	durable int64                // offset after the last committed batch; -1 none
 	skip    map[string]int64     // per encoded partition: records up to here are already in S3
+	schema  string               // Avro, Parquet: id of the open objects' schema
 
 	firstTs  time.Time // time (per timestamp.extractor) of the batch's first record
 	openedAt time.Time // wall clock when the batch got its first record
@@ -323,8 +329,22 @@ func (t *sinkTask) put(ctx context.Context, r *connect.Record) error {
 			return err
 		}
 	}
-	val, err := t.s.encodeValue(r)
-	if err != nil {
+	var val []byte
+	var rowT *vtype
+	var row any
+	if isRowFormat(t.s.format) {
+		if rowT, row, err = rowValue(r); err != nil {
+			return err
+		}
+		if id := rowT.id(); id != st.schema {
+			if st.count > 0 {
+				if err := t.commit(ctx, tp, st); err != nil { // schema change: rotate, as Confluent does
+					return err
+				}
+			}
+			st.schema = id
+		}
+	} else if val, err = t.s.encodeValue(r); err != nil {
 		return err
 	}
 	f := st.files[encoded]
@@ -336,8 +356,12 @@ func (t *sinkTask) put(ctx context.Context, r *connect.Record) error {
 		st.firstTs, st.openedAt = ts, now
 	}
 	f.offs = append(f.offs, r.Offset)
-	f.vals.Write(val)
-	f.valEnd = append(f.valEnd, f.vals.Len())
+	if rowT != nil {
+		f.rows, f.schema = append(f.rows, row), rowT
+	} else {
+		f.vals.Write(val)
+		f.valEnd = append(f.valEnd, f.vals.Len())
+	}
 	if t.s.storeKeys {
 		b, err := encodeJSON(r.Key)
 		if err != nil {
@@ -391,8 +415,13 @@ func (t *sinkTask) Key(tp connect.TopicPartition, start int64) string {
 
 func (s *settings) ext() string {
 	ext := ".json"
-	if s.format == ByteArrayFormat {
+	switch s.format {
+	case ByteArrayFormat:
 		ext = s.baExt
+	case AvroFormat:
+		ext = ".avro"
+	case ParquetFormat:
+		ext = parquetCodecs[s.parquetCodec].ext
 	}
 	if s.gzip {
 		ext += ".gz"
@@ -443,7 +472,14 @@ func (t *sinkTask) upload(ctx context.Context, tp connect.TopicPartition, st *pa
 	for i := len(kinds) - 1; i >= 0; i-- {
 		k := kinds[i]
 		key := t.s.key(tp, f.encoded, f.start(), k.kind)
-		err := t.put1(ctx, key, k.buf.Bytes(), f, conditional)
+		data := k.buf.Bytes()
+		if i == 0 && isRowFormat(t.s.format) {
+			var err error
+			if data, err = t.s.encodeRows(f); err != nil {
+				return fmt.Errorf("encode s3://%s/%s: %w", t.s.bucket, key, err)
+			}
+		}
+		err := t.put1(ctx, key, data, f, conditional)
 		if err == nil {
 			continue
 		}
