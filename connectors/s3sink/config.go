@@ -214,6 +214,7 @@ type settings struct {
 	sse, kmsKey, sseCustomerKey, acl       string
 	avroCodec, parquetCodec                string
 	partRetries                            int
+	partSize                               int64
 	retryBackoff                           time.Duration
 	part                                   partitioner
 }
@@ -251,6 +252,9 @@ func parseSettings(cfg map[string]string) (*settings, error) {
 		return nil, err
 	}
 	s.padWidth = int(n)
+	if s.partSize, err = atoi(cfg, KeyPartSize, 5<<20); err != nil {
+		return nil, err
+	}
 	if n, err = atoi(cfg, KeyPartRetries, 0); err != nil {
 		return nil, err
 	}

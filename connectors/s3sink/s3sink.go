@@ -37,7 +37,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -96,8 +98,8 @@ type headObjecter interface {
 type openFile struct {
 	encoded string
 	offs    []int64
-	vals    bytes.Buffer
-	valEnd  []int
+	vals    *spillBuf
+	valEnd  []int64
 	keys    bytes.Buffer
 	keyEnd  []int
 	hdrs    bytes.Buffer
@@ -110,7 +112,20 @@ func (f *openFile) start() int64 { return f.offs[0] }
 func (f *openFile) last() int64  { return f.offs[len(f.offs)-1] }
 
 // tail returns the file of the records after index i.
-func (f *openFile) tail(i int) *openFile {
+func (f *openFile) tail(i int) (*openFile, error) {
+	nf := &openFile{encoded: f.encoded, offs: append([]int64(nil), f.offs[i:]...), schema: f.schema, vals: newSpillBuf(f.vals.b, f.vals.dir)}
+	if f.rows != nil {
+		nf.rows = append([]any(nil), f.rows[i:]...)
+	}
+	if len(f.valEnd) > 0 {
+		from := f.valEnd[i-1]
+		if _, err := io.Copy(nf.vals, io.NewSectionReader(f.vals, from, f.vals.Len()-from)); err != nil {
+			return nil, err
+		}
+		for _, e := range f.valEnd[i:] {
+			nf.valEnd = append(nf.valEnd, e-from)
+		}
+	}
 	cut := func(b *bytes.Buffer, ends []int) (bytes.Buffer, []int) {
 		var nb bytes.Buffer
 		if len(ends) == 0 {
@@ -124,14 +139,17 @@ func (f *openFile) tail(i int) *openFile {
 		}
 		return nb, ne
 	}
-	nf := &openFile{encoded: f.encoded, offs: append([]int64(nil), f.offs[i:]...), schema: f.schema}
-	if f.rows != nil {
-		nf.rows = append([]any(nil), f.rows[i:]...)
-	}
-	nf.vals, nf.valEnd = cut(&f.vals, f.valEnd)
 	nf.keys, nf.keyEnd = cut(&f.keys, f.keyEnd)
 	nf.hdrs, nf.hdrEnd = cut(&f.hdrs, f.hdrEnd)
-	return nf
+	return nf, nil
+}
+
+// release frees the file's buffers.
+func (f *openFile) release() {
+	if f.vals != nil {
+		f.vals.Release()
+	}
+	f.rows = nil
 }
 
 // partState is one Kafka partition's open objects and what is durable.
@@ -148,6 +166,14 @@ type partState struct {
 	openedAt time.Time // wall clock when the batch got its first record
 }
 
+// drop releases every open file.
+func (st *partState) drop() {
+	for _, f := range st.files {
+		f.release()
+	}
+	st.files, st.count = map[string]*openFile{}, 0
+}
+
 func newPartState() *partState {
 	return &partState{files: map[string]*openFile{}, next: -1, durable: -1}
 }
@@ -159,6 +185,9 @@ type sinkTask struct {
 	parts  map[connect.TopicPartition]*partState
 	now    func() time.Time
 	log    zerolog.Logger
+	mem    *budget      // the worker's, shared by its tasks
+	dir    string       // where buffers spill
+	part   bytes.Buffer // one multipart part (or a whole small object)
 }
 
 var _ connect.SinkTask = (*sinkTask)(nil)
@@ -177,6 +206,12 @@ func (t *sinkTask) Start(ctx context.Context, raw map[string]string) error {
 		t.log.Warn().Strs("keys", unknown).Msg("s3 sink ignores unknown configuration keys")
 	}
 	t.parts = map[connect.TopicPartition]*partState{}
+	if t.mem == nil {
+		t.mem = sharedBudget()
+	}
+	if t.dir = os.Getenv("FERRY_DATA_DIR"); t.dir == "" {
+		t.dir = os.TempDir()
+	}
 	if t.now == nil {
 		t.now = time.Now
 	}
@@ -257,6 +292,9 @@ func (t *sinkTask) Open(_ context.Context, tps []connect.TopicPartition) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, tp := range tps {
+		if st := t.parts[tp]; st != nil {
+			st.drop()
+		}
 		t.parts[tp] = newPartState()
 	}
 	return nil
@@ -295,7 +333,7 @@ func (t *sinkTask) put(ctx context.Context, r *connect.Record) error {
 	}
 	if st.next >= 0 && r.Offset < st.next {
 		// Redelivered from an earlier offset: start the batch over there.
-		st.files, st.count = map[string]*openFile{}, 0
+		st.drop()
 	}
 	if r.Value == nil {
 		if !t.s.ignoreNull {
@@ -349,7 +387,7 @@ func (t *sinkTask) put(ctx context.Context, r *connect.Record) error {
 	}
 	f := st.files[encoded]
 	if f == nil {
-		f = &openFile{encoded: encoded}
+		f = &openFile{encoded: encoded, vals: newSpillBuf(t.mem, t.dir)}
 		st.files[encoded] = f
 	}
 	if st.count == 0 {
@@ -359,7 +397,9 @@ func (t *sinkTask) put(ctx context.Context, r *connect.Record) error {
 	if rowT != nil {
 		f.rows, f.schema = append(f.rows, row), rowT
 	} else {
-		f.vals.Write(val)
+			if _, err := f.vals.Write(val); err != nil {
+			return fmt.Errorf("buffer record at %s: %w", r.Coordinates(), err)
+		}
 		f.valEnd = append(f.valEnd, f.vals.Len())
 	}
 	if t.s.storeKeys {
@@ -400,6 +440,7 @@ func (t *sinkTask) commit(ctx context.Context, tp connect.TopicPartition, st *pa
 		if err := t.upload(ctx, tp, st, st.files[n]); err != nil {
 			return err
 		}
+		st.files[n].release()
 		delete(st.files, n)
 	}
 	st.durable = st.next
@@ -455,7 +496,7 @@ func (t *sinkTask) upload(ctx context.Context, tp connect.TopicPartition, st *pa
 	kinds := []struct {
 		kind string
 		buf  *bytes.Buffer
-	}{{"", &f.vals}}
+	}{{"", nil}}
 	if t.s.storeKeys {
 		kinds = append(kinds, struct {
 			kind string
@@ -472,14 +513,20 @@ func (t *sinkTask) upload(ctx context.Context, tp connect.TopicPartition, st *pa
 	for i := len(kinds) - 1; i >= 0; i-- {
 		k := kinds[i]
 		key := t.s.key(tp, f.encoded, f.start(), k.kind)
-		data := k.buf.Bytes()
-		if i == 0 && isRowFormat(t.s.format) {
-			var err error
-			if data, err = t.s.encodeRows(f); err != nil {
+		var body io.Reader
+		switch {
+		case i > 0:
+			body = bytes.NewReader(k.buf.Bytes())
+		case isRowFormat(t.s.format):
+			data, err := t.s.encodeRows(f)
+			if err != nil {
 				return fmt.Errorf("encode s3://%s/%s: %w", t.s.bucket, key, err)
 			}
+			body = bytes.NewReader(data)
+		default:
+			body = io.NewSectionReader(f.vals, 0, f.vals.Len())
 		}
-		err := t.put1(ctx, key, data, f, conditional)
+		err := t.put1(ctx, key, body, f, conditional)
 		if err == nil {
 			continue
 		}
@@ -502,35 +549,44 @@ func (t *sinkTask) upload(ctx context.Context, tp connect.TopicPartition, st *pa
 		if j == len(f.offs) {
 			return nil
 		}
-		return t.upload(ctx, tp, st, f.tail(j))
+		rest, err := f.tail(j)
+		if err != nil {
+			return fmt.Errorf("cut s3://%s/%s after offset %d: %w", t.s.bucket, key, end, err)
+		}
+		defer rest.release()
+		return t.upload(ctx, tp, st, rest)
 	}
 	return nil
 }
 
-func (t *sinkTask) put1(ctx context.Context, key string, data []byte, f *openFile, conditional bool) error {
-	if t.s.gzip {
-		var z bytes.Buffer
-		zw := gzip.NewWriter(&z)
-		if _, err := zw.Write(data); err != nil {
-			return fmt.Errorf("gzip %s: %w", key, err)
-		}
-		if err := zw.Close(); err != nil {
-			return fmt.Errorf("gzip %s: %w", key, err)
-		}
-		data = z.Bytes()
-	}
-	in := &s3.PutObjectInput{
-		Bucket:        aws.String(t.s.bucket),
-		Key:           aws.String(key),
-		Body:          bytes.NewReader(data),
-		ContentLength: aws.Int64(int64(len(data))),
-		Metadata:      map[string]string{metaEndOffset: strconv.FormatInt(f.last(), 10)},
-	}
+// multipartClient is the part of the S3 client multipart uploads use.
+type multipartClient interface {
+	CreateMultipartUpload(ctx context.Context, in *s3.CreateMultipartUploadInput, opts ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error)
+	UploadPart(ctx context.Context, in *s3.UploadPartInput, opts ...func(*s3.Options)) (*s3.UploadPartOutput, error)
+	CompleteMultipartUpload(ctx context.Context, in *s3.CompleteMultipartUploadInput, opts ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error)
+	AbortMultipartUpload(ctx context.Context, in *s3.AbortMultipartUploadInput, opts ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
+}
+
+// objectAttrs are what every write of an object carries.
+type objectAttrs struct {
+	meta     map[string]string
+	tagging  *string
+	sse      types.ServerSideEncryption
+	kms      *string
+	cAlg     *string
+	cKey     *string
+	cKeyMD5  *string
+	acl      types.ObjectCannedACL
+	ifNoneMt *string
+}
+
+func (t *sinkTask) attrs(f *openFile, conditional bool) objectAttrs {
+	a := objectAttrs{meta: map[string]string{metaEndOffset: strconv.FormatInt(f.last(), 10)}}
 	if conditional {
-		in.IfNoneMatch = aws.String("*")
+		a.ifNoneMt = aws.String("*")
 	}
 	if t.s.tagging {
-		in.Tagging = aws.String(url.Values{
+		a.tagging = aws.String(url.Values{
 			"startOffset": {strconv.FormatInt(f.start(), 10)},
 			"endOffset":   {strconv.FormatInt(f.last(), 10)},
 			"recordCount": {strconv.Itoa(len(f.offs))},
@@ -540,24 +596,100 @@ func (t *sinkTask) put1(ctx context.Context, key string, data []byte, f *openFil
 	case t.s.sseCustomerKey != "":
 		raw, _ := base64.StdEncoding.DecodeString(t.s.sseCustomerKey)
 		sum := md5.Sum(raw)
-		in.SSECustomerAlgorithm = aws.String("AES256")
-		in.SSECustomerKey = aws.String(t.s.sseCustomerKey)
-		in.SSECustomerKeyMD5 = aws.String(base64.StdEncoding.EncodeToString(sum[:]))
+		a.cAlg, a.cKey = aws.String("AES256"), aws.String(t.s.sseCustomerKey)
+		a.cKeyMD5 = aws.String(base64.StdEncoding.EncodeToString(sum[:]))
 	case t.s.sse != "":
-		in.ServerSideEncryption = types.ServerSideEncryption(t.s.sse)
+		a.sse = types.ServerSideEncryption(t.s.sse)
 		if t.s.kmsKey != "" {
-			in.SSEKMSKeyId = aws.String(t.s.kmsKey)
+			a.kms = aws.String(t.s.kmsKey)
 		}
 	}
 	if t.s.acl != "" {
-		in.ACL = types.ObjectCannedACL(t.s.acl)
+		a.acl = types.ObjectCannedACL(t.s.acl)
+	}
+	return a
+}
+
+// put1 writes one object from body: in one PutObject when it fits in
+// s3.part.size, else as a multipart upload, one part in memory at a time.
+func (t *sinkTask) put1(ctx context.Context, key string, body io.Reader, f *openFile, conditional bool) error {
+	if t.s.gzip {
+		gz := newSpillBuf(t.mem, t.dir)
+		defer gz.Release()
+		zw := gzip.NewWriter(gz)
+		if _, err := io.Copy(zw, body); err != nil {
+			return fmt.Errorf("gzip %s: %w", key, err)
+		}
+		if err := zw.Close(); err != nil {
+			return fmt.Errorf("gzip %s: %w", key, err)
+		}
+		body = io.NewSectionReader(gz, 0, gz.Len())
 	}
 	// A hung request must not hold the partition (and the group's
 	// rebalances) forever; the task fails and restarts from the commit.
 	ctx, cancel := context.WithTimeout(ctx, uploadTimeout)
 	defer cancel()
-	if _, err := t.client.PutObject(ctx, in); err != nil {
-		return fmt.Errorf("upload s3://%s/%s: %w%s", t.s.bucket, key, err, hint(err))
+	t.part.Reset()
+	n, err := io.CopyN(&t.part, body, t.s.partSize)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read %s: %w", key, err)
+	}
+	a := t.attrs(f, conditional)
+	mp, ok := t.client.(multipartClient)
+	if n < t.s.partSize || !ok {
+		if _, err := io.Copy(&t.part, body); err != nil {
+			return fmt.Errorf("read %s: %w", key, err)
+		}
+		in := &s3.PutObjectInput{
+			Bucket: aws.String(t.s.bucket), Key: aws.String(key),
+			Body: bytes.NewReader(t.part.Bytes()), ContentLength: aws.Int64(int64(t.part.Len())),
+			Metadata: a.meta, Tagging: a.tagging, ServerSideEncryption: a.sse, SSEKMSKeyId: a.kms,
+			SSECustomerAlgorithm: a.cAlg, SSECustomerKey: a.cKey, SSECustomerKeyMD5: a.cKeyMD5, ACL: a.acl, IfNoneMatch: a.ifNoneMt,
+		}
+		if _, err := t.client.PutObject(ctx, in); err != nil {
+			return fmt.Errorf("upload s3://%s/%s: %w%s", t.s.bucket, key, err, hint(err))
+		}
+		return nil
+	}
+	created, err := mp.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
+		Bucket: aws.String(t.s.bucket), Key: aws.String(key),
+		Metadata: a.meta, Tagging: a.tagging, ServerSideEncryption: a.sse, SSEKMSKeyId: a.kms,
+		SSECustomerAlgorithm: a.cAlg, SSECustomerKey: a.cKey, SSECustomerKeyMD5: a.cKeyMD5, ACL: a.acl,
+	})
+	if err != nil {
+		return fmt.Errorf("start multipart upload of s3://%s/%s: %w%s", t.s.bucket, key, err, hint(err))
+	}
+	abort := func(cause error) error {
+		actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer acancel()
+		_, _ = mp.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: aws.String(t.s.bucket), Key: aws.String(key), UploadId: created.UploadId})
+		return cause
+	}
+	var parts []types.CompletedPart
+	for num := int32(1); ; num++ {
+		out, err := mp.UploadPart(ctx, &s3.UploadPartInput{
+			Bucket: aws.String(t.s.bucket), Key: aws.String(key), UploadId: created.UploadId, PartNumber: aws.Int32(num),
+			Body: bytes.NewReader(t.part.Bytes()), ContentLength: aws.Int64(int64(t.part.Len())),
+			SSECustomerAlgorithm: a.cAlg, SSECustomerKey: a.cKey, SSECustomerKeyMD5: a.cKeyMD5,
+		})
+		if err != nil {
+			return abort(fmt.Errorf("upload part %d of s3://%s/%s: %w%s", num, t.s.bucket, key, err, hint(err)))
+		}
+		parts = append(parts, types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(num)})
+		t.part.Reset()
+		n, err := io.CopyN(&t.part, body, t.s.partSize)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return abort(fmt.Errorf("read %s: %w", key, err))
+		}
+		if n == 0 {
+			break
+		}
+	}
+	if _, err := mp.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		Bucket: aws.String(t.s.bucket), Key: aws.String(key), UploadId: created.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}, IfNoneMatch: a.ifNoneMt,
+	}); err != nil {
+		return abort(fmt.Errorf("complete multipart upload of s3://%s/%s: %w%s", t.s.bucket, key, err, hint(err)))
 	}
 	return nil
 }
@@ -676,6 +808,9 @@ func (t *sinkTask) Close(_ context.Context, tps []connect.TopicPartition) error 
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, tp := range tps {
+		if st := t.parts[tp]; st != nil {
+			st.drop()
+		}
 		delete(t.parts, tp)
 	}
 	return nil
@@ -685,6 +820,9 @@ func (t *sinkTask) Close(_ context.Context, tps []connect.TopicPartition) error 
 func (t *sinkTask) Stop() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	for _, st := range t.parts {
+		st.drop()
+	}
 	t.parts = map[connect.TopicPartition]*partState{}
 	return nil
 }

@@ -1,0 +1,105 @@
+package s3sink
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/ferryhq/ferry/runtime/connect"
+)
+
+func TestSpillBuf(t *testing.T) {
+	dir := t.TempDir()
+	b := &budget{limit: 3 * minChunk}
+	s := newSpillBuf(b, dir)
+	var want bytes.Buffer
+	for i := 0; i < 2000; i++ {
+		line := []byte(fmt.Sprintf("record %d %s\n", i, strings.Repeat("x", i%50)))
+		want.Write(line)
+		if _, err := s.Write(line); err != nil {
+			t.Fatal(err)
+		}
+		if b.inUse() > b.limit {
+			t.Fatalf("budget overdrawn: %d > %d", b.inUse(), b.limit)
+		}
+	}
+	if !s.Spilled() {
+		t.Fatal("did not spill past its budget")
+	}
+	got, err := io.ReadAll(io.NewSectionReader(s, 0, s.Len()))
+	if err != nil || !bytes.Equal(got, want.Bytes()) {
+		t.Fatalf("read back %d bytes (err %v), want %d identical", len(got), err, want.Len())
+	}
+	mid := make([]byte, 100)
+	if _, err := s.ReadAt(mid, 5000); err != nil || !bytes.Equal(mid, want.Bytes()[5000:5100]) {
+		t.Errorf("ReadAt across the spill boundary: %v", err)
+	}
+	s.Release()
+	if b.inUse() != 0 {
+		t.Errorf("budget in use after release: %d", b.inUse())
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("spill files left: %v", ents)
+	}
+}
+
+// A large object with a tiny budget spills to disk and goes up as a
+// multipart upload; content is intact, budget and disk are returned.
+func TestMultipartAndSpillAgainstVersityGW(t *testing.T) {
+	task, srv := startVersity(t, map[string]string{"flush.size": "30000", "s3.part.size": "5242880", "s3.object.tagging": "true"})
+	task.mem = &budget{limit: 256 << 10}
+	task.dir = t.TempDir()
+	ctx := context.Background()
+	tp := connect.TopicPartition{Topic: "t", Partition: 0}
+	_ = task.Open(ctx, []connect.TopicPartition{tp})
+	pad := strings.Repeat("p", 400)
+	var want bytes.Buffer
+	for from := 0; from < 30000; from += 1000 {
+		rs := make([]connect.Record, 1000)
+		for i := range rs {
+			off := from + i
+			rs[i] = connect.Record{Topic: "t", Offset: int64(off), Value: map[string]any{"i": fmt.Sprint(off), "pad": pad}}
+			fmt.Fprintf(&want, `{"i":"%d","pad":"%s"}`+"\n", off, pad)
+		}
+		if err := task.Put(ctx, rs); err != nil {
+			t.Fatal(err)
+		}
+		if from == 20000 {
+			if ents, _ := os.ReadDir(task.dir); len(ents) == 0 {
+				t.Error("nothing spilled with a 256 KiB budget and 8 MiB buffered")
+			}
+		}
+	}
+	if want.Len() < 12<<20 {
+		t.Fatalf("test object only %d bytes", want.Len())
+	}
+	key := "topics/t/partition=0/t+0+0000000000.json"
+	out, err := srv.Client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(srv.Bucket), Key: aws.String(key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(out.Body)
+	_ = out.Body.Close()
+	if !bytes.Equal(got, want.Bytes()) {
+		t.Fatalf("object %d bytes, want %d identical", len(got), want.Len())
+	}
+	if out.PartsCount == nil && !strings.Contains(aws.ToString(out.ETag), "-") {
+		t.Errorf("not a multipart upload: etag %s", aws.ToString(out.ETag))
+	}
+	if task.mem.inUse() != 0 {
+		t.Errorf("budget in use after commit: %d", task.mem.inUse())
+	}
+	if ents, _ := os.ReadDir(task.dir); len(ents) != 0 {
+		t.Errorf("spill files left: %v", ents)
+	}
+	if d, _ := task.PreCommit(ctx, map[connect.TopicPartition]int64{tp: 30000}); d[tp] != 30000 {
+		t.Errorf("durable %v", d)
+	}
+}
