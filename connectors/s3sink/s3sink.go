@@ -397,7 +397,7 @@ func (t *sinkTask) put(ctx context.Context, r *connect.Record) error {
 	if rowT != nil {
 		f.rows, f.schema = append(f.rows, row), rowT
 	} else {
-			if _, err := f.vals.Write(val); err != nil {
+		if _, err := f.vals.Write(val); err != nil {
 			return fmt.Errorf("buffer record at %s: %w", r.Coordinates(), err)
 		}
 		f.valEnd = append(f.valEnd, f.vals.Len())
