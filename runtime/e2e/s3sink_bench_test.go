@@ -1,0 +1,250 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ferryhq/ferry/connectors/s3sink/s3test"
+	"github.com/ferryhq/ferry/jobs"
+	"github.com/ferryhq/ferry/runtime/connect"
+)
+
+// TestBenchS3Sink is scripts/bench-s3sink.sh: on one kfake broker and one
+// versitygw it measures the bare limits (franz-go consume-only MB/s,
+// PutObject MB/s at the sink's object size), the sink's throughput with one
+// worker of 1 and 2 tasks, and the worker's peak RSS with 8, 64 and 512
+// partitions. It runs only with FERRY_BENCH=1.
+func TestBenchS3Sink(t *testing.T) {
+	if os.Getenv("FERRY_BENCH") != "1" {
+		t.Skip("set FERRY_BENCH=1 (scripts/bench-s3sink.sh)")
+	}
+	records := envInt("FERRY_BENCH_RECORDS", 400000)
+	flush := envInt("FERRY_BENCH_FLUSH", 5000)
+	const parts = 8
+	srv := s3test.Start(t)
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(parts, "bench"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kc.Close)
+	addr := kc.ListenAddrs()[0]
+	pad := strings.Repeat("x", 200)
+	value := func(p int32, i int) []byte { return []byte(fmt.Sprintf(`{"id":%d,"p":%d,"pad":"%s"}`, i, p, pad)) }
+	bytesIn := produceBench(t, addr, "bench", parts, records/parts, value)
+	mb := float64(bytesIn) / 1e6
+	fmt.Printf("bench setup: %d records, %.1f MB over %d partitions, flush.size %d (objects of %.2f MB)\n",
+		records, mb, parts, flush, mb/float64(records)*float64(flush))
+
+	// Limit 1: consume-only.
+	consumeStart := time.Now()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics("bench"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	for got < records {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatal(err)
+		}
+		got += fs.NumRecords()
+	}
+	cancel()
+	cl.Close()
+	consumeMBs := mb / time.Since(consumeStart).Seconds()
+	fmt.Printf("bench limit consume-only (franz-go): %.1f MB/s\n", consumeMBs)
+
+	// Limit 2: sequential PutObject at the sink's object size.
+	objSize := bytesIn / int64(records) * int64(flush)
+	body := bytes.Repeat([]byte("y"), int(objSize))
+	n := max(4, int(64<<20/objSize))
+	putStart := time.Now()
+	for i := 0; i < n; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		_, err := srv.Client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(srv.Bucket), Key: aws.String(fmt.Sprintf("limit/%d", i)),
+			Body: bytes.NewReader(body), ContentLength: aws.Int64(objSize)})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	putMBs := float64(objSize) * float64(n) / 1e6 / time.Since(putStart).Seconds()
+	fmt.Printf("bench limit PutObject (%.2f MB objects, sequential): %.1f MB/s\n", float64(objSize)/1e6, putMBs)
+	lower := min(consumeMBs, putMBs)
+
+	for _, tasks := range []int{1, 2} {
+		group := fmt.Sprintf("bench%d", tasks)
+		cfg := benchConfig(srv, "bench", flush, tasks)
+		cfg["topics.dir"] = group
+		s := benchSpec(addr, group, cfg, tasks)
+		c := startWorkerProcess(t, s, 0)
+		start := time.Now()
+		first, n0 := waitCommitted(t, addr, group, parts, int64(records/parts), 5*time.Minute, c)
+		end := time.Now()
+		_ = c.cmd.Process.Kill()
+		<-c.exited
+		el := end.Sub(start).Seconds()
+		steady := end.Sub(first).Seconds()
+		frac := float64(int64(records)-n0) / float64(records)
+		fmt.Printf("bench sink 1 worker %d task(s): %.1f MB/s, %.0f records/s from the first commit on (%.0f%% of the lower limit %.1f MB/s; target ≥ 70%%); %.1f MB/s including start and group join\n",
+			tasks, mb*frac/steady, float64(records)*frac/steady, 100*mb*frac/steady/lower, lower, mb/el)
+	}
+
+	for _, p := range []int{8, 64, 512} {
+		topic := fmt.Sprintf("rss%d", p)
+		per := 1000
+		kadmCreate(t, addr, topic, p)
+		produceBench(t, addr, topic, p, per*3/2, value)
+		cfg := benchConfig(srv, topic, per, 1)
+		cfg["topics.dir"] = topic
+		s := benchSpec(addr, topic, cfg, 1)
+		c := startWorkerProcess(t, s, 0)
+		waitCommitted(t, addr, topic, p, int64(per), 5*time.Minute, c)
+		rss := peakRSS(c.cmd.Process.Pid)
+		_ = c.cmd.Process.Kill()
+		<-c.exited
+		fmt.Printf("bench peak RSS %d partitions (flush.size %d, %d records each, half a batch still buffered): %.0f MiB (target < 512 MiB at 512)\n",
+			p, per, per*3/2, float64(rss)/(1<<20))
+	}
+}
+
+func envInt(k string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(k)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+func produceBench(t *testing.T, addr, topic string, parts, per int, value func(int32, int) []byte) int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var total int64
+	for i := 0; i < per; i += 1000 {
+		var recs []*kgo.Record
+		for p := int32(0); p < int32(parts); p++ {
+			for j := i; j < min(i+1000, per); j++ {
+				v := value(p, j)
+				total += int64(len(v))
+				recs = append(recs, &kgo.Record{Topic: topic, Partition: p, Value: v})
+			}
+		}
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+	}
+	return total
+}
+
+func kadmCreate(t *testing.T, addr, topic string, parts int) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, int32(parts), 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func benchConfig(srv *s3test.Server, topic string, flush, tasks int) map[string]string {
+	cfg := map[string]string{
+		"connector.class": s3sink(), "tasks.max": strconv.Itoa(tasks), "topics": topic, "flush.size": strconv.Itoa(flush),
+		"format.class": "io.confluent.connect.s3.format.json.JsonFormat", "value.converter": connect.JSONConverterClass,
+		"value.converter.schemas.enable": "false", "offset.flush.interval.ms": "200",
+	}
+	for k, v := range srv.Config() {
+		cfg[k] = v
+	}
+	return cfg
+}
+
+func benchSpec(addr, name string, cfg map[string]string, tasks int) *jobs.WorkerSpec {
+	return &jobs.WorkerSpec{Connector: name, Class: s3sink(), Config: cfg, BootstrapServers: addr,
+		Mcu: 1, Workers: 1, TasksMax: tasks, MetricsInterval: "5s"}
+}
+
+// waitCommitted waits until every partition committed want; it returns
+// when the first commit was seen and how many records it covered.
+func waitCommitted(t *testing.T, addr, group string, parts int, want int64, d time.Duration, c *child) (time.Time, int64) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	deadline := time.Now().Add(d)
+	var first time.Time
+	var n0 int64
+	for {
+		select {
+		case <-c.exited:
+			t.Fatalf("worker exited:\n%s", c.out.String())
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		resp, err := adm.FetchOffsets(ctx, jobs.ConsumerGroup(group))
+		cancel()
+		if err == nil {
+			done, sum := 0, int64(0)
+			resp.Each(func(o kadm.OffsetResponse) {
+				if o.At > 0 {
+					sum += o.At
+				}
+				if o.At >= want {
+					done++
+				}
+			})
+			if sum > 0 && first.IsZero() {
+				first, n0 = time.Now(), sum
+			}
+			if done == parts {
+				return first, n0
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("group %s did not commit %d on %d partitions within %v:\n%s", group, want, parts, d, c.out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// peakRSS reads a process's peak resident set (VmHWM) in bytes.
+func peakRSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmHWM:") {
+			f := strings.Fields(l)
+			if len(f) >= 2 {
+				n, _ := strconv.ParseInt(f[1], 10, 64)
+				return n << 10
+			}
+		}
+	}
+	return -1
+}
