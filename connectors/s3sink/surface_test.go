@@ -17,6 +17,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/rs/zerolog"
 
 	"github.com/ferryhq/ferry/connectors/s3sink/s3test"
 	"github.com/ferryhq/ferry/runtime/connect"
@@ -417,5 +418,22 @@ func TestRetriesWithBackoff(t *testing.T) {
 	}
 	if d, _ := task.PreCommit(ctx, map[connect.TopicPartition]int64{tp: 2}); d[tp] != 1 {
 		t.Errorf("durable %v, want 1", d)
+	}
+}
+
+func TestUnknownKeysWarned(t *testing.T) {
+	var logs bytes.Buffer
+	ctx := zerolog.New(&logs).WithContext(context.Background())
+	cfg := validConfig()
+	cfg["s3.bucket.nmae"] = "typo"
+	cfg["transforms"] = "x"
+	cfg["consumer.override.max.poll.records"] = "5"
+	task := &sinkTask{client: &fakeUploader{objects: map[string][]byte{}}}
+	if err := task.Start(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "s3.bucket.nmae") || !strings.Contains(out, `"level":"warn"`) || strings.Contains(out, "transforms") || strings.Contains(out, "consumer.override") {
+		t.Errorf("log %q: want one warning naming only s3.bucket.nmae", out)
 	}
 }
