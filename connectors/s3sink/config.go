@@ -163,7 +163,7 @@ var ConfigSpec = []connect.ConfigField{
 	{Name: KeyBAExtension, Type: connect.TypeString, Default: ".bin", Doc: "ByteArray: file extension"},
 	{Name: KeyRotateInterval, Type: connect.TypeLong, Default: "-1", Doc: "also commit a partition's objects when a record's time (timestamp.extractor) is this many ms after the first's; -1: off. " +
 		"Exactly once across restarts with timestamp.extractor=Record or RecordField"},
-	{Name: KeyRotateSchedule, Type: connect.TypeLong, Default: "-1", Doc: "also commit a partition's objects this many ms (wall clock) after they got their first record, even if no more records come; -1: off. " +
+	{Name: KeyRotateSchedule, Type: connect.TypeLong, Default: "-1", Doc: "also commit a partition's open objects at the next wall-clock multiple of this many ms (counted from midnight in timezone, UTC if unset), even if no more records come; -1: off. " +
 		"Objects are then written with If-None-Match: * so an object is never overwritten"},
 }
 
@@ -215,6 +215,7 @@ type settings struct {
 	avroCodec, parquetCodec                string
 	partRetries                            int
 	partSize                               int64
+	loc                                    *time.Location // timezone, UTC when unset
 	retryBackoff                           time.Duration
 	part                                   partitioner
 }
@@ -271,6 +272,12 @@ func parseSettings(cfg map[string]string) (*settings, error) {
 			return nil, err
 		}
 		*d.dst = time.Duration(max(n, 0)) * time.Millisecond
+	}
+	s.loc = time.UTC
+	if tz := strings.TrimSpace(cfg[KeyTimezone]); tz != "" {
+		if s.loc, err = time.LoadLocation(tz); err != nil {
+			return nil, fmt.Errorf("%s: unknown time zone %q", KeyTimezone, tz)
+		}
 	}
 	s.format = cfg[KeyFormatClass]
 	if s.bucket = strings.TrimSpace(cfg[KeyBucket]); s.bucket == "" {

@@ -7,7 +7,8 @@
 // As in Confluent's connector, a Kafka partition's open objects (one per
 // encoded partition) are committed together: after flush.size records, when
 // rotate.interval.ms is exceeded (or, with it, when the encoded partition
-// changes), or when rotate.schedule.interval.ms has passed on the wall clock.
+// changes), or at the next wall-clock multiple of rotate.schedule.interval.ms
+// (counted from midnight in timezone), also on idle partitions.
 // A partition's offset is reported durable only up to the end of its last
 // committed batch.
 //
@@ -163,7 +164,7 @@ type partState struct {
 	schema  string               // Avro, Parquet: id of the open objects' schema
 
 	firstTs  time.Time // time (per timestamp.extractor) of the batch's first record
-	openedAt time.Time // wall clock when the batch got its first record
+	rotateAt time.Time // rotate.schedule.interval.ms: the wall-clock boundary the batch is committed at
 }
 
 // drop releases every open file.
@@ -314,7 +315,7 @@ func (t *sinkTask) Put(ctx context.Context, records []connect.Record) error {
 	if t.s.rotateSchedule > 0 {
 		now := t.now()
 		for tp, st := range t.parts {
-			if st.count > 0 && now.Sub(st.openedAt) >= t.s.rotateSchedule {
+			if st.count > 0 && !now.Before(st.rotateAt) {
 				if err := t.commit(ctx, tp, st); err != nil {
 					return err
 				}
@@ -391,7 +392,10 @@ func (t *sinkTask) put(ctx context.Context, r *connect.Record) error {
 		st.files[encoded] = f
 	}
 	if st.count == 0 {
-		st.firstTs, st.openedAt = ts, now
+		st.firstTs = ts
+		if t.s.rotateSchedule > 0 {
+			st.rotateAt = nextBoundary(now, t.s.rotateSchedule, t.s.loc)
+		}
 	}
 	f.offs = append(f.offs, r.Offset)
 	if rowT != nil {
@@ -445,7 +449,25 @@ func (t *sinkTask) commit(ctx context.Context, tp connect.TopicPartition, st *pa
 	}
 	st.durable = st.next
 	st.count = 0
+	for enc, end := range st.skip {
+		if end < st.durable {
+			delete(st.skip, enc) // records up to end are behind the commit now
+		}
+	}
 	return nil
+}
+
+// nextBoundary returns the first multiple of iv after now, counted from the
+// start of now's day in loc and capped at the next day's start, as
+// Confluent's scheduled rotation does (every hour on the hour, say).
+func nextBoundary(now time.Time, iv time.Duration, loc *time.Location) time.Time {
+	t := now.In(loc)
+	day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
+	next := day.Add((now.Sub(day)/iv + 1) * iv)
+	if nd := day.AddDate(0, 0, 1); next.After(nd) {
+		next = nd
+	}
+	return next
 }
 
 // Key returns the object key of the default partitioner's object of tp

@@ -255,7 +255,7 @@ func TestRotateSchedule(t *testing.T) {
 	cfg["flush.size"] = "100"
 	cfg["rotate.schedule.interval.ms"] = "60000"
 	up := &fakeUploader{objects: map[string][]byte{}}
-	now := time.Unix(1700000000, 0)
+	now := time.Date(2024, 1, 1, 10, 0, 0, 0, time.UTC) // on a boundary: the next is a minute away
 	task := &sinkTask{client: up, now: func() time.Time { return now }}
 	if err := task.Start(ctx, cfg); err != nil {
 		t.Fatal(err)

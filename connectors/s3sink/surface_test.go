@@ -437,3 +437,22 @@ func TestUnknownKeysWarned(t *testing.T) {
 		t.Errorf("log %q: want one warning naming only s3.bucket.nmae", out)
 	}
 }
+
+func TestNextBoundary(t *testing.T) {
+	ny, _ := time.LoadLocation("America/New_York")
+	for _, c := range []struct {
+		now  time.Time
+		iv   time.Duration
+		loc  *time.Location
+		want time.Time
+	}{
+		{time.Date(2024, 1, 1, 10, 17, 3, 0, time.UTC), time.Hour, time.UTC, time.Date(2024, 1, 1, 11, 0, 0, 0, time.UTC)},
+		{time.Date(2024, 1, 1, 10, 0, 0, 0, time.UTC), 10 * time.Minute, time.UTC, time.Date(2024, 1, 1, 10, 10, 0, 0, time.UTC)},
+		{time.Date(2024, 1, 1, 23, 30, 0, 0, time.UTC), 7 * time.Hour, time.UTC, time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC)},
+		{time.Date(2024, 1, 1, 15, 30, 0, 0, time.UTC), 24 * time.Hour, ny, time.Date(2024, 1, 2, 0, 0, 0, 0, ny)},
+	} {
+		if got := nextBoundary(c.now, c.iv, c.loc); !got.Equal(c.want) {
+			t.Errorf("nextBoundary(%v, %v, %v) = %v, want %v", c.now, c.iv, c.loc, got, c.want)
+		}
+	}
+}
