@@ -85,10 +85,18 @@ func TestBenchS3Sink(t *testing.T) {
 	fmt.Printf("bench limit PutObject (%.2f MB objects, sequential): %.1f MB/s\n", float64(objSize)/1e6, putMBs)
 	lower := min(consumeMBs, putMBs)
 
-	for _, tasks := range []int{1, 2} {
-		group := fmt.Sprintf("bench%d", tasks)
+	for _, run := range []struct {
+		format string
+		tasks  int
+	}{{"json", 1}, {"json", 2}, {"bytearray", 1}, {"bytearray", 2}} {
+		tasks := run.tasks
+		group := fmt.Sprintf("bench-%s-%d", run.format, tasks)
 		cfg := benchConfig(srv, "bench", flush, tasks)
 		cfg["topics.dir"] = group
+		if run.format == "bytearray" {
+			cfg["format.class"] = "io.confluent.connect.s3.format.bytearray.ByteArrayFormat"
+			cfg["value.converter"] = connect.ByteArrayConverterClass
+		}
 		s := benchSpec(addr, group, cfg, tasks)
 		c := startWorkerProcess(t, s, 0)
 		start := time.Now()
@@ -99,8 +107,8 @@ func TestBenchS3Sink(t *testing.T) {
 		el := end.Sub(start).Seconds()
 		steady := end.Sub(first).Seconds()
 		frac := float64(int64(records)-n0) / float64(records)
-		fmt.Printf("bench sink 1 worker %d task(s): %.1f MB/s, %.0f records/s from the first commit on (%.0f%% of the lower limit %.1f MB/s; target ≥ 70%%); %.1f MB/s including start and group join\n",
-			tasks, mb*frac/steady, float64(records)*frac/steady, 100*mb*frac/steady/lower, lower, mb/el)
+		fmt.Printf("bench sink %s 1 worker %d task(s): %.1f MB/s, %.0f records/s from the first commit on (%.0f%% of the lower limit %.1f MB/s; target ≥ 70%%); %.1f MB/s including start and group join\n",
+			run.format, tasks, mb*frac/steady, float64(records)*frac/steady, 100*mb*frac/steady/lower, lower, mb/el)
 	}
 
 	for _, p := range []int{8, 64, 512} {
