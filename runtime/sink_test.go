@@ -170,6 +170,31 @@ func TestIdleTasksCountAsRunning(t *testing.T) {
 	}
 }
 
+// A scale changes the group's size: Reshare stops the tasks that are no
+// longer this worker's and starts its new ones without a restart, and the
+// worker is RUNNING with exactly its new share.
+func TestReshareChangesTasksInPlace(t *testing.T) {
+	addr := newCluster(t, 4, "grow")
+	rec := newRecorder()
+	w := startWorker(t, testSpec("resh", addr, 2, 1, map[string]string{"topics": "grow"}), 0, testRegistry(t, rec))
+	eventually(t, 20*time.Second, "worker RUNNING", func() bool { return w.status.last().State == jobs.WorkerRunning })
+	if ids := w.w.TaskIDs(); len(ids) != 2 || ids[0] != 0 || ids[1] != 1 {
+		t.Fatalf("tasks %v, want [0 1]", ids)
+	}
+	w.w.Reshare(3, 6) // worker 0 of 3 with 6 tasks runs 0 and 3
+	eventually(t, 20*time.Second, "new share RUNNING", func() bool {
+		st := w.status.last()
+		if st.State != jobs.WorkerRunning || len(st.Tasks) != 2 {
+			return false
+		}
+		return st.Tasks[0].ID == 0 && st.Tasks[1].ID == 3
+	})
+	if ids := w.w.TaskIDs(); len(ids) != 2 || ids[1] != 3 {
+		t.Fatalf("tasks after reshare %v, want [0 3]", ids)
+	}
+	w.stop(t)
+}
+
 // More workers than tasks: a worker with no task of its own stays up and
 // RUNNING (it exited at once before, and its executor saw a crash loop).
 func TestWorkerWithoutTasksStaysUp(t *testing.T) {

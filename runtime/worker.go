@@ -68,6 +68,9 @@ type Worker struct {
 	tasks    map[int]*jobs.TaskStatus
 	stopping bool
 	changed  chan struct{}
+	// reshare carries a new group size and tasks.max (the autoscaler
+	// changed the count): the worker runs its new share without a restart.
+	reshare chan [2]int
 
 	recordsIn, recordsOut atomic.Int64
 	bytesIn, bytesOut     atomic.Int64
@@ -159,6 +162,7 @@ func NewWorker(spec *jobs.WorkerSpec, opts Options) (*Worker, error) {
 		interval: interval,
 		tasks:    map[int]*jobs.TaskStatus{},
 		changed:  make(chan struct{}, 1),
+		reshare:  make(chan [2]int, 1),
 	}
 	w.log = opts.Logger.With().Str("connector", spec.Connector).Str("worker", opts.WorkerID).Int("index", opts.Index).Logger()
 	for _, id := range w.taskIDs {
@@ -169,7 +173,34 @@ func NewWorker(spec *jobs.WorkerSpec, opts Options) (*Worker, error) {
 }
 
 // TaskIDs returns the task ids this worker runs.
-func (w *Worker) TaskIDs() []int { return append([]int(nil), w.taskIDs...) }
+func (w *Worker) TaskIDs() []int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]int(nil), w.taskIDs...)
+}
+
+// Reshare tells a running worker that its group now has workers workers
+// and tasksMax tasks (the autoscaler changed the count and the deployer
+// rewrote the spec in place). The worker stops the tasks no longer its own
+// (committing what is durable, as on shutdown) and starts the new ones; the
+// tasks it keeps go on untouched, so a scale costs one rebalance. The
+// newest call wins; calls after shutdown began are ignored.
+func (w *Worker) Reshare(workers, tasksMax int) {
+	if workers < 1 || tasksMax < 1 {
+		return
+	}
+	for {
+		select {
+		case w.reshare <- [2]int{workers, tasksMax}:
+			return
+		default:
+		}
+		select { // drop an older, unread request
+		case <-w.reshare:
+		default:
+		}
+	}
+}
 
 // Run runs the worker's tasks until ctx is done, then shuts them down
 // gracefully (commit what is durable, close, leave the group) and returns.
@@ -179,8 +210,22 @@ func (w *Worker) Run(ctx context.Context) error {
 		Str("value_converter", convert.ClassFromConfig(w.spec.Config, w.spec.WorkerProperties, false)).
 		Msg("worker starting")
 	var wg sync.WaitGroup
-	for _, id := range w.taskIDs {
-		wg.Go(func() { w.superviseTask(ctx, id) })
+	type running struct {
+		cancel context.CancelFunc
+		done   chan struct{}
+	}
+	tasks := map[int]running{}
+	start := func(id int) {
+		tctx, cancel := context.WithCancel(ctx)
+		r := running{cancel: cancel, done: make(chan struct{})}
+		tasks[id] = r
+		wg.Go(func() {
+			defer close(r.done)
+			w.superviseTask(tctx, id)
+		})
+	}
+	for _, id := range w.TaskIDs() {
+		start(id)
 	}
 	if w.opts.MetricsAddr != "" {
 		// Served until the worker returns, so the last figures stay
@@ -192,7 +237,6 @@ func (w *Worker) Run(ctx context.Context) error {
 		defer stopMetrics()
 	}
 	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
 
 	cpu := newCPUMeter()
 	ticker := time.NewTicker(w.interval)
@@ -210,6 +254,48 @@ func (w *Worker) Run(ctx context.Context) error {
 		case <-ticker.C:
 			w.publishStatus()
 			w.publishMetrics(cpu.percent(w.spec.Mcu))
+		case sh := <-w.reshare:
+			if ctx.Err() != nil {
+				continue
+			}
+			want := jobs.TaskShare(sh[1], sh[0], w.opts.Index)
+			keep := map[int]bool{}
+			for _, id := range want {
+				keep[id] = true
+			}
+			var gone, added []int
+			for id, r := range tasks {
+				if !keep[id] {
+					gone = append(gone, id)
+					r.cancel()
+				}
+			}
+			for _, id := range gone {
+				<-tasks[id].done // stopped as on shutdown: durable offsets committed
+				delete(tasks, id)
+			}
+			w.mu.Lock()
+			for _, id := range gone {
+				delete(w.tasks, id)
+				w.lag.Delete(id)
+			}
+			for _, id := range want {
+				if _, ok := w.tasks[id]; !ok {
+					w.tasks[id] = &jobs.TaskStatus{ID: id, State: TaskStarting}
+					w.lag.Store(id, new(atomic.Int64))
+					added = append(added, id)
+				}
+			}
+			w.taskIDs = want
+			w.mu.Unlock()
+			for _, id := range added {
+				start(id)
+			}
+			if len(gone)+len(added) > 0 {
+				w.log.Info().Ints("tasks", want).Ints("stopped", gone).Ints("started", added).
+					Int("workers", sh[0]).Int("tasks_max", sh[1]).Msg("task share changed")
+			}
+			w.publishStatus()
 		case <-ctxDone:
 			ctxDone = nil
 			w.mu.Lock()
@@ -217,6 +303,8 @@ func (w *Worker) Run(ctx context.Context) error {
 			w.mu.Unlock()
 			w.log.Info().Msg("worker stopping")
 			w.publishStatus()
+			// No task starts from here on, so waiting for them is safe.
+			go func() { wg.Wait(); close(done) }()
 			stopped = done
 		case <-stopped:
 			w.publishStatus()
@@ -336,7 +424,7 @@ func (w *Worker) Metrics(cpuPercent float64) jobs.Metrics {
 		Time:       time.Now().UTC(),
 		CPUPercent: cpuPercent,
 		Mcu:        w.spec.Mcu,
-		Tasks:      len(w.taskIDs),
+		Tasks:      len(w.TaskIDs()),
 		RecordsIn:  w.recordsIn.Load(),
 		RecordsOut: w.recordsOut.Load(),
 		BytesIn:    w.bytesIn.Load(),

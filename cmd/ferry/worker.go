@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/ferryhq/ferry/jobs"
 	"github.com/ferryhq/ferry/runtime"
@@ -63,8 +64,57 @@ func runWorker(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	wctx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		watchSpec(wctx, path, spec, w, log)
+	}()
+	defer func() { stopWatch(); <-watched }()
 	if err := w.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil
+}
+
+// specPollInterval is how often a worker looks at its spec file for a new
+// group size.
+const specPollInterval = 2 * time.Second
+
+// watchSpec follows the worker's spec file: when the deployer rewrites it
+// for a new worker count (same revision, so the worker is not replaced), the
+// worker takes on its new task share. A new revision is the deployer's to
+// roll out by replacing the worker, so it is left alone here.
+func watchSpec(ctx context.Context, path string, cur *jobs.WorkerSpec, w *runtime.Worker, log zerolog.Logger) {
+	var last time.Time
+	if fi, err := os.Stat(path); err == nil {
+		last = fi.ModTime()
+	}
+	t := time.NewTicker(specPollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		fi, err := os.Stat(path)
+		if err != nil || fi.ModTime().Equal(last) {
+			continue
+		}
+		last = fi.ModTime()
+		next, err := jobs.LoadWorkerSpec(path)
+		if err != nil {
+			log.Warn().Err(err).Msg("spec file changed but cannot be read; keeping the current task share")
+			continue
+		}
+		if next.Revision != cur.Revision {
+			continue
+		}
+		if next.Workers != cur.Workers || next.TasksMax != cur.TasksMax {
+			log.Info().Int("workers", next.Workers).Int("tasks_max", next.TasksMax).Msg("group size changed")
+			w.Reshare(next.Workers, next.TasksMax)
+			cur = next
+		}
+	}
 }
