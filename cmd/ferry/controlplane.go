@@ -69,8 +69,9 @@ func runControlPlane(ctx context.Context, cfg controlPlaneConfig) error {
 	}
 	srv, err := api.New(api.Config{
 		Store: st, Region: cfg.Region, Account: cfg.Account,
-		Catalog: registryCatalog{connect.Default()},
-		Logger:  log.With().Str("component", "api").Logger(),
+		Catalog:      registryCatalog{connect.Default()},
+		ConfigChecks: autoscale.ConfigProblems,
+		Logger:       log.With().Str("component", "api").Logger(),
 	})
 	if err != nil {
 		return err

@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/ferryhq/ferry/jobs"
-	"github.com/ferryhq/ferry/scheduler/autoscale"
 	"github.com/ferryhq/ferry/scheduler/store"
 )
 
@@ -124,7 +123,13 @@ func (s *Server) checkReferences(ctx context.Context, spec *jobs.ConnectorSpec) 
 // checkConfig checks a connector configuration against what the plugin
 // provides. Only the built-in plugin can be inspected.
 func (s *Server) checkConfig(pl *store.Plugin, cfg map[string]string) jobs.Problems {
-	p := autoscalerProblems(cfg)
+	var p jobs.Problems
+	if s.cfg.ConfigChecks != nil {
+		// Checks of Ferry's own keys (e.g. ferry.autoscaler.*), whatever the plugin.
+		for _, fe := range s.cfg.ConfigChecks(cfg) {
+			p = append(p, jobs.FieldError{Field: fieldConfig + "." + fe.Field, Rule: fe.Rule})
+		}
+	}
 	if pl == nil || !pl.Builtin || s.cfg.Catalog == nil {
 		return p
 	}
@@ -486,26 +491,4 @@ func (s *Server) restartConnector(w http.ResponseWriter, r *http.Request, arn st
 	}
 	s.log.Info().Str("connector", a.Name).Int64("restarts", e.Value.Restarts).Msg("connector restart requested")
 	return writeJSON(w, map[string]string{"connectorArn": e.Value.Arn, "connectorState": connectorState(e.Value, st)})
-}
-
-// autoscalerProblems checks Ferry's own ferry.autoscaler.* keys, whatever
-// the plugin: a bad override is refused now rather than ignored later.
-func autoscalerProblems(cfg map[string]string) jobs.Problems {
-	var p jobs.Problems
-	err := autoscale.ValidateConfig(cfg)
-	if err == nil {
-		return p
-	}
-	errs := []error{err}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	}
-	for _, e := range errs {
-		key, rule, ok := strings.Cut(e.Error(), ": ")
-		if !ok {
-			key, rule = autoscale.KeyPrefix, e.Error()
-		}
-		p.Add(fieldConfig+"."+key, "%s", rule)
-	}
-	return p
 }

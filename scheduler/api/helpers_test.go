@@ -18,6 +18,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/ferryhq/ferry/jobs"
 	"github.com/ferryhq/ferry/scheduler/api"
+	"github.com/ferryhq/ferry/scheduler/autoscale"
 	"github.com/ferryhq/ferry/scheduler/store"
 	"github.com/ferryhq/ferry/scheduler/store/storetest"
 	"github.com/nats-io/nats.go"
@@ -60,7 +61,7 @@ func newEnv(t *testing.T) *env {
 	st, nc := storetest.Open(t)
 	e := &env{st: st, nc: nc, now: time.Date(2026, 11, 23, 12, 0, 0, 123456000, time.UTC)}
 	srv, err := api.New(api.Config{
-		Store: st, Region: region, Account: account, Catalog: fakeCatalog{},
+		Store: st, Region: region, Account: account, Catalog: fakeCatalog{}, ConfigChecks: autoscale.ConfigProblems,
 		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 		Now: func() time.Time {
 			e.mu.Lock()

@@ -44,6 +44,10 @@ type Config struct {
 	// Catalog checks connector classes of the built-in plugin. Nil accepts
 	// every class (the worker then fails on an unknown one).
 	Catalog Catalog
+	// ConfigChecks, if set, checks every connector configuration (create and
+	// update, whatever the plugin) for Ferry's own keys, such as the
+	// autoscaler's overrides; Field is the configuration key.
+	ConfigChecks func(cfg map[string]string) []jobs.FieldError
 	// Logger receives one debug line per request and a warning per error.
 	Logger zerolog.Logger
 	// Now is the clock (default time.Now).

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ferryhq/ferry/jobs"
 )
 
 // Per-connector override keys, read from the connector configuration. They
@@ -173,4 +175,26 @@ func (s Settings) WithOverrides(cfg map[string]string) (Settings, error) {
 func ValidateConfig(cfg map[string]string) error {
 	_, err := DefaultSettings().WithOverrides(cfg)
 	return err
+}
+
+// ConfigProblems is ValidateConfig as field errors (Field is the key), for
+// the API to refuse bad overrides at create and update time.
+func ConfigProblems(cfg map[string]string) []jobs.FieldError {
+	err := ValidateConfig(cfg)
+	if err == nil {
+		return nil
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	out := make([]jobs.FieldError, 0, len(errs))
+	for _, e := range errs {
+		key, rule, ok := strings.Cut(e.Error(), ": ")
+		if !ok {
+			key, rule = KeyPrefix, e.Error()
+		}
+		out = append(out, jobs.FieldError{Field: key, Rule: rule})
+	}
+	return out
 }
