@@ -162,6 +162,11 @@ type partState struct {
 	durable int64                // offset after the last committed batch; -1 none
 	skip    map[string]int64     // per encoded partition: records up to here are already in S3
 	schema  string               // Avro, Parquet: id of the open objects' schema
+	// name is the topic-partition the open objects are named after: the
+	// record's topic after transforms (a RegexRouter renames it), while the
+	// state itself is keyed by where the records were read, which is what
+	// PreCommit reports on.
+	name connect.TopicPartition
 
 	firstTs  time.Time // time (per timestamp.extractor) of the batch's first record
 	rotateAt time.Time // rotate.schedule.interval.ms: the wall-clock boundary the batch is committed at
@@ -326,11 +331,20 @@ func (t *sinkTask) Put(ctx context.Context, records []connect.Record) error {
 }
 
 func (t *sinkTask) put(ctx context.Context, r *connect.Record) error {
-	tp := r.TopicPartition()
+	tp := r.OriginalTopicPartition()
 	st := t.parts[tp]
 	if st == nil {
 		st = newPartState()
 		t.parts[tp] = st
+	}
+	if name := r.TopicPartition(); name != st.name {
+		if st.count > 0 {
+			// Routed elsewhere from here on: the open objects are complete.
+			if err := t.commit(ctx, tp, st); err != nil {
+				return err
+			}
+		}
+		st.name = name
 	}
 	if st.next >= 0 && r.Offset < st.next {
 		// Redelivered from an earlier offset: start the batch over there.
@@ -441,7 +455,7 @@ func (t *sinkTask) commit(ctx context.Context, tp connect.TopicPartition, st *pa
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		if err := t.upload(ctx, tp, st, st.files[n]); err != nil {
+		if err := t.upload(ctx, st.name, st, st.files[n]); err != nil {
 			return err
 		}
 		st.files[n].release()

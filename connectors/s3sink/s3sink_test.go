@@ -304,3 +304,34 @@ func TestGzip(t *testing.T) {
 		t.Errorf("decompressed %q", b)
 	}
 }
+
+// A RegexRouter-style rename: objects are named after the routed topic, and
+// PreCommit reports on the partition the records were read from, so offsets
+// keep moving.
+func TestRoutedTopicNamesObjectsAndCommitsOriginal(t *testing.T) {
+	up := &fakeUploader{objects: map[string][]byte{}}
+	task := &sinkTask{client: up}
+	ctx := context.Background()
+	if err := task.Start(ctx, validConfig()); err != nil {
+		t.Fatal(err)
+	}
+	orig := connect.TopicPartition{Topic: "t", Partition: 2}
+	if err := task.Open(ctx, []connect.TopicPartition{orig}); err != nil {
+		t.Fatal(err)
+	}
+	rs := recs("t", 2, 0, 5)
+	for i := range rs {
+		rs[i].OriginalTopic, rs[i].OriginalPartition = "t", 2
+		rs[i].Topic = "routed-t"
+	}
+	if err := task.Put(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := up.objects["topics/routed-t/partition=2/routed-t+2+0000000000.json"]; !ok {
+		t.Fatalf("objects %v, want one named after the routed topic", keysOf(up.objects))
+	}
+	d, _ := task.PreCommit(ctx, map[connect.TopicPartition]int64{orig: 5})
+	if d[orig] != 5 {
+		t.Fatalf("durable %v, want 5 for the partition the records were read from", d)
+	}
+}
