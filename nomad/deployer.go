@@ -301,6 +301,9 @@ func (d *Deployer) scale(ctx context.Context, id string, dep Deployment) error {
 	n := dep.Workers
 	meta := map[string]any{MetaConnector: dep.Name, MetaRevision: strconv.FormatInt(dep.Revision, 10)}
 	msg := fmt.Sprintf("ferry: %d workers", n)
+	if dep.Reason != "" {
+		msg = "ferry: " + dep.Reason
+	}
 	if _, _, err := d.cfg.Client.Jobs().Scale(id, GroupName, &n, msg, false, meta, d.write(ctx)); err != nil {
 		return fmt.Errorf("scale job %s to %d: %w", id, n, err)
 	}

@@ -228,8 +228,12 @@ func TestApplyNewScalingBounds(t *testing.T) {
 		t.Errorf("count = %d, want 3", c)
 	}
 	// Nomad itself refuses a count outside the bounds.
+	d.Reason = "autoscaler: scale out from 3 to 9 workers: cpu 97%"
 	if err := dep.scale(ctx, JobID(d.Name), withWorkers(d, 9)); err == nil {
 		t.Error("scale outside the bounds succeeded")
+	}
+	if _, _, _, scales, _ = f.snapshot(); len(scales) == 0 || scales[len(scales)-1].Message != "ferry: "+d.Reason {
+		t.Errorf("scale requests %+v, want the last one to carry the reason", scales)
 	}
 }
 

@@ -80,6 +80,9 @@ type Deployment struct {
 	Autoscaling *jobs.AutoScaling
 	// Plugin, when set, is fetched into the task before the worker starts.
 	Plugin *PluginArtifact
+	// Reason, when set, is the message of a scale request (e.g. the
+	// autoscaler's decision), so Nomad's scaling events say why.
+	Reason string
 }
 
 // PluginArtifact is a custom plugin's binary (or archive) that Nomad

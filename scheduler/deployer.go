@@ -36,6 +36,10 @@ type Deployment struct {
 	// Autoscaling is the connector's autoscaled capacity (nil when
 	// provisioned), so a deployer can state the bounds to its platform.
 	Autoscaling *jobs.AutoScaling
+	// Reason says why the deployment changes, when an operation is in
+	// progress (e.g. the autoscaler's "scale out from 2 to 4 workers: cpu
+	// 91%"), for the platform's own record of a scale.
+	Reason string
 	// Spec is what every worker is handed. It carries secrets: never log it.
 	Spec jobs.WorkerSpec
 }

@@ -317,6 +317,7 @@ func (r *Reconciler) reconcileConnector(ctx context.Context, e store.Entry[jobs.
 		d := Deployment{
 			Name: name, Arn: c.Arn, Revision: c.RunRevision(), Restarts: c.Restarts,
 			Workers: workers, Mcu: c.Spec.Capacity.Mcu(), Autoscaling: c.Spec.Capacity.AutoScaling, Spec: spec,
+			Reason: r.operationReason(ctx, name, status.Operation),
 		}
 		if err := r.cfg.Deployer.Apply(ctx, d); err != nil {
 			return fmt.Errorf("apply deployment: %w", err)
@@ -497,4 +498,21 @@ func (r *Reconciler) deleteConnector(ctx context.Context, e store.Entry[jobs.Con
 	delete(r.pending, name)
 	r.log.Info().Str("connector", name).Msg("connector deleted")
 	return nil
+}
+
+// operationReason is the reason recorded on the operation in progress, if
+// any ("" when there is none or it cannot be read: it only labels a scale).
+func (r *Reconciler) operationReason(ctx context.Context, name, opArn string) string {
+	if opArn == "" {
+		return ""
+	}
+	key, err := operationKey(name, opArn)
+	if err != nil {
+		return ""
+	}
+	op, err := r.cfg.Store.Operations.Get(ctx, key)
+	if err != nil {
+		return ""
+	}
+	return op.Value.Reason
 }

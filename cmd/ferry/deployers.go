@@ -55,7 +55,7 @@ var _ scheduler.Deployer = nomadDeployer{}
 func (n nomadDeployer) Apply(ctx context.Context, d scheduler.Deployment) error {
 	return n.d.Apply(ctx, nomad.Deployment{
 		Name: d.Name, Arn: d.Arn, Revision: d.Revision, Restarts: d.Restarts,
-		Workers: d.Workers, Mcu: d.Mcu, Spec: d.Spec, Autoscaling: d.Autoscaling,
+		Workers: d.Workers, Mcu: d.Mcu, Spec: d.Spec, Autoscaling: d.Autoscaling, Reason: d.Reason,
 	})
 }
 
