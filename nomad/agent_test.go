@@ -123,6 +123,34 @@ while :; do sleep 1; done
 		t.Errorf("new worker runs revision %d", spec.Revision)
 	}
 
+	// A scale (the autoscaler's path: same revision, new count) adds a
+	// worker through the scale API and replaces none; scaling back stops
+	// the highest index.
+	kept := waitAlive(t, dep, name, 1)[0]
+	d = withWorkers(d, 2)
+	d.Reason = "autoscaler: scale out from 1 to 2 workers: cpu 93%"
+	if err := dep.Apply(ctx, d); err != nil {
+		t.Fatalf("scale to 2: %v", err)
+	}
+	ids := waitAlive(t, dep, name, 2)
+	if ids[0] != kept {
+		t.Errorf("scale out replaced worker 0 (%s → %s)", kept, ids[0])
+	}
+	if spec := readSpec(t, out, 1); spec.Workers != 2 || spec.TasksMax != 4 || spec.Revision != 4 {
+		t.Errorf("new worker's spec: workers %d tasks.max %d revision %d", spec.Workers, spec.TasksMax, spec.Revision)
+	}
+	if job, _, err := client.Jobs().Info(JobID(name), nil); err != nil || *job.TaskGroups[0].Count != 2 {
+		t.Errorf("job after scale: %v", err)
+	}
+	d = withWorkers(d, 1)
+	d.Reason = "autoscaler: scale in from 2 to 1 workers: cpu 4%"
+	if err := dep.Apply(ctx, d); err != nil {
+		t.Fatalf("scale to 1: %v", err)
+	}
+	if ids := waitAlive(t, dep, name, 1); ids[0] != kept {
+		t.Errorf("scale in replaced worker 0 (%s → %s)", kept, ids[0])
+	}
+
 	if err := dep.Remove(ctx, name); err != nil {
 		t.Fatalf("remove: %v", err)
 	}
