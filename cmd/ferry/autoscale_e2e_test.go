@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,6 +149,7 @@ func TestDevAutoscales(t *testing.T) {
 	var raw struct {
 		Origin json.RawMessage `json:"originWorkerSetting"`
 		Target json.RawMessage `json:"targetWorkerSetting"`
+		Reason string          `json:"reason"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&raw); err != nil {
 		t.Fatal(err)
@@ -159,5 +161,8 @@ func TestDevAutoscales(t *testing.T) {
 	if to != minWorkers || from <= to {
 		t.Fatalf("newest scale operation moved from %d to %d workers, want a scale-in to %d", from, to, minWorkers)
 	}
-	t.Logf("scale-in operation: %d → %d workers", from, to)
+	if !strings.Contains(raw.Reason, "in") || !strings.Contains(raw.Reason, "cpu") {
+		t.Errorf("scale-in operation's reason %q does not say why", raw.Reason)
+	}
+	t.Logf("scale-in operation: %d → %d workers (%s)", from, to, raw.Reason)
 }

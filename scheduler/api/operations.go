@@ -17,6 +17,7 @@ func operationView(op store.Operation) operationDescription {
 		OperationSteps:          make([]operationStep, 0, len(op.Steps)),
 		ErrorInfo:               describeState(op.ErrorInfo),
 		CreationTime:            timestamp(op.CreationTime),
+		Reason:                  op.Reason,
 	}
 	for _, st := range op.Steps {
 		d.OperationSteps = append(d.OperationSteps, operationStep{StepType: st.Type, StepState: st.State})

@@ -176,6 +176,10 @@ type operationDescription struct {
 	ErrorInfo                    *stateDescription `json:"errorInfo,omitempty"`
 	CreationTime                 string            `json:"creationTime"`
 	EndTime                      string            `json:"endTime,omitempty"`
+	// Reason is Ferry's own member (the SDKs ignore it): why the operation
+	// happened, e.g. the autoscaler's "scale out from 2 to 4 workers: cpu
+	// 91% over the last 30s".
+	Reason string `json:"reason,omitempty"`
 }
 
 // timestamp formats t as the SDKs parse ISO-8601 members: RFC 3339 in UTC
