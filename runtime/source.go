@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -159,16 +158,11 @@ type sourceRun struct {
 	keyConv, valConv, hdrConv connect.Converter
 	chain                     connect.Chain
 
-	// inflight is every record handed to the producer (or skipped) and
-	// not yet folded into pending, in the order polled; the producer's
-	// callback marks each acknowledged. pending holds, per source
-	// partition, the latest source offset of the acknowledged prefix of
-	// that order: a record is never counted while one polled before it is
-	// unacknowledged, so a failed produce stops the stored offsets right
-	// before it (Kafka Connect's SubmittedRecords, but one order for all
-	// partitions). Only the poll loop touches either.
-	inflight []*submitted
-	pending  map[string]pendingOffset
+	// pending holds the latest source offset per source partition of the
+	// records produced since the last offset flush. Only the poll loop
+	// touches it; it is written out after the producer has flushed, so
+	// every record it covers is acknowledged.
+	pending map[string]pendingOffset
 
 	// prodCtx is what records are produced with: not ended by a stop, so
 	// records already handed over are not aborted, but ended opTimeout
@@ -182,13 +176,6 @@ type sourceRun struct {
 type pendingOffset struct {
 	partition map[string]any
 	offset    map[string]any
-}
-
-// submitted is one record on its way to Kafka.
-type submitted struct {
-	id    string // source partition JSON; "" when the record has no offset
-	off   pendingOffset
-	acked atomic.Bool
 }
 
 // runSourceTask runs one incarnation of source task id until ctx is done
@@ -253,8 +240,8 @@ func (w *Worker) runSourceTask(ctx context.Context, id int) error {
 
 	loopErr := r.loop(ctx)
 	// Stopping or failed: flush what was produced, then store the offsets
-	// of what Kafka acknowledged. After a failed produce nothing is stored
-	// from the failed record on: a restart produces those again.
+	// of what Kafka acknowledged. After a failure nothing more is stored
+	// past the failed record: its offset and later ones stay pending.
 	fctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	if err := r.flushOffsets(fctx); err != nil && loopErr == nil && ctx.Err() == nil {
 		loopErr = err
@@ -439,7 +426,7 @@ func (r *sourceRun) produce(ctx context.Context, recs []connect.SourceRecord) er
 			continue
 		}
 		if out == nil { // dropped: acknowledged at once
-			r.track(sr).acked.Store(true)
+			r.track(sr)
 			if err := r.task.CommitRecord(ctx, sr, nil); err != nil {
 				return fmt.Errorf("commit record: %w", err)
 			}
@@ -452,7 +439,7 @@ func (r *sourceRun) produce(ctx context.Context, recs []connect.SourceRecord) er
 			}
 			continue
 		}
-		sub := r.track(sr)
+		r.track(sr)
 		orig := sr
 		// Not ctx: a stop must not abort records already handed over;
 		// the final flush waits for them.
@@ -465,7 +452,6 @@ func (r *sourceRun) produce(ctx context.Context, recs []connect.SourceRecord) er
 				r.errMu.Unlock()
 				return
 			}
-			sub.acked.Store(true)
 			r.w.recordsOut.Add(1)
 			r.w.bytesOut.Add(int64(len(kr.Key) + len(kr.Value)))
 			md := &connect.RecordMetadata{Topic: kr.Topic, Partition: kr.Partition, Offset: kr.Offset, Timestamp: kr.Timestamp}
@@ -474,7 +460,6 @@ func (r *sourceRun) produce(ctx context.Context, recs []connect.SourceRecord) er
 			}
 		})
 	}
-	r.settle()
 	return nil
 }
 
@@ -493,37 +478,17 @@ func (r *sourceRun) tolerate(ctx context.Context, sr *connect.SourceRecord, stag
 			Str("source_partition", partitionID(sr.SourcePartition)).Str("source_offset", partitionID(sr.SourceOffset)).
 			Msg("skip source record that failed")
 	}
-	r.track(sr).acked.Store(true)
+	r.track(sr)
 	if err := r.task.CommitRecord(ctx, sr, nil); err != nil {
 		return fmt.Errorf("commit record: %w", err)
 	}
 	return nil
 }
 
-// track queues sr's source offset, to be stored once sr and every record
-// before it are acknowledged.
-func (r *sourceRun) track(sr *connect.SourceRecord) *submitted {
-	sub := &submitted{off: pendingOffset{partition: sr.SourcePartition, offset: sr.SourceOffset}}
+// track notes sr's source offset as the one to store at the next flush.
+func (r *sourceRun) track(sr *connect.SourceRecord) {
 	if sr.SourcePartition != nil || sr.SourceOffset != nil {
-		sub.id = partitionID(sr.SourcePartition)
-	}
-	r.inflight = append(r.inflight, sub)
-	return sub
-}
-
-// settle folds the acknowledged prefix of inflight into pending.
-func (r *sourceRun) settle() {
-	n := 0
-	for n < len(r.inflight) && r.inflight[n].acked.Load() {
-		if sub := r.inflight[n]; sub.id != "" {
-			r.pending[sub.id] = sub.off
-		}
-		r.inflight[n] = nil
-		n++
-	}
-	r.inflight = r.inflight[n:]
-	if len(r.inflight) == 0 {
-		r.inflight = nil // let the backing array go
+		r.pending[partitionID(sr.SourcePartition)] = pendingOffset{partition: sr.SourcePartition, offset: sr.SourceOffset}
 	}
 }
 
@@ -590,23 +555,15 @@ func (p *sourceTopicPartitioner) Partition(r *kgo.Record, n int) int {
 }
 
 // flushOffsets waits for every produced record to be acknowledged, then
-// writes the source offsets of the acknowledged prefix to the offsets topic
-// and tells the task. After a failed produce it still stores the offsets
-// of the records before the failed one, and returns the failure.
+// writes the pending source offsets to the offsets topic and tells the task.
+// Nothing is written if a produce failed.
 func (r *sourceRun) flushOffsets(ctx context.Context) error {
-	flushErr := r.cl.Flush(ctx)
-	r.settle()
-	if err := r.storeOffsets(ctx); err != nil {
+	if err := r.cl.Flush(ctx); err != nil {
+		return fmt.Errorf("flush producer: %w", err)
+	}
+	if err := r.producerErr(); err != nil {
 		return err
 	}
-	if flushErr != nil {
-		return fmt.Errorf("flush producer: %w", flushErr)
-	}
-	return r.producerErr()
-}
-
-// storeOffsets writes pending to the offsets topic and tells the task.
-func (r *sourceRun) storeOffsets(ctx context.Context) error {
 	if len(r.pending) == 0 {
 		return nil
 	}

@@ -7,15 +7,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/ferryhq/ferry/connectors/datagen"
 	"github.com/ferryhq/ferry/jobs"
@@ -359,102 +355,5 @@ func TestSourceTasksSplitAcrossWorkers(t *testing.T) {
 	}
 	if w0.w.Metrics(0).RecordsOut != 80 || w1.w.Metrics(0).RecordsOut != 40 {
 		t.Errorf("records out %d and %d, want 80 and 40", w0.w.Metrics(0).RecordsOut, w1.w.Metrics(0).RecordsOut)
-	}
-}
-
-// Source offsets are stored only for records Kafka acknowledged: a produce
-// the broker refuses fails the task, and the restarted task regenerates
-// every record whose offset was not stored, so nothing is lost and nothing
-// below the stored offsets is repeated.
-func TestSourceOffsetsOnlyAfterAcks(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "orders"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	addr := c.ListenAddrs()[0]
-	reg, _ := datagenRegistry(t, -1)
-	w := startWorker(t, datagenSpec("acks", addr, 1, nil), 0, reg)
-	eventually(t, 10*time.Second, "100 records", func() bool { return len(readAll(t, addr, "orders")) >= 100 })
-
-	// Produce v13+ names topics by id.
-	lctx, lcancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer lcancel()
-	details, err := kadm.NewClient(newClient(t, addr)).ListTopics(lctx, "orders")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ordersID := [16]byte(details["orders"].ID)
-	var refused atomic.Int32
-	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		pr := req.(*kmsg.ProduceRequest)
-		hit := false
-		for _, tp := range pr.Topics {
-			hit = hit || tp.Topic == "orders" || tp.TopicID == ordersID
-		}
-		if !hit {
-			return nil, nil, false
-		}
-		resp := pr.ResponseKind().(*kmsg.ProduceResponse)
-		for _, tp := range pr.Topics {
-			rt := kmsg.NewProduceResponseTopic()
-			rt.Topic, rt.TopicID = tp.Topic, tp.TopicID
-			for _, p := range tp.Partitions {
-				rp := kmsg.NewProduceResponseTopicPartition()
-				rp.Partition = p.Partition
-				rp.ErrorCode = kerr.InvalidRecord.Code
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
-		}
-		refused.Add(1)
-		return resp, nil, true
-	})
-	eventually(t, 10*time.Second, "the refused produce to fail the task", func() bool {
-		st, ok := w.status.seen(jobs.WorkerFailed)
-		return ok && strings.Contains(st.Message, "produce to topic")
-	})
-	eventually(t, 20*time.Second, "the restarted task to go on", func() bool { return len(readAll(t, addr, "orders")) >= 400 })
-	w.stop(t)
-	if refused.Load() != 1 {
-		t.Errorf("%d produce requests refused, want 1", refused.Load())
-	}
-	// Each incarnation has its own producer id. The restarted one starts
-	// right after the offsets stored at the failure: after everything
-	// acknowledged before the refused request (≥ 100 records), so the
-	// only records written twice are ones acknowledged after the refused
-	// one (at-least-once, as Kafka Connect), never one below the restart.
-	recs := readAll(t, addr, "orders")
-	seen := orderIDs(t, recs)
-	starts := map[int64]int64{} // producer id → first iteration
-	for _, r := range recs {
-		id, _ := strconv.ParseInt(string(r.Key), 10, 64)
-		if s, ok := starts[r.ProducerID]; !ok || id < s {
-			starts[r.ProducerID] = id
-		}
-	}
-	if len(starts) != 2 {
-		t.Fatalf("records from %d producers, want 2 (one restart): %v", len(starts), starts)
-	}
-	restart := int64(0)
-	for _, s := range starts {
-		restart = max(restart, s)
-	}
-	if restart < 100 {
-		t.Errorf("the restarted task began at iteration %d, before the 100 acknowledged records", restart)
-	}
-	last := int64(0)
-	for id := range seen {
-		last = max(last, id)
-	}
-	for id := int64(0); id <= last; id++ {
-		switch n := seen[id]; {
-		case n == 0:
-			t.Errorf("iteration %d lost", id)
-		case n > 1 && id < restart:
-			t.Errorf("iteration %d, below the restart point %d, written %d times", id, restart, n)
-		case n > 2:
-			t.Errorf("iteration %d written %d times", id, n)
-		}
 	}
 }
