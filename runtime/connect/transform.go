@@ -107,28 +107,22 @@ func (r *Registry) LookupPredicate(class string) (PredicatePlugin, bool) {
 // TransformClasses lists the transform classes r knows (with the default
 // registry's), sorted.
 func (r *Registry) TransformClasses() []string {
-	seen := map[string]bool{}
-	for _, reg := range []*Registry{r, defaultRegistry} {
-		reg.mu.RLock()
-		for c := range reg.transforms {
-			seen[c] = true
-		}
-		reg.mu.RUnlock()
-	}
-	out := make([]string, 0, len(seen))
-	for c := range seen {
-		out = append(out, c)
-	}
-	sort.Strings(out)
-	return out
+	return classNames(r, func(reg *Registry) map[string]TransformPlugin { return reg.transforms })
 }
 
-// PredicateClasses lists the predicate classes r knows, sorted.
+// PredicateClasses lists the predicate classes r knows (with the default
+// registry's), sorted.
 func (r *Registry) PredicateClasses() []string {
+	return classNames(r, func(reg *Registry) map[string]PredicatePlugin { return reg.predicates })
+}
+
+// classNames collects the keys of one of r's maps and the default
+// registry's, sorted.
+func classNames[V any](r *Registry, of func(*Registry) map[string]V) []string {
 	seen := map[string]bool{}
 	for _, reg := range []*Registry{r, defaultRegistry} {
 		reg.mu.RLock()
-		for c := range reg.predicates {
+		for c := range of(reg) {
 			seen[c] = true
 		}
 		reg.mu.RUnlock()
