@@ -180,13 +180,11 @@ func (j *JSON) Configure(props map[string]string, _ bool) error {
 }
 
 func decodeJSON(data []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
+	v, end, err := parseJSON(data)
+	if err != nil {
 		return nil, fmt.Errorf("invalid JSON: %w", err)
 	}
-	if rest := bytes.TrimSpace(data[dec.InputOffset():]); len(rest) > 0 {
+	if rest := bytes.TrimSpace(data[end:]); len(rest) > 0 {
 		return nil, errors.New("invalid JSON: trailing data after the value")
 	}
 	return v, nil

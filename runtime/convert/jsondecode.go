@@ -1,0 +1,345 @@
+package convert
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// parseJSON decodes one JSON value into what encoding/json's Decoder with
+// UseNumber produces for an `any` (map[string]any, []any, string,
+// json.Number, bool, nil), with the same rules: invalid UTF-8 and lone
+// surrogates become U+FFFD, the last of duplicate keys wins, nesting stops
+// at 10000 levels. It is the converter's hot path: reflection-free and with
+// one allocation per string, number, map and slice. It returns where the
+// value ends.
+func parseJSON(data []byte) (any, int, error) {
+	p := jsonParser{data: data}
+	p.skipSpace()
+	v, err := p.value(0)
+	if err != nil {
+		return nil, p.i, err
+	}
+	return v, p.i, nil
+}
+
+const maxJSONDepth = 10000
+
+type jsonParser struct {
+	data []byte
+	i    int
+}
+
+func (p *jsonParser) skipSpace() {
+	for p.i < len(p.data) {
+		switch p.data[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+func (p *jsonParser) errorf(format string, args ...any) error {
+	return fmt.Errorf("offset %d: "+format, append([]any{p.i}, args...)...)
+}
+
+func (p *jsonParser) unexpected() error {
+	if p.i >= len(p.data) {
+		return errors.New("unexpected end of JSON input")
+	}
+	return p.errorf("invalid character %s", quoteChar(p.data[p.i]))
+}
+
+func quoteChar(c byte) string {
+	if c == '\'' {
+		return `'\''`
+	}
+	if c == '"' {
+		return `'"'`
+	}
+	s := strconv.Quote(string(rune(c)))
+	return "'" + s[1:len(s)-1] + "'"
+}
+
+func (p *jsonParser) value(depth int) (any, error) {
+	if p.i >= len(p.data) {
+		return nil, p.unexpected()
+	}
+	switch c := p.data[p.i]; {
+	case c == '{':
+		if depth >= maxJSONDepth {
+			return nil, errors.New("exceeded max depth")
+		}
+		return p.object(depth + 1)
+	case c == '[':
+		if depth >= maxJSONDepth {
+			return nil, errors.New("exceeded max depth")
+		}
+		return p.array(depth + 1)
+	case c == '"':
+		return p.str()
+	case c == '-' || c >= '0' && c <= '9':
+		return p.number()
+	case c == 't':
+		return true, p.literal("true")
+	case c == 'f':
+		return false, p.literal("false")
+	case c == 'n':
+		return nil, p.literal("null")
+	}
+	return nil, p.unexpected()
+}
+
+func (p *jsonParser) literal(lit string) error {
+	for j := 0; j < len(lit); j++ {
+		if p.i >= len(p.data) || p.data[p.i] != lit[j] {
+			return p.unexpected()
+		}
+		p.i++
+	}
+	return nil
+}
+
+func (p *jsonParser) object(depth int) (any, error) {
+	p.i++ // {
+	m := make(map[string]any)
+	p.skipSpace()
+	if p.i < len(p.data) && p.data[p.i] == '}' {
+		p.i++
+		return m, nil
+	}
+	for {
+		if p.i >= len(p.data) || p.data[p.i] != '"' {
+			return nil, p.unexpected()
+		}
+		k, err := p.str()
+		if err != nil {
+			return nil, err
+		}
+		p.skipSpace()
+		if p.i >= len(p.data) || p.data[p.i] != ':' {
+			return nil, p.unexpected()
+		}
+		p.i++
+		p.skipSpace()
+		v, err := p.value(depth)
+		if err != nil {
+			return nil, err
+		}
+		m[k] = v
+		p.skipSpace()
+		if p.i >= len(p.data) {
+			return nil, p.unexpected()
+		}
+		switch p.data[p.i] {
+		case ',':
+			p.i++
+			p.skipSpace()
+		case '}':
+			p.i++
+			return m, nil
+		default:
+			return nil, p.unexpected()
+		}
+	}
+}
+
+func (p *jsonParser) array(depth int) (any, error) {
+	p.i++ // [
+	a := make([]any, 0)
+	p.skipSpace()
+	if p.i < len(p.data) && p.data[p.i] == ']' {
+		p.i++
+		return a, nil
+	}
+	for {
+		v, err := p.value(depth)
+		if err != nil {
+			return nil, err
+		}
+		a = append(a, v)
+		p.skipSpace()
+		if p.i >= len(p.data) {
+			return nil, p.unexpected()
+		}
+		switch p.data[p.i] {
+		case ',':
+			p.i++
+			p.skipSpace()
+		case ']':
+			p.i++
+			return a, nil
+		default:
+			return nil, p.unexpected()
+		}
+	}
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func (p *jsonParser) number() (any, error) {
+	start := p.i
+	d := p.data
+	if d[p.i] == '-' {
+		p.i++
+	}
+	switch {
+	case p.i < len(d) && d[p.i] == '0':
+		p.i++
+	case p.i < len(d) && d[p.i] >= '1' && d[p.i] <= '9':
+		for p.i < len(d) && isDigit(d[p.i]) {
+			p.i++
+		}
+	default:
+		return nil, p.unexpected()
+	}
+	if p.i < len(d) && d[p.i] == '.' {
+		p.i++
+		if p.i >= len(d) || !isDigit(d[p.i]) {
+			return nil, p.unexpected()
+		}
+		for p.i < len(d) && isDigit(d[p.i]) {
+			p.i++
+		}
+	}
+	if p.i < len(d) && (d[p.i] == 'e' || d[p.i] == 'E') {
+		p.i++
+		if p.i < len(d) && (d[p.i] == '+' || d[p.i] == '-') {
+			p.i++
+		}
+		if p.i >= len(d) || !isDigit(d[p.i]) {
+			return nil, p.unexpected()
+		}
+		for p.i < len(d) && isDigit(d[p.i]) {
+			p.i++
+		}
+	}
+	return json.Number(d[start:p.i]), nil
+}
+
+// str reads a string at p.i (which is '"').
+func (p *jsonParser) str() (string, error) {
+	p.i++ // "
+	d := p.data
+	start := p.i
+	// Fast path: plain ASCII without escapes.
+	for p.i < len(d) {
+		c := d[p.i]
+		if c == '"' {
+			s := string(d[start:p.i])
+			p.i++
+			return s, nil
+		}
+		if c == '\\' || c < ' ' || c >= utf8.RuneSelf {
+			break
+		}
+		p.i++
+	}
+	buf := make([]byte, p.i-start, p.i-start+16)
+	copy(buf, d[start:p.i])
+	for p.i < len(d) {
+		c := d[p.i]
+		switch {
+		case c == '"':
+			p.i++
+			return string(buf), nil
+		case c < ' ':
+			return "", p.errorf("invalid character %s in string literal", quoteChar(c))
+		case c == '\\':
+			p.i++
+			if p.i >= len(d) {
+				return "", p.unexpected()
+			}
+			switch e := d[p.i]; e {
+			case '"', '\\', '/':
+				buf = append(buf, e)
+				p.i++
+			case 'b':
+				buf = append(buf, '\b')
+				p.i++
+			case 'f':
+				buf = append(buf, '\f')
+				p.i++
+			case 'n':
+				buf = append(buf, '\n')
+				p.i++
+			case 'r':
+				buf = append(buf, '\r')
+				p.i++
+			case 't':
+				buf = append(buf, '\t')
+				p.i++
+			case 'u':
+				p.i++
+				r, ok := p.hex4()
+				if !ok {
+					return "", p.unexpected()
+				}
+				if utf16.IsSurrogate(r) {
+					// A valid pair is one rune; anything else is U+FFFD
+					// and what follows is read on its own.
+					r2 := rune(-1)
+					if p.i+1 < len(d) && d[p.i] == '\\' && d[p.i+1] == 'u' {
+						save := p.i
+						p.i += 2
+						var ok2 bool
+						if r2, ok2 = p.hex4(); !ok2 {
+							return "", p.unexpected()
+						}
+						if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+							buf = utf8.AppendRune(buf, dec)
+							continue
+						}
+						p.i = save
+					}
+					r = utf8.RuneError
+				}
+				buf = utf8.AppendRune(buf, r)
+			default:
+				return "", p.errorf("invalid character %s in string escape code", quoteChar(e))
+			}
+		case c < utf8.RuneSelf:
+			buf = append(buf, c)
+			p.i++
+		default:
+			r, size := utf8.DecodeRune(d[p.i:])
+			if r == utf8.RuneError && size == 1 {
+				buf = utf8.AppendRune(buf, utf8.RuneError)
+			} else {
+				buf = append(buf, d[p.i:p.i+size]...)
+			}
+			p.i += size
+		}
+	}
+	return "", p.unexpected()
+}
+
+// hex4 reads four hex digits.
+func (p *jsonParser) hex4() (rune, bool) {
+	if p.i+4 > len(p.data) {
+		p.i = len(p.data)
+		return 0, false
+	}
+	var r rune
+	for j := 0; j < 4; j++ {
+		c := p.data[p.i]
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+		p.i++
+	}
+	return r, true
+}

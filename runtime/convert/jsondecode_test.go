@@ -1,0 +1,83 @@
+package convert
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// stdDecode is what decodeJSON did before parseJSON: encoding/json's
+// Decoder with UseNumber, and no trailing data.
+func stdDecode(data []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if rest := bytes.TrimSpace(data[dec.InputOffset():]); len(rest) > 0 {
+		return nil, fmt.Errorf("trailing data")
+	}
+	return v, nil
+}
+
+var jsonCorpus = []string{
+	`{"id":1,"p":0,"pad":"xxxx"}`, `  {"a" : [1, 2.5, -0, 1e3, 1E+3, -1.25e-7, true, false, null] }  `,
+	`{}`, `[]`, `[[]]`, `{"a":{}}`, `""`, `"plain"`, `0`, `-0.0`, `12345678901234567890123`,
+	`"\"\\\/\b\f\n\r\t"`, `"\u0041\u00e9\u20ac\ud83d\ude00"`, `"\ud83d"`, `"\ud83dx"`, `"\ude00\ud83d\ude00"`,
+	`"\ud83d\u0041"`, `"caf\u00e9 café ☃ 😀"`, "\"bad \xff utf8 \xc3\x28\"", `{"a":1,"a":2}`,
+	`{"k\u0000":"\u001f"}`, "\t\n\r 7 \n", `"\u2028\u2029"`,
+	// invalid
+	``, ` `, `{`, `}`, `[1,]`, `{"a":1,}`, `{"a" 1}`, `{a:1}`, `01`, `1.`, `.5`, `-`, `1e`, `1e+`, `+1`,
+	`tru`, `nul`, `falsey`, `"abc`, "\"a\x01b\"", `"\x"`, `"\u12"`, `"\u12g4"`, `"\ud83d\u12g4"`,
+	`[1 2]`, `{"a":1}x`, `{"a":1} {"b":2}`, `[`, `["a",`, `NaN`, `Infinity`, `'a'`, "\"\\",
+}
+
+// parseJSON decodes exactly as encoding/json does (UseNumber) and refuses
+// exactly what it refuses.
+func TestParseJSONMatchesEncodingJSON(t *testing.T) {
+	for _, in := range jsonCorpus {
+		checkSameDecode(t, []byte(in))
+	}
+	deep := strings.Repeat("[", 10001) + strings.Repeat("]", 10001)
+	if _, err := decodeJSON([]byte(deep)); err == nil {
+		t.Errorf("10001 levels of nesting accepted")
+	}
+	ok := strings.Repeat("[", 9999) + strings.Repeat("]", 9999)
+	if _, err := decodeJSON([]byte(ok)); err != nil {
+		t.Errorf("9999 levels: %v", err)
+	}
+}
+
+func checkSameDecode(t *testing.T, in []byte) {
+	t.Helper()
+	want, werr := stdDecode(in)
+	got, gerr := decodeJSON(in)
+	if (werr != nil) != (gerr != nil) {
+		t.Fatalf("%q: encoding/json error %v, parseJSON error %v", in, werr, gerr)
+	}
+	if werr == nil && !reflect.DeepEqual(got, want) {
+		t.Fatalf("%q: parseJSON %#v, encoding/json %#v", in, got, want)
+	}
+}
+
+func FuzzParseJSON(f *testing.F) {
+	for _, in := range jsonCorpus {
+		f.Add([]byte(in))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) { checkSameDecode(t, in) })
+}
+
+func BenchmarkDecodeJSON(b *testing.B) {
+	in := []byte(`{"id":123456,"p":3,"pad":"` + strings.Repeat("x", 200) + `","nested":{"a":[1,2,3],"b":"caf\u00e9"}}`)
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodeJSON(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
