@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/ferryhq/ferry/jobs"
+	"github.com/ferryhq/ferry/scheduler/plugins"
 	"github.com/ferryhq/ferry/scheduler/store"
 )
 
@@ -21,9 +22,9 @@ const fieldConfig = "connectorConfiguration"
 //
 // Plugin checks: the plugin must exist, be ACTIVE and have the revision
 // named. For the built-in plugin the Catalog must provide connector.class
-// and accept the configuration. Ferry cannot look inside other custom
-// plugins' files yet, so for them any connector.class is accepted here; a
-// class no worker provides fails the connector when its workers start.
+// and accept the configuration; for a custom plugin its manifest must list
+// connector.class (its configuration rules are in the plugin's binary,
+// which the control plane never runs: the worker checks them).
 func (s *Server) createConnector(w http.ResponseWriter, r *http.Request, _ string) error {
 	var spec jobs.ConnectorSpec
 	if err := decodeBody(w, r, &spec); err != nil {
@@ -81,8 +82,13 @@ func (s *Server) checkReferences(ctx context.Context, spec *jobs.ConnectorSpec) 
 		var ae *apiError
 		switch {
 		case err == nil:
-			if pl.Value.State != pluginActive {
-				p.Add(f+".customPluginArn", "custom plugin %q is %s, not ACTIVE", pl.Value.Name, pl.Value.State)
+			switch st := pl.Value.State; {
+			case st == plugins.StateCreating:
+				p.Add(f+".customPluginArn", "custom plugin %q is CREATING, not ACTIVE: its file is still being checked; try again once it is ACTIVE", pl.Value.Name)
+			case st == plugins.StateCreateFailed && pl.Value.StateDescription != nil:
+				p.Add(f+".customPluginArn", "custom plugin %q is CREATE_FAILED, not ACTIVE: %s", pl.Value.Name, pl.Value.StateDescription.Message)
+			case st != pluginActive:
+				p.Add(f+".customPluginArn", "custom plugin %q is %s, not ACTIVE", pl.Value.Name, st)
 			}
 			if ref.Revision >= 1 && ref.Revision != pl.Value.Revision {
 				p.Add(f+".revision", "custom plugin %q has no revision %d (its revision is %d)", pl.Value.Name, ref.Revision, pl.Value.Revision)
@@ -121,7 +127,8 @@ func (s *Server) checkReferences(ctx context.Context, spec *jobs.ConnectorSpec) 
 }
 
 // checkConfig checks a connector configuration against what the plugin
-// provides. Only the built-in plugin can be inspected.
+// provides: the built-in plugin's classes and their rules (Catalog), or
+// the classes a custom plugin's manifest lists.
 func (s *Server) checkConfig(pl *store.Plugin, cfg map[string]string) jobs.Problems {
 	var p jobs.Problems
 	if s.cfg.ConfigChecks != nil {
@@ -130,10 +137,24 @@ func (s *Server) checkConfig(pl *store.Plugin, cfg map[string]string) jobs.Probl
 			p = append(p, jobs.FieldError{Field: fieldConfig + "." + fe.Field, Rule: fe.Rule})
 		}
 	}
+	class := strings.TrimSpace(cfg["connector.class"])
+	if pl != nil && pl.Manifested() && class != "" {
+		classes := make([]string, 0, len(pl.Connectors))
+		for _, c := range pl.Connectors {
+			if c.Class == class {
+				return p
+			}
+			classes = append(classes, c.Class)
+		}
+		p.Add(fieldConfig+".connector.class", "%q is not a connector custom plugin %s provides (its %s lists %s)",
+			class, pl.Name, plugins.ManifestName, strings.Join(classes, ", "))
+		return p
+	}
+	// A custom plugin recorded before Ferry read plugin files runs on the
+	// ferry binary; any class is accepted for it, as it was then.
 	if pl == nil || !pl.Builtin || s.cfg.Catalog == nil {
 		return p
 	}
-	class := strings.TrimSpace(cfg["connector.class"])
 	if class == "" {
 		return p // ValidateSpec reports it
 	}

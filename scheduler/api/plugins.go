@@ -7,21 +7,14 @@ import (
 	"strings"
 
 	"github.com/ferryhq/ferry/jobs"
+	"github.com/ferryhq/ferry/scheduler/plugins"
 	"github.com/ferryhq/ferry/scheduler/store"
 )
 
 const (
-	pluginActive   = "ACTIVE"
-	pluginDeleting = "DELETING"
+	pluginActive   = plugins.StateActive
+	pluginDeleting = plugins.StateDeleting
 )
-
-// notLoaded explains, on every custom plugin but the built-in one, what
-// Ferry does with its file: nothing yet.
-var notLoaded = &jobs.StateDescription{
-	Code: "FERRY_PLUGIN_NOT_LOADED",
-	Message: "Ferry runs connectors written in Go and does not load Java plugin files; " +
-		"a connector using this plugin runs only if its connector.class is one Ferry's workers provide",
-}
 
 type createPluginRequest struct {
 	ContentType string `json:"contentType"`
@@ -37,11 +30,11 @@ type createPluginRequest struct {
 	Tags map[string]string `json:"tags"`
 }
 
-// createCustomPlugin records a custom plugin. Ferry cannot run Java plugin
-// files, and does not fetch the file; it stores the plugin ACTIVE (so that
-// tools which wait for ACTIVE, and connectors that name a Go connector class
-// under a custom plugin, work) with a stateDescription saying the file is
-// not loaded.
+// createCustomPlugin records a custom plugin CREATING, as MSK Connect
+// does; the plugin checker (plugins.Checker, on the leader) then reads its
+// file from S3 and makes it ACTIVE or CREATE_FAILED. A Ferry plugin is a
+// ZIP with a ferry-plugin.json manifest and a worker binary
+// (docs/plugins.md); a JAR, a Java plugin, is refused here.
 func (s *Server) createCustomPlugin(w http.ResponseWriter, r *http.Request, _ string) error {
 	var req createPluginRequest
 	if err := decodeBody(w, r, &req); err != nil {
@@ -50,11 +43,14 @@ func (s *Server) createCustomPlugin(w http.ResponseWriter, r *http.Request, _ st
 	var p jobs.Problems
 	checkName(&p, "name", req.Name)
 	switch req.ContentType {
-	case "JAR", "ZIP":
+	case "ZIP":
+	case "JAR":
+		p.Add("contentType", "JAR is a Java plugin, and Ferry runs connectors written in Go, not Java: "+
+			"upload a ZIP holding a Ferry worker binary built with your connectors and a %s manifest (see docs/plugins.md)", plugins.ManifestName)
 	case "":
-		p.Add("contentType", "is required (JAR or ZIP)")
+		p.Add("contentType", "is required: ZIP (a Ferry worker binary and its %s manifest)", plugins.ManifestName)
 	default:
-		p.Add("contentType", "must be JAR or ZIP, got %q", req.ContentType)
+		p.Add("contentType", "must be ZIP (Ferry runs Go plugins, not JAR files), got %q", req.ContentType)
 	}
 	if len(req.Description) > 1024 {
 		p.Add("description", "must be at most 1024 characters")
@@ -63,7 +59,7 @@ func (s *Server) createCustomPlugin(w http.ResponseWriter, r *http.Request, _ st
 	if loc == nil {
 		p.Add("location.s3Location", "is required")
 	} else {
-		if !strings.HasPrefix(loc.BucketArn, "arn:") {
+		if _, err := plugins.BucketFromARN(loc.BucketArn); err != nil {
 			p.Add("location.s3Location.bucketArn", "is required: the ARN of an S3 bucket (arn:aws:s3:::<bucket>), got %q", loc.BucketArn)
 		}
 		if loc.FileKey == "" {
@@ -77,10 +73,10 @@ func (s *Server) createCustomPlugin(w http.ResponseWriter, r *http.Request, _ st
 	id := s.cfg.NewID()
 	pl := store.Plugin{
 		Name: req.Name, Arn: s.arn(jobs.KindCustomPlugin, req.Name, id), Description: req.Description,
-		State: pluginActive, ContentType: req.ContentType,
+		State: plugins.StateCreating, ContentType: req.ContentType,
 		Location:     store.Location{BucketArn: loc.BucketArn, FileKey: loc.FileKey, ObjectVersion: loc.ObjectVersion},
 		Revision:     1,
-		CreationTime: s.cfg.Now().UTC(), StateDescription: notLoaded,
+		CreationTime: s.cfg.Now().UTC(),
 	}
 	ctx := r.Context()
 	if _, err := s.st.Plugins.Create(ctx, req.Name, pl); err != nil {
@@ -94,6 +90,7 @@ func (s *Server) createCustomPlugin(w http.ResponseWriter, r *http.Request, _ st
 			return fmt.Errorf("store tags of custom plugin %q: %w", req.Name, err)
 		}
 	}
+	s.log.Info().Str("plugin", pl.Name).Str("arn", pl.Arn).Msg("custom plugin created; checking its file")
 	return writeJSON(w, map[string]any{
 		"customPluginArn": pl.Arn, "customPluginState": pl.State, "name": pl.Name, "revision": pl.Revision,
 	})

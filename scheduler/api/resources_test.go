@@ -15,7 +15,11 @@ import (
 	"github.com/ferryhq/ferry/scheduler/store"
 )
 
-func (e *env) createPlugin(t *testing.T, name string) string {
+// createPlugin creates a custom plugin and records it ACTIVE with the
+// given connector classes (default "com.acme.JdbcSink"), as the plugin
+// checker does once it has read the file (its own tests, with a real S3,
+// are in cmd/ferry).
+func (e *env) createPlugin(t *testing.T, name string, classes ...string) string {
 	t.Helper()
 	out, err := e.client.CreateCustomPlugin(ctx(t), &kafkaconnect.CreateCustomPluginInput{
 		Name: aws.String(name), ContentType: types.CustomPluginContentTypeZip,
@@ -24,7 +28,31 @@ func (e *env) createPlugin(t *testing.T, name string) string {
 	if err != nil {
 		t.Fatalf("create plugin %s: %v", name, err)
 	}
+	if out.CustomPluginState != types.CustomPluginStateCreating {
+		t.Fatalf("create plugin %s: state %s, want CREATING", name, out.CustomPluginState)
+	}
+	if len(classes) == 0 {
+		classes = []string{"com.acme.JdbcSink"}
+	}
+	e.activatePlugin(t, name, classes...)
 	return aws.ToString(out.CustomPluginArn)
+}
+
+// activatePlugin records the plugin ACTIVE as the checker would.
+func (e *env) activatePlugin(t *testing.T, name string, classes ...string) {
+	t.Helper()
+	_, err := e.st.Plugins.Modify(ctx(t), name, false, func(p *store.Plugin) error {
+		p.State = "ACTIVE"
+		p.FileMd5, p.FileSize, p.Binary = "0123456789abcdef0123456789abcdef", 1234, "bin/worker"
+		p.Connectors = nil
+		for _, c := range classes {
+			p.Connectors = append(p.Connectors, store.PluginConnector{Class: c, Type: "sink"})
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("activate plugin %s: %v", name, err)
+	}
 }
 
 func (e *env) createWorkerConfig(t *testing.T, name, props string) string {
@@ -43,20 +71,31 @@ func TestCustomPlugins(t *testing.T) {
 	c := ctx(t)
 
 	out, err := e.client.CreateCustomPlugin(c, &kafkaconnect.CreateCustomPluginInput{
-		Name: aws.String("jdbc"), ContentType: types.CustomPluginContentTypeJar, Description: aws.String("JDBC sink"),
-		Location: &types.CustomPluginLocation{S3Location: &types.S3Location{BucketArn: aws.String("arn:aws:s3:::plugins"), FileKey: aws.String("jdbc.jar"), ObjectVersion: aws.String("v1")}},
+		Name: aws.String("jdbc"), ContentType: types.CustomPluginContentTypeZip, Description: aws.String("JDBC sink"),
+		Location: &types.CustomPluginLocation{S3Location: &types.S3Location{BucketArn: aws.String("arn:aws:s3:::plugins"), FileKey: aws.String("jdbc.zip"), ObjectVersion: aws.String("v1")}},
 		Tags:     map[string]string{"owner": "me"},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	arn := aws.ToString(out.CustomPluginArn)
-	if out.CustomPluginState != types.CustomPluginStateActive || out.Revision != 1 || aws.ToString(out.Name) != "jdbc" {
+	if out.CustomPluginState != types.CustomPluginStateCreating || out.Revision != 1 || aws.ToString(out.Name) != "jdbc" {
 		t.Fatalf("create output %+v", out)
 	}
 	if a, err := jobs.ParseARN(arn); err != nil || a.Kind != jobs.KindCustomPlugin || a.Name != "jdbc" {
 		t.Fatalf("plugin ARN %q %v", arn, err)
 	}
+	// CREATING: no file description yet, and no connector may use it.
+	d, err := e.client.DescribeCustomPlugin(c, &kafkaconnect.DescribeCustomPluginInput{CustomPluginArn: &arn})
+	if err != nil || d.CustomPluginState != types.CustomPluginStateCreating || d.LatestRevision.FileDescription != nil {
+		t.Fatalf("describe while creating %+v %v", d, err)
+	}
+	early := e.connectorInput("too-early")
+	early.Plugins[0].CustomPlugin.CustomPluginArn = aws.String(arn)
+	early.ConnectorConfiguration = map[string]string{"connector.class": "com.acme.JdbcSink"}
+	_, err = e.client.CreateConnector(c, early)
+	wantBadRequest(t, err, `plugins[0].customPlugin.customPluginArn: custom plugin "jdbc" is CREATING, not ACTIVE`)
+	e.activatePlugin(t, "jdbc", "com.acme.JdbcSink")
 
 	_, err = e.client.CreateCustomPlugin(c, &kafkaconnect.CreateCustomPluginInput{
 		Name: aws.String("jdbc"), ContentType: types.CustomPluginContentTypeZip,
@@ -71,17 +110,22 @@ func TestCustomPlugins(t *testing.T) {
 		Name: aws.String("bad name"), ContentType: "TAR",
 		Location: &types.CustomPluginLocation{S3Location: &types.S3Location{BucketArn: aws.String("plugins"), FileKey: aws.String("")}},
 	})
-	wantBadRequest(t, err, "name: must be", "contentType: must be JAR or ZIP", "location.s3Location.bucketArn", "location.s3Location.fileKey: is required")
+	wantBadRequest(t, err, "name: must be", "contentType: must be ZIP (Ferry runs Go plugins, not JAR files)", "location.s3Location.bucketArn", "location.s3Location.fileKey: is required")
+	_, err = e.client.CreateCustomPlugin(c, &kafkaconnect.CreateCustomPluginInput{
+		Name: aws.String("java"), ContentType: types.CustomPluginContentTypeJar,
+		Location: &types.CustomPluginLocation{S3Location: &types.S3Location{BucketArn: aws.String("arn:aws:s3:::plugins/sub"), FileKey: aws.String("a.jar")}},
+	})
+	wantBadRequest(t, err, "contentType: JAR is a Java plugin, and Ferry runs connectors written in Go, not Java", "ferry-plugin.json", "location.s3Location.bucketArn")
 
-	d, err := e.client.DescribeCustomPlugin(c, &kafkaconnect.DescribeCustomPluginInput{CustomPluginArn: &arn})
+	d, err = e.client.DescribeCustomPlugin(c, &kafkaconnect.DescribeCustomPluginInput{CustomPluginArn: &arn})
 	if err != nil {
 		t.Fatal(err)
 	}
 	lr := d.LatestRevision
-	if d.CustomPluginState != types.CustomPluginStateActive || lr.ContentType != types.CustomPluginContentTypeJar ||
-		aws.ToString(lr.Location.S3Location.FileKey) != "jdbc.jar" || aws.ToString(lr.Location.S3Location.ObjectVersion) != "v1" ||
-		lr.Revision != 1 || d.CreationTime == nil || aws.ToString(d.Description) != "JDBC sink" ||
-		d.StateDescription == nil || !strings.Contains(aws.ToString(d.StateDescription.Message), "does not load Java plugin files") {
+	if d.CustomPluginState != types.CustomPluginStateActive || lr.ContentType != types.CustomPluginContentTypeZip ||
+		aws.ToString(lr.Location.S3Location.FileKey) != "jdbc.zip" || aws.ToString(lr.Location.S3Location.ObjectVersion) != "v1" ||
+		lr.Revision != 1 || d.CreationTime == nil || aws.ToString(d.Description) != "JDBC sink" || d.StateDescription != nil ||
+		lr.FileDescription == nil || aws.ToString(lr.FileDescription.FileMd5) != "0123456789abcdef0123456789abcdef" || lr.FileDescription.FileSize != 1234 {
 		t.Fatalf("describe %+v / %+v", d, lr)
 	}
 	b, err := e.client.DescribeCustomPlugin(c, &kafkaconnect.DescribeCustomPluginInput{CustomPluginArn: aws.String(e.srv.BuiltinPluginArn())})
@@ -118,6 +162,7 @@ func TestCustomPlugins(t *testing.T) {
 	// In use: 409 naming the connector; built-in: 400.
 	in := e.connectorInput("uses-jdbc")
 	in.Plugins[0].CustomPlugin.CustomPluginArn = aws.String(arn)
+	in.ConnectorConfiguration = map[string]string{"connector.class": "com.acme.JdbcSink"}
 	if _, err := e.client.CreateConnector(c, in); err != nil {
 		t.Fatal(err)
 	}

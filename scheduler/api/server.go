@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry/jobs"
+	"github.com/ferryhq/ferry/scheduler/plugins"
 	"github.com/ferryhq/ferry/scheduler/store"
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
@@ -48,6 +49,10 @@ type Config struct {
 	// update, whatever the plugin) for Ferry's own keys, such as the
 	// autoscaler's overrides; Field is the configuration key.
 	ConfigChecks func(cfg map[string]string) []jobs.FieldError
+	// PluginFiles, if set, opens custom plugins' files, so the server
+	// serves each ACTIVE plugin's checked file at plugins.FilePath to the
+	// deployers. Without it those downloads answer 503.
+	PluginFiles PluginSource
 	// Logger receives one debug line per request and a warning per error.
 	Logger zerolog.Logger
 	// Now is the clock (default time.Now).
@@ -128,9 +133,16 @@ func (s *Server) arn(kind, name, id string) string {
 	return jobs.ARN{Region: s.cfg.Region, Account: s.cfg.Account, Kind: kind, Name: name, ID: id}.String()
 }
 
-// Handler returns the HTTP handler serving the API.
+// Handler returns the HTTP handler serving the API, and the checked files
+// of custom plugins under plugins.FilesPrefix.
 func (s *Server) Handler() http.Handler {
-	return http.HandlerFunc(s.serve)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, plugins.FilesPrefix) {
+			s.servePluginFile(w, r)
+			return
+		}
+		s.serve(w, r)
+	})
 }
 
 type route struct {

@@ -18,7 +18,7 @@ func TestCreateValidation(t *testing.T) {
 	e := newEnv(t)
 	c := ctx(t)
 	wc := e.createWorkerConfig(t, "wc-valid", "key.converter=a\nvalue.converter=b\n")
-	plugin := e.createPlugin(t, "java-plugin")
+	plugin := e.createPlugin(t, "java-plugin", "com.acme.JdbcSink", "com.acme.JdbcSource")
 	missingPlugin := strings.Replace(plugin, "java-plugin", "no-such-plugin", 1)
 
 	for _, tc := range []struct {
@@ -115,11 +115,17 @@ func TestCreateValidation(t *testing.T) {
 		t.Fatalf("%d connectors written by invalid requests", n)
 	}
 
-	// A custom (non built-in) plugin: Ferry cannot inspect it, any class goes;
-	// a worker configuration at its revision is accepted.
+	// A custom plugin: connector.class must be one its manifest lists
+	// (the built-in plugin's classes are not its); a worker configuration at
+	// its revision is accepted.
 	in := e.connectorInput("custom")
 	in.Plugins[0].CustomPlugin.CustomPluginArn = aws.String(plugin)
-	in.ConnectorConfiguration = map[string]string{"connector.class": "io.confluent.connect.jdbc.JdbcSinkConnector"}
+	for _, class := range []string{"s3sink", "com.acme.Other"} {
+		in.ConnectorConfiguration = map[string]string{"connector.class": class}
+		_, err := e.client.CreateConnector(c, in)
+		wantBadRequest(t, err, `connectorConfiguration.connector.class: "`+class+`" is not a connector custom plugin java-plugin provides (its ferry-plugin.json lists com.acme.JdbcSink, com.acme.JdbcSource)`)
+	}
+	in.ConnectorConfiguration = map[string]string{"connector.class": "com.acme.JdbcSource"}
 	in.WorkerConfiguration = &types.WorkerConfiguration{WorkerConfigurationArn: aws.String(wc), Revision: 1}
 	out, err := e.client.CreateConnector(c, in)
 	if err != nil {
@@ -129,4 +135,10 @@ func TestCreateValidation(t *testing.T) {
 	if err != nil || aws.ToString(d.WorkerConfiguration.WorkerConfigurationArn) != wc || d.WorkerConfiguration.Revision != 1 {
 		t.Fatalf("describe %+v %v", d.WorkerConfiguration, err)
 	}
+	// UpdateConnector holds the new configuration to the same manifest.
+	_, err = e.client.UpdateConnector(c, &kafkaconnect.UpdateConnectorInput{
+		ConnectorArn: out.ConnectorArn, CurrentVersion: d.CurrentVersion,
+		ConnectorConfiguration: map[string]string{"connector.class": "s3sink", "s3.bucket.name": "b"},
+	})
+	wantBadRequest(t, err, `connectorConfiguration.connector.class: "s3sink" is not a connector custom plugin java-plugin provides`)
 }

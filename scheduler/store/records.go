@@ -24,7 +24,24 @@ type Plugin struct {
 	Builtin bool `json:"builtin,omitempty"`
 	// StateDescription explains CREATE_FAILED.
 	StateDescription *jobs.StateDescription `json:"stateDescription,omitempty"`
+	// Binary is the path, inside the plugin's ZIP, of the worker executable
+	// its manifest names (scheduler/plugins); set once the file was checked.
+	// A custom plugin without one (recorded before Ferry read plugin files)
+	// runs on the ferry binary, like the built-in plugin.
+	Binary string `json:"binary,omitempty"`
+	// Connectors are the connector classes the manifest declares.
+	Connectors []PluginConnector `json:"connectors,omitempty"`
 }
+
+// PluginConnector is one connector class a custom plugin provides.
+type PluginConnector struct {
+	Class string `json:"class"`
+	Type  string `json:"type"` // "sink" or "source"
+}
+
+// Manifested reports whether the plugin's file was read: it is a custom
+// plugin with its own worker binary and connector classes.
+func (p *Plugin) Manifested() bool { return !p.Builtin && p.Binary != "" }
 
 // Location is where a custom plugin's file lives in S3.
 type Location struct {
