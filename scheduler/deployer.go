@@ -42,6 +42,28 @@ type Deployment struct {
 	Reason string
 	// Spec is what every worker is handed. It carries secrets: never log it.
 	Spec jobs.WorkerSpec
+	// Plugin, when set, is the custom plugin whose worker binary runs
+	// instead of the ferry binary (nil: Ferry's built-in connectors).
+	Plugin *PluginArtifact
+}
+
+// PluginArtifact is a custom plugin's checked file as a deployer fetches it:
+// a ZIP served by the Ferry API, pinned by its MD5, holding the worker
+// executable at Binary.
+type PluginArtifact struct {
+	Name     string // plugin name
+	Arn      string // plugin ARN
+	Revision int64  // plugin revision
+	// URL is where the ZIP is downloaded from (HTTP GET; the Ferry API's
+	// plugins.FilePath).
+	URL string
+	// Md5 is the hex MD5 of the ZIP; a download that does not match it
+	// must be refused.
+	Md5  string
+	Size int64
+	// Binary is the path of the worker executable inside the ZIP; it is
+	// run with the same arguments and environment as `ferry worker`.
+	Binary string
 }
 
 // Observation is what a Deployer sees of one connector's workers.

@@ -26,6 +26,11 @@ type Config struct {
 	Logger   zerolog.Logger
 	// NatsURL is handed to workers in their WorkerSpec.
 	NatsURL string
+	// PluginURL is the base URL (e.g. http://ferry.service.consul:8083) at
+	// which deployers download custom plugin files from the Ferry API; the
+	// path is plugins.FilePath. Empty: connectors of custom plugins fail,
+	// saying the server has none.
+	PluginURL string
 	// WorkerDefaults are filled in under every connector's configuration
 	// (e.g. dev's S3 endpoint and credentials). They may hold secrets.
 	WorkerDefaults map[string]string
@@ -308,6 +313,10 @@ func (r *Reconciler) reconcileConnector(ctx context.Context, e store.Entry[jobs.
 
 	f := facts{connector: c, status: status, workers: workers, now: now, timeout: r.cfg.StartTimeout}
 	spec, err := r.renderSpec(ctx, c, workers)
+	var plugin *PluginArtifact
+	if err == nil {
+		plugin, err = r.pluginArtifact(ctx, c)
+	}
 	switch {
 	case errors.Is(err, errInvalid):
 		f.invalid = err
@@ -317,7 +326,7 @@ func (r *Reconciler) reconcileConnector(ctx context.Context, e store.Entry[jobs.
 		d := Deployment{
 			Name: name, Arn: c.Arn, Revision: c.RunRevision(), Restarts: c.Restarts,
 			Workers: workers, Mcu: c.Spec.Capacity.Mcu(), Autoscaling: c.Spec.Capacity.AutoScaling, Spec: spec,
-			Reason: r.operationReason(ctx, name, status.Operation),
+			Reason: r.operationReason(ctx, name, status.Operation), Plugin: plugin,
 		}
 		if err := r.cfg.Deployer.Apply(ctx, d); err != nil {
 			return fmt.Errorf("apply deployment: %w", err)

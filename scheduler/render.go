@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ferryhq/ferry/jobs"
+	"github.com/ferryhq/ferry/scheduler/plugins"
 	"github.com/ferryhq/ferry/scheduler/store"
 )
 
@@ -101,4 +102,40 @@ func (r *Reconciler) findWorkerConfig(ctx context.Context, arn jobs.ARN) (store.
 		}
 	}
 	return store.WorkerConfiguration{}, fmt.Errorf("%w: worker configuration %s does not exist", errInvalid, want)
+}
+
+// pluginArtifact returns the custom plugin whose binary the connector's
+// workers run, or nil for the built-in plugin (and for a custom plugin
+// recorded before Ferry read plugin files, which runs on the ferry binary).
+func (r *Reconciler) pluginArtifact(ctx context.Context, c jobs.Connector) (*PluginArtifact, error) {
+	if len(c.Spec.Plugins) == 0 || c.Spec.Plugins[0].CustomPlugin.CustomPluginArn == "" {
+		return nil, nil
+	}
+	ref := c.Spec.Plugins[0].CustomPlugin.CustomPluginArn
+	arn, err := jobs.ParseARN(ref)
+	if err != nil {
+		return nil, fmt.Errorf("%w: custom plugin: %v", errInvalid, err)
+	}
+	e, err := r.cfg.Store.Plugins.Get(ctx, arn.Name)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && e.Value.Arn != ref) {
+		return nil, fmt.Errorf("%w: custom plugin %s does not exist", errInvalid, ref)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get custom plugin: %w", err)
+	}
+	pl := e.Value
+	if !pl.Manifested() {
+		return nil, nil
+	}
+	if pl.State != plugins.StateActive {
+		return nil, fmt.Errorf("%w: custom plugin %s is %s, not ACTIVE", errInvalid, pl.Name, pl.State)
+	}
+	if r.cfg.PluginURL == "" {
+		return nil, fmt.Errorf("%w: custom plugin %s cannot be fetched: this Ferry server has no plugin URL (ferry server --plugin-url)", errInvalid, pl.Name)
+	}
+	return &PluginArtifact{
+		Name: pl.Name, Arn: pl.Arn, Revision: pl.Revision,
+		URL: strings.TrimRight(r.cfg.PluginURL, "/") + plugins.FilePath(pl.Name, arn.ID, pl.Revision),
+		Md5: pl.FileMd5, Size: pl.FileSize, Binary: pl.Binary,
+	}, nil
 }
