@@ -2,6 +2,7 @@ package nomad
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -560,5 +561,58 @@ func TestClientConfig(t *testing.T) {
 	}
 	if q := h.Get("X-Query"); !strings.Contains(q, "namespace=data") || !strings.Contains(q, "prefix=ferry-") {
 		t.Errorf("query = %q", q)
+	}
+}
+
+// TestApplyCustomPlugin registers a custom plugin's connector: what Nomad
+// receives fetches the plugin's ZIP from the Ferry API with its MD5 checked
+// and runs the plugin's binary as the worker. A plugin that moves (a new
+// revision, another URL) registers the job again.
+func TestApplyCustomPlugin(t *testing.T) {
+	f := newFakeNomad(t)
+	srv := f.start(t)
+	dep := newTestDeployer(t, srv.URL)
+	ctx := ctxT(t)
+	d := pluginDeployment()
+	if err := dep.Apply(ctx, d); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	_, regs, raw, _, _ := f.snapshot()
+	if len(regs) != 1 {
+		t.Fatalf("registers = %d, want 1", len(regs))
+	}
+	// As Nomad decodes the request body.
+	task := regs[0].Job.TaskGroups[0].Tasks[0]
+	if len(task.Artifacts) != 1 {
+		t.Fatalf("artifacts = %+v", task.Artifacts)
+	}
+	a := task.Artifacts[0]
+	if *a.GetterSource != d.Plugin.Source || *a.RelativeDest != "local/plugins/" || a.GetterOptions["checksum"] != "md5:9e107d9d372bb6826bd81d3542a419d6" {
+		t.Errorf("artifact = source %q dest %q options %v", *a.GetterSource, *a.RelativeDest, a.GetterOptions)
+	}
+	if task.Config["command"] != "${NOMAD_TASK_DIR}/plugins/bin/acme-worker" || task.Env[EnvPluginDir] != "${NOMAD_TASK_DIR}/plugins" {
+		t.Errorf("command %v, env %s=%q", task.Config["command"], EnvPluginDir, task.Env[EnvPluginDir])
+	}
+	body, _ := json.Marshal(raw[0])
+	for _, want := range []string{`"GetterSource":"http://ferry.service.consul:8083/ferry/plugin-files/acme-sink/`, `"checksum":"md5:9e107d9d372bb6826bd81d3542a419d6"`, `"args":["worker"]`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("register body lacks %s", want)
+		}
+	}
+
+	// The same plugin again writes nothing; another file registers again.
+	if err := dep.Apply(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if _, regs, _, _, _ = f.snapshot(); len(regs) != 1 {
+		t.Errorf("no-op apply registered again")
+	}
+	d.Plugin.Source = strings.Replace(d.Plugin.Source, "/1.zip", "/2.zip", 1)
+	d.Plugin.Checksum = "md5:e4d909c290d0fb1ca068ffaddf22cbd0"
+	if err := dep.Apply(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if _, regs, _, _, _ = f.snapshot(); len(regs) != 2 || regs[1].Job.TaskGroups[0].Tasks[0].Artifacts[0].GetterOptions["checksum"] != d.Plugin.Checksum {
+		t.Errorf("a new plugin file was not registered: %d registers", len(regs))
 	}
 }

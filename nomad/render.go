@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -44,9 +45,13 @@ const (
 )
 
 // EnvPluginDir is set on workers of a connector with a PluginArtifact: the
-// directory the plugin was unpacked into. (The runtime does not read it yet;
-// it belongs in jobs once it does.)
+// directory the plugin was unpacked into, for a plugin that ships files
+// next to its binary. (The runtime does not read it.)
 const EnvPluginDir = "FERRY_PLUGIN_DIR"
+
+// pluginDir is where, relative to the task directory, a plugin's archive is
+// unpacked; its binary runs from ${NOMAD_TASK_DIR}/plugins/<Binary>.
+const pluginDir = "local/plugins/"
 
 // MBPerMcu is the memory of one MCU (1 MCU = 1 vCPU + 4 GiB).
 const MBPerMcu = 4096
@@ -78,23 +83,28 @@ type Deployment struct {
 	// Autoscaling, when set, puts a scaling block with its min and max
 	// worker counts on the group, so Nomad refuses counts outside them.
 	Autoscaling *jobs.AutoScaling
-	// Plugin, when set, is fetched into the task before the worker starts.
+	// Plugin, when set, is fetched into the task before the worker starts,
+	// and its binary runs instead of the ferry binary.
 	Plugin *PluginArtifact
 	// Reason, when set, is the message of a scale request (e.g. the
 	// autoscaler's decision), so Nomad's scaling events say why.
 	Reason string
 }
 
-// PluginArtifact is a custom plugin's binary (or archive) that Nomad
-// downloads with an artifact block, e.g. from S3.
+// PluginArtifact is a custom plugin's archive that Nomad downloads with an
+// artifact block into local/plugins/ before the worker starts.
 type PluginArtifact struct {
-	// Source is a go-getter URL, e.g.
-	// "s3::https://my-bucket.s3.eu-west-1.amazonaws.com/plugins/acme.zip".
-	// Archives are unpacked.
+	// Source is a go-getter URL, e.g. the Ferry API's
+	// "http://ferry.service.consul:8083/ferry/plugin-files/acme/<id>/1.zip".
+	// Archives (.zip) are unpacked.
 	Source string
-	// Checksum, optional, is "type:value" (e.g. "sha256:…"); Nomad refuses
-	// a download that does not match.
+	// Checksum, optional, is "type:value" (e.g. "md5:…"); Nomad refuses a
+	// download that does not match.
 	Checksum string
+	// Binary, when set, is the path inside the archive of the worker
+	// executable: the task runs it, with the arguments and environment of
+	// `ferry worker`, instead of the ferry binary.
+	Binary string
 }
 
 // RenderConfig is how the server renders every connector's job: where the
@@ -205,8 +215,13 @@ func (d Deployment) validate() error {
 			errs = append(errs, fmt.Errorf("worker count %d is outside autoscaling bounds %d..%d", d.Workers, a.MinWorkerCount, a.MaxWorkerCount))
 		}
 	}
-	if p := d.Plugin; p != nil && p.Source == "" {
-		errs = append(errs, errors.New("plugin artifact has no source"))
+	if p := d.Plugin; p != nil {
+		if p.Source == "" {
+			errs = append(errs, errors.New("plugin artifact has no source"))
+		}
+		if p.Binary != "" && !relativePath(p.Binary) {
+			errs = append(errs, fmt.Errorf("plugin binary %q must be a relative path inside the archive, without '..'", p.Binary))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -353,10 +368,22 @@ func renderTask(d Deployment, cfg RenderConfig, tmpl string) *api.Task {
 	default:
 		t.Config = map[string]any{"command": cfg.WorkerCommand, "args": []string{"worker"}}
 	}
+	if p := d.Plugin; p != nil && p.Binary != "" {
+		// The plugin's binary is a Ferry worker with more connectors: the
+		// same arguments and environment, another executable. Docker maps
+		// the task directory into the container, where NOMAD_TASK_DIR
+		// names it too.
+		bin := "${NOMAD_TASK_DIR}/plugins/" + p.Binary
+		if t.Driver == DriverDocker {
+			t.Config["entrypoint"] = []string{bin}
+		} else {
+			t.Config["command"] = bin
+		}
+	}
 	if p := d.Plugin; p != nil {
 		a := &api.TaskArtifact{
 			GetterSource: new(p.Source),
-			RelativeDest: new("local/plugins/"),
+			RelativeDest: new(pluginDir),
 		}
 		if p.Checksum != "" {
 			a.GetterOptions = map[string]string{"checksum": p.Checksum}
@@ -526,4 +553,13 @@ func jobHash(job *api.Job) (string, error) {
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8]), nil
+}
+
+// relativePath reports whether p is a clean relative slash-separated path
+// that stays inside the directory it is relative to.
+func relativePath(p string) bool {
+	if p == "" || strings.HasPrefix(p, "/") || strings.Contains(p, "\\") || path.Clean(p) != p {
+		return false
+	}
+	return p != "." && p != ".." && !strings.HasPrefix(p, "../")
 }

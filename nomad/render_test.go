@@ -67,16 +67,22 @@ var renderCases = []struct {
 		Driver: DriverExec, WorkerCommand: "/usr/local/bin/ferry", ReserveCores: true, KillTimeout: 45 * time.Second,
 	}},
 	{"docker", testDeployment, RenderConfig{Driver: DriverDocker, Image: "ghcr.io/ferryhq/ferry:1.0.0", MHzPerVCPU: 2500}},
-	{"custom-plugin", func() Deployment {
-		d := testDeployment()
-		d.Spec.Class = "com.acme.kafka.connect.AcmeSink"
-		d.Spec.Config["connector.class"] = d.Spec.Class
-		d.Plugin = &PluginArtifact{
-			Source:   "s3::https://acme-plugins.s3.us-east-1.amazonaws.com/acme-sink-1.2.0.zip",
-			Checksum: "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-		}
-		return d
-	}, RenderConfig{WorkerCommand: "/usr/local/bin/ferry"}},
+	{"custom-plugin", pluginDeployment, RenderConfig{WorkerCommand: "/usr/local/bin/ferry"}},
+	{"custom-plugin-docker", pluginDeployment, RenderConfig{Driver: DriverDocker, Image: "ghcr.io/ferryhq/ferry:1.0.0"}},
+}
+
+// pluginDeployment runs a custom plugin's connector: its checked file is
+// served by the Ferry API, pinned by its MD5.
+func pluginDeployment() Deployment {
+	d := testDeployment()
+	d.Spec.Class = "com.acme.kafka.connect.AcmeSink"
+	d.Spec.Config["connector.class"] = d.Spec.Class
+	d.Plugin = &PluginArtifact{
+		Source:   "http://ferry.service.consul:8083/ferry/plugin-files/acme-sink/0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d/1.zip",
+		Checksum: "md5:9e107d9d372bb6826bd81d3542a419d6",
+		Binary:   "bin/acme-worker",
+	}
+	return d
 }
 
 func TestRenderGolden(t *testing.T) {
@@ -263,6 +269,41 @@ func checkJob(t *testing.T, d Deployment, cfg RenderConfig, job *api.Job, v *api
 	}
 	if (d.Plugin != nil) != (len(task.Artifacts) == 1) {
 		t.Errorf("artifacts = %d with plugin %v", len(task.Artifacts), d.Plugin)
+	}
+	wantBin := cfg.WorkerCommand
+	binKey := "command"
+	if cfg.driver() == DriverDocker {
+		wantBin, binKey = "", "entrypoint"
+	}
+	if p := d.Plugin; p != nil {
+		a := task.Artifacts[0]
+		if *a.GetterSource != p.Source || *a.RelativeDest != "local/plugins/" || a.GetterOptions["checksum"] != p.Checksum {
+			t.Errorf("artifact = %+v", a)
+		}
+		if p.Binary != "" {
+			wantBin = "${NOMAD_TASK_DIR}/plugins/" + p.Binary
+		}
+	}
+	// task is a decoded copy: lists are []any.
+	strs := func(v any) []string {
+		var out []string
+		if l, ok := v.([]any); ok {
+			for _, x := range l {
+				s, _ := x.(string)
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	if binKey == "command" {
+		if got, _ := task.Config[binKey].(string); got != wantBin {
+			t.Errorf("command = %q, want %q", got, wantBin)
+		}
+	} else if got := strs(task.Config[binKey]); wantBin != "" && (len(got) != 1 || got[0] != wantBin) || wantBin == "" && got != nil {
+		t.Errorf("entrypoint = %q, want %q", got, wantBin)
+	}
+	if args := strs(task.Config["args"]); len(args) != 1 || args[0] != "worker" {
+		t.Errorf("args = %q, want [worker] for the ferry binary and plugins alike", args)
 	}
 	if len(task.Templates) != 1 || *task.Templates[0].DestPath != "secrets/spec.json" || *task.Templates[0].ChangeMode != "noop" {
 		t.Fatalf("want one template rendering secrets/spec.json without restarting the task")

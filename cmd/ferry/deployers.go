@@ -53,10 +53,16 @@ type nomadDeployer struct{ d *nomad.Deployer }
 var _ scheduler.Deployer = nomadDeployer{}
 
 func (n nomadDeployer) Apply(ctx context.Context, d scheduler.Deployment) error {
-	return n.d.Apply(ctx, nomad.Deployment{
+	nd := nomad.Deployment{
 		Name: d.Name, Arn: d.Arn, Revision: d.Revision, Restarts: d.Restarts,
 		Workers: d.Workers, Mcu: d.Mcu, Spec: d.Spec, Autoscaling: d.Autoscaling, Reason: d.Reason,
-	})
+	}
+	if p := d.Plugin; p != nil {
+		// Nomad fetches the checked ZIP from the Ferry API and refuses it
+		// unless its MD5 is the one recorded when the plugin was checked.
+		nd.Plugin = &nomad.PluginArtifact{Source: p.URL, Checksum: "md5:" + p.Md5, Binary: p.Binary}
+	}
+	return n.d.Apply(ctx, nd)
 }
 
 func (n nomadDeployer) Remove(ctx context.Context, name string) error { return n.d.Remove(ctx, name) }
