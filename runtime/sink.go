@@ -46,6 +46,7 @@ type sinkRun struct {
 	hw        map[connect.TopicPartition]int64 // high watermark from the last fetch
 	failed    error                            // set once the run failed: commit nothing more
 	joined    bool
+	pending   *pendingPut // a batch Put refused with a retriable error, to redeliver (retry.go)
 }
 
 // runSinkTask runs one incarnation of task id until ctx is done (nil) or it
@@ -180,6 +181,13 @@ func (r *sinkRun) run(ctx context.Context) error {
 func (r *sinkRun) loop(actx context.Context) error {
 	next := time.Now().Add(r.s.flush)
 	for {
+		if r.hasPending() {
+			// Nothing newer is polled until the refused batch is taken.
+			if err := r.redeliverStep(actx, &next); err != nil || actx.Err() != nil {
+				return err
+			}
+			continue
+		}
 		// Wake at least every second so the task's Put (with no records)
 		// can do time-based work on quiet partitions.
 		wake := time.Now().Add(maxPollWait)
@@ -245,12 +253,11 @@ func (r *sinkRun) process(ctx context.Context, fetches kgo.Fetches) error {
 			continue // not ours (any more): its owner reads it from the last commit
 		}
 		bytesIn += int64(len(kr.Key) + len(kr.Value))
-		rec, err := r.convert(kr)
-		var out *connect.Record
-		if err == nil {
-			out, err = r.transform(&rec)
-		}
+		out, err := r.convertAndTransform(ctx, kr)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil // shutting down while retrying: nothing of the batch is delivered
+			}
 			r.w.errorsTotal.Add(1)
 			var se *stageError
 			stage := "VALUE_CONVERTER"
@@ -283,8 +290,19 @@ func (r *sinkRun) process(ctx context.Context, fetches kgo.Fetches) error {
 		if ctx.Err() != nil {
 			return nil // shutting down: the batch is simply not delivered
 		}
+		if connect.IsRetriable(err) {
+			r.deferPut(batch, delivered, err)
+			return nil
+		}
 		return fmt.Errorf("put %d records: %w", len(batch), err)
 	}
+	r.afterPut(batch, delivered)
+	return nil
+}
+
+// afterPut records what the task accepted: metrics, and the positions that
+// may be committed once the task says they are durable.
+func (r *sinkRun) afterPut(batch []connect.Record, delivered []*kgo.Record) {
 	var bytesOut int64
 	for _, rec := range batch {
 		bytesOut += int64(len(rec.RawKey) + len(rec.RawValue))
@@ -308,7 +326,6 @@ func (r *sinkRun) process(ctx context.Context, fetches kgo.Fetches) error {
 		}
 	}
 	r.lag.Store(lag)
-	return nil
 }
 
 func (r *sinkRun) convert(kr *kgo.Record) (connect.Record, error) {
@@ -551,6 +568,7 @@ func (r *sinkRun) closePartitions(tps []connect.TopicPartition) {
 	if err := r.task.Close(octx, tps); err != nil {
 		r.log.Warn().Str("error", r.w.redact.Redact(err.Error())).Msg("close partitions")
 	}
+	r.dropPending(tps)
 	for _, tp := range tps {
 		delete(r.assigned, tp)
 		delete(r.pos, tp)

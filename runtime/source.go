@@ -393,6 +393,16 @@ func (r *sourceRun) loop(ctx context.Context) error {
 			}
 			return nil
 		}
+		if connect.IsRetriable(err) {
+			// As Kafka Connect: a retriable poll failure is logged and the
+			// task polled again, after a short wait so it does not spin.
+			r.log.Warn().Str("error", r.w.redact.Redact(err.Error())).Msg("poll failed with a retriable error; polling again")
+			select {
+			case <-ctx.Done():
+			case <-time.After(retryDelayMin):
+			}
+			continue
+		}
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("poll: %w", err)
 		}
@@ -418,9 +428,26 @@ func (r *sourceRun) produce(ctx context.Context, recs []connect.SourceRecord) er
 	for i := range recs {
 		sr := &recs[i]
 		ts := sr.Timestamp
-		out, err := r.chain.ApplySource(sr, ts)
+		var out *connect.SourceRecord
+		var kr *kgo.Record
+		stage := "transform"
+		_, err := r.w.retry.run(ctx, func() error {
+			// Transform and convert again from the task's record on every
+			// attempt, as Kafka Connect retries each stage in place.
+			var err error
+			stage, kr = "transform", nil
+			if out, err = r.chain.ApplySource(sr, ts); err != nil || out == nil {
+				return err
+			}
+			stage = "convert"
+			kr, err = r.toKafka(out)
+			return err
+		})
 		if err != nil {
-			if err := r.tolerate(ctx, sr, "transform", err); err != nil {
+			if ctx.Err() != nil {
+				return nil // stopping while retrying: the record is not produced, its offset not stored
+			}
+			if err := r.tolerate(ctx, sr, stage, err); err != nil {
 				return err
 			}
 			continue
@@ -429,13 +456,6 @@ func (r *sourceRun) produce(ctx context.Context, recs []connect.SourceRecord) er
 			r.track(sr)
 			if err := r.task.CommitRecord(ctx, sr, nil); err != nil {
 				return fmt.Errorf("commit record: %w", err)
-			}
-			continue
-		}
-		kr, err := r.toKafka(out)
-		if err != nil {
-			if err := r.tolerate(ctx, sr, "convert", err); err != nil {
-				return err
 			}
 			continue
 		}

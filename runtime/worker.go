@@ -61,6 +61,7 @@ type Worker struct {
 	sink     *sinkSettings
 	source   *sourceSettings          // set for source connectors instead of sink
 	redact   *configprovider.Redactor // hides values config providers resolved
+	retry    retryPolicy              // errors.retry.timeout, errors.retry.delay.max.ms
 	taskIDs  []int
 	interval time.Duration
 
@@ -129,6 +130,10 @@ func NewWorker(spec *jobs.WorkerSpec, opts Options) (*Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new worker: %w", err)
 	}
+	retry, err := parseRetryPolicy(spec)
+	if err != nil {
+		return nil, fmt.Errorf("new worker: %w", err)
+	}
 	// Build the converters once to report bad converter settings now.
 	if _, err := convert.FromConfig(spec.Config, spec.WorkerProperties, true); err != nil {
 		return nil, fmt.Errorf("new worker for %q: key converter: %w", spec.Connector, err)
@@ -158,6 +163,7 @@ func NewWorker(spec *jobs.WorkerSpec, opts Options) (*Worker, error) {
 		sink:     sink,
 		source:   source,
 		redact:   redact,
+		retry:    retry,
 		taskIDs:  jobs.TaskShare(spec.TasksMax, spec.Workers, opts.Index),
 		interval: interval,
 		tasks:    map[int]*jobs.TaskStatus{},

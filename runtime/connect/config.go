@@ -187,6 +187,9 @@ const (
 	KeyDLQHeaders      = "errors.deadletterqueue.context.headers.enable"
 	KeyErrorsLog       = "errors.log.enable"
 	KeyOffsetFlushMs   = "offset.flush.interval.ms"
+
+	KeyErrorsRetryTimeout  = "errors.retry.timeout"
+	KeyErrorsRetryMaxDelay = "errors.retry.delay.max.ms"
 )
 
 func isConverter(v string) error {
@@ -235,6 +238,7 @@ var SinkFrameworkConfig = []ConfigField{
 	{Name: KeyDLQReplication, Type: TypeInt, Doc: "replication factor of the dead letter queue topic if it is created (default: the broker's)"},
 	{Name: KeyDLQHeaders, Type: TypeBoolean, Default: "false", Doc: "add __connect.errors.* headers to dead-lettered records"},
 	{Name: KeyErrorsLog, Type: TypeBoolean, Default: "false", Doc: "log every skipped record's coordinates"},
+	RetryTimeoutField, RetryMaxDelayField,
 	{Name: KeyOffsetFlushMs, Type: TypeLong, Validate: AtLeast(1), Doc: "how often durable offsets are committed (default 60000)"},
 }
 

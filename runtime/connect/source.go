@@ -122,6 +122,7 @@ var SourceFrameworkConfig = []ConfigField{
 	{Name: KeyValueConverter + ".schemas.enable", Type: TypeBoolean, Doc: "JsonConverter: values carry a schema/payload envelope"},
 	{Name: KeyErrorsTolerance, Type: TypeString, Default: "none", Validate: OneOf("none", "all"), Doc: "none: a record that cannot be converted or transformed fails the task; all: it is skipped"},
 	{Name: KeyErrorsLog, Type: TypeBoolean, Default: "false", Doc: "log every skipped record"},
+	RetryTimeoutField, RetryMaxDelayField,
 	{Name: KeyOffsetFlushMs, Type: TypeLong, Validate: AtLeast(1), Doc: "how often source offsets are stored (default 60000)"},
 	{Name: KeyOffsetStorageTopic, Type: TypeString, Doc: "compacted topic of the source offsets (default connect-offsets-<connector>)"},
 }
