@@ -29,7 +29,7 @@ type Config struct {
 	// Command starts one worker, e.g. {"/path/to/ferry", "worker"}.
 	Command []string
 	// DataDir holds workers/<connector>/rev-<n>/spec.json and each worker's
-	// scratch directory.
+	// scratch directory, and plugins/ the custom plugins' unpacked files.
 	DataDir string
 	Logger  zerolog.Logger
 	// Env is added to the ferry process' environment for every worker.
@@ -101,7 +101,8 @@ type Executor struct {
 	stop context.CancelFunc
 	wg   sync.WaitGroup // one per worker supervisor goroutine
 
-	applyMu sync.Mutex // serializes Apply, Remove and Close
+	applyMu sync.Mutex              // serializes Apply, Remove and Close
+	plugins map[string]*pluginState // by plugin revision and MD5; guarded by applyMu
 
 	mu     sync.Mutex // guards groups and closed
 	groups map[string]*group
@@ -115,6 +116,9 @@ type group struct {
 	revision, restarts int64
 	count              int
 	slots              map[int]*worker
+	// pluginErr says why the connector's custom plugin cannot be installed
+	// (Observe reports it as a crash loop).
+	pluginErr error
 }
 
 // worker is one worker index of one connector at one revision and restart
@@ -125,6 +129,7 @@ type worker struct {
 	revision  int64
 	restarts  int64
 	mcu       int
+	command   []string // the ferry binary's, or the custom plugin's
 	specPath  string
 	dataDir   string
 	cancel    context.CancelFunc
@@ -148,11 +153,12 @@ func New(cfg Config) (*Executor, error) {
 	cfg.setDefaults()
 	base, stop := context.WithCancel(context.Background())
 	return &Executor{
-		cfg:    cfg,
-		log:    cfg.Logger.With().Str("component", "local-executor").Logger(),
-		base:   base,
-		stop:   stop,
-		groups: map[string]*group{},
+		cfg:     cfg,
+		log:     cfg.Logger.With().Str("component", "local-executor").Logger(),
+		base:    base,
+		stop:    stop,
+		groups:  map[string]*group{},
+		plugins: map[string]*pluginState{},
 	}, nil
 }
 
@@ -216,6 +222,21 @@ func (e *Executor) Apply(ctx context.Context, d scheduler.Deployment) error {
 	if err := writeSpec(specPath, d.Spec); err != nil {
 		return fmt.Errorf("apply %q: %w", d.Name, err)
 	}
+	command := e.cfg.Command
+	var pluginErr error
+	if d.Plugin != nil {
+		// A custom plugin's binary runs instead of the ferry binary. If it
+		// cannot be installed, Observe says why and the next Apply tries
+		// again; workers already running are left alone.
+		command, pluginErr = e.pluginCommand(ctx, d.Plugin)
+	}
+	e.mu.Lock()
+	g.pluginErr = pluginErr
+	e.mu.Unlock()
+	if pluginErr != nil {
+		e.log.Warn().Err(pluginErr).Str("connector", d.Name).Msg("custom plugin not installed")
+		return nil
+	}
 
 	// Stop the highest indexes first when scaling in.
 	for _, idx := range e.indexes(g) {
@@ -235,7 +256,7 @@ func (e *Executor) Apply(ctx context.Context, d scheduler.Deployment) error {
 			w = nil
 		}
 		if w == nil {
-			if err := e.startSlot(g, d, idx, specPath); err != nil {
+			if err := e.startSlot(g, d, idx, specPath, command); err != nil {
 				return fmt.Errorf("apply %q: %w", d.Name, err)
 			}
 		}
@@ -311,7 +332,7 @@ func (e *Executor) removeOldRevisions(name string, g *group, current int64) {
 }
 
 // startSlot starts the supervisor of worker idx.
-func (e *Executor) startSlot(g *group, d scheduler.Deployment, idx int, specPath string) error {
+func (e *Executor) startSlot(g *group, d scheduler.Deployment, idx int, specPath string, command []string) error {
 	dataDir := filepath.Join(filepath.Dir(specPath), "worker-"+strconv.Itoa(idx))
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return fmt.Errorf("create worker data dir: %w", err)
@@ -319,7 +340,7 @@ func (e *Executor) startSlot(g *group, d scheduler.Deployment, idx int, specPath
 	ctx, cancel := context.WithCancel(e.base)
 	w := &worker{
 		connector: d.Name, index: idx, revision: d.Revision, restarts: d.Restarts, mcu: d.Mcu,
-		specPath: specPath, dataDir: dataDir, cancel: cancel,
+		command: command, specPath: specPath, dataDir: dataDir, cancel: cancel,
 		done: make(chan struct{}), stderr: newTail(tailLines),
 	}
 	e.mu.Lock()
@@ -396,7 +417,7 @@ func (e *Executor) supervise(ctx context.Context, w *worker) {
 // When ctx ends the process gets SIGTERM and, after KillTimeout, SIGKILL.
 func (e *Executor) runOnce(ctx context.Context, w *worker, log zerolog.Logger) error {
 	id := newWorkerID(w.revision, w.index)
-	cmd := exec.CommandContext(ctx, e.cfg.Command[0], e.cfg.Command[1:]...)
+	cmd := exec.CommandContext(ctx, w.command[0], w.command[1:]...)
 	cmd.Env = append(os.Environ(), e.cfg.Env...)
 	if w.mcu > 0 && !hasEnv(cmd.Env, "GOMAXPROCS") {
 		// A worker gets as many cores as it has MCUs (1 MCU = 1 vCPU), as
@@ -420,7 +441,7 @@ func (e *Executor) runOnce(ctx context.Context, w *worker, log zerolog.Logger) e
 	w.stderr.reset()
 	if err := cmd.Start(); err != nil {
 		w.stderr.add("cannot start worker: " + err.Error())
-		return fmt.Errorf("start %s: %w", e.cfg.Command[0], err)
+		return fmt.Errorf("start %s: %w", w.command[0], err)
 	}
 	w.mu.Lock()
 	w.id, w.pid, w.alive = id, cmd.Process.Pid, true
@@ -525,6 +546,9 @@ func (e *Executor) Observe(ctx context.Context, name string) (scheduler.Observat
 		return scheduler.Observation{}, nil
 	}
 	obs := scheduler.Observation{Deployed: true, Workers: g.count, IDs: map[int]string{}}
+	if g.pluginErr != nil {
+		obs.CrashLoop, obs.Reason = true, pluginReason(g.pluginErr)
+	}
 	idxs := make([]int, 0, len(g.slots))
 	for i := range g.slots {
 		idxs = append(idxs, i)
