@@ -233,7 +233,16 @@ type serverConfig struct {
 	MetricsInterval time.Duration
 	// Autoscaler tunes the autoscaler of autoscaled connectors.
 	Autoscaler autoscale.Settings
-	Log        logConfig
+	// PluginURL is the base URL at which Nomad clients reach this server's
+	// custom plugin files (default http://<host name>:<port> of --listen).
+	PluginURL string
+	// PluginS3 is how custom plugin files are read from S3: an endpoint
+	// for S3-compatible stores, the region, path-style addressing;
+	// credentials come from the AWS SDK's default chain.
+	PluginS3Endpoint  string
+	PluginS3Region    string
+	PluginS3PathStyle bool
+	Log               logConfig
 }
 
 func (c *serverConfig) register(fs *flag.FlagSet) {
@@ -265,6 +274,10 @@ func (c *serverConfig) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.ReserveCores, "nomad-reserve-cores", false, "reserve whole cores (one per MCU) instead of --nomad-mhz-per-vcpu MHz")
 	fs.DurationVar(&c.MetricsInterval, "metrics-interval", 5*time.Second, "how often workers report metrics and status")
 	registerAutoscaler(fs, &c.Autoscaler)
+	fs.StringVar(&c.PluginURL, "plugin-url", os.Getenv("FERRY_PLUGIN_URL"), "base URL at which Nomad clients download custom plugin files from this server, e.g. http://ferry.service.consul:8083 (env FERRY_PLUGIN_URL; default http://<host name>:<listen port>)")
+	fs.StringVar(&c.PluginS3Endpoint, "plugin-s3-endpoint", os.Getenv("FERRY_PLUGIN_S3_ENDPOINT"), "S3-compatible endpoint URL to read custom plugin files from (env FERRY_PLUGIN_S3_ENDPOINT; default AWS S3; credentials from the AWS SDK's default chain)")
+	fs.StringVar(&c.PluginS3Region, "plugin-s3-region", envOr("AWS_REGION", "us-east-1"), "region of the S3 bucket(s) holding custom plugin files (env AWS_REGION)")
+	fs.BoolVar(&c.PluginS3PathStyle, "plugin-s3-path-style", false, "address plugin buckets path-style (endpoint/bucket), as most S3-compatible stores want")
 	c.Log.register(fs)
 }
 
@@ -314,6 +327,15 @@ func (c serverConfig) Validate() error {
 	}
 	if c.MetricsInterval < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("--metrics-interval %s: must be at least 100ms", c.MetricsInterval))
+	}
+	if c.PluginURL != "" {
+		errs = append(errs, checkURL("plugin-url", c.PluginURL, "http", "https"))
+	}
+	if c.PluginS3Endpoint != "" {
+		errs = append(errs, checkURL("plugin-s3-endpoint", c.PluginS3Endpoint, "http", "https"))
+	}
+	if c.PluginS3Region == "" {
+		errs = append(errs, errors.New("--plugin-s3-region is required"))
 	}
 	errs = append(errs, c.Autoscaler.Validate())
 	errs = append(errs, c.Log.problems()...)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/ferryhq/ferry/scheduler"
 	"github.com/ferryhq/ferry/scheduler/api"
 	"github.com/ferryhq/ferry/scheduler/autoscale"
+	"github.com/ferryhq/ferry/scheduler/plugins"
 	"github.com/ferryhq/ferry/scheduler/store"
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
@@ -37,7 +39,16 @@ type controlPlaneConfig struct {
 	MetricsInterval time.Duration
 	// Autoscaler tunes the autoscaler (zero fields take its defaults).
 	Autoscaler autoscale.Settings
-	Logger     zerolog.Logger
+	// PluginS3 is how the server reads custom plugin files from S3.
+	PluginS3 plugins.S3Config
+	// PluginURL is the base URL at which workers' deployers (Nomad clients,
+	// the local executor) reach this server's plugin files; empty derives
+	// it from the API's listen address.
+	PluginURL string
+	// TempDir holds plugin files while they are checked (default the
+	// system's).
+	TempDir string
+	Logger  zerolog.Logger
 	// Ready, if set, is called once the API listens, with the built-in
 	// plugin's ARN.
 	Ready func(addr, builtinPluginArn string)
@@ -67,10 +78,15 @@ func runControlPlane(ctx context.Context, cfg controlPlaneConfig) error {
 	if err != nil {
 		return err
 	}
+	pluginFiles, err := plugins.NewS3(ctx, cfg.PluginS3)
+	if err != nil {
+		return err
+	}
 	srv, err := api.New(api.Config{
 		Store: st, Region: cfg.Region, Account: cfg.Account,
 		Catalog:      registryCatalog{connect.Default()},
 		ConfigChecks: autoscale.ConfigProblems,
+		PluginFiles:  pluginFiles,
 		Logger:       log.With().Str("component", "api").Logger(),
 	})
 	if err != nil {
@@ -97,6 +113,10 @@ func runControlPlane(ctx context.Context, cfg controlPlaneConfig) error {
 	if _, err := autoscale.New(scalerCfg); err != nil {
 		return err
 	}
+	checkerCfg := plugins.CheckerConfig{Store: st, Source: pluginFiles, Logger: log, TempDir: cfg.TempDir}
+	if _, err := plugins.NewChecker(checkerCfg); err != nil {
+		return err
+	}
 	// Only the replica holding the lock reconciles; every replica serves
 	// the API.
 	leader, err := scheduler.NewLeader(scheduler.LeaderConfig{
@@ -115,6 +135,10 @@ func runControlPlane(ctx context.Context, cfg controlPlaneConfig) error {
 		return fmt.Errorf("the API cannot listen on %s: %w", cfg.Listen, err)
 	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	recCfg.PluginURL = cfg.PluginURL
+	if recCfg.PluginURL == "" {
+		recCfg.PluginURL = pluginURLFor(ln.Addr())
+	}
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
@@ -144,14 +168,20 @@ func runControlPlane(ctx context.Context, cfg controlPlaneConfig) error {
 			if err != nil {
 				return err
 			}
-			return runTogether(lctx, rec.Run, sc.Run)
+			// Custom plugins are checked on the leader too; a plugin left
+			// CREATING by a former term is checked by this one.
+			pc, err := plugins.NewChecker(checkerCfg)
+			if err != nil {
+				return err
+			}
+			return runTogether(lctx, rec.Run, sc.Run, pc.Run)
 		})
 		if err != nil && !errors.Is(err, context.Canceled) {
 			errs <- fmt.Errorf("reconciler: %w", err)
 			cancel()
 		}
 	}()
-	log.Info().Str("addr", ln.Addr().String()).Msg("msk connect api listening")
+	log.Info().Str("addr", ln.Addr().String()).Str("plugin_url", recCfg.PluginURL).Msg("msk connect api listening")
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr().String(), srv.BuiltinPluginArn())
 	}
@@ -163,6 +193,22 @@ func runControlPlane(ctx context.Context, cfg controlPlaneConfig) error {
 	wg.Wait()
 	close(errs)
 	return <-errs // nil when closed and empty
+}
+
+// pluginURLFor is the base URL of plugin files on a server listening on
+// addr: the address itself, or this host's name when it listens on every
+// interface.
+func pluginURLFor(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		if h, err := os.Hostname(); err == nil && h != "" {
+			host = h
+		}
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // openStore opens the KV buckets, waiting for NATS (JetStream) to answer.

@@ -9,8 +9,10 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/ferryhq/ferry/cmd/ferry/internal/devstack"
 	"github.com/ferryhq/ferry/nomad"
 	"github.com/ferryhq/ferry/scheduler"
+	"github.com/ferryhq/ferry/scheduler/plugins"
 )
 
 // wireDev runs the control plane of `ferry dev` on the embedded stack (or
@@ -62,6 +64,7 @@ func wireDev(ctx context.Context, cfg devConfig, env devEnv) error {
 		WorkerDefaults:  env.WorkerDefaults,
 		MetricsInterval: cfg.MetricsInterval,
 		Autoscaler:      cfg.Autoscaler,
+		PluginS3:        devPluginS3(cfg, env),
 		Logger:          log,
 		Ready: func(addr, pluginArn string) {
 			example := filepath.Join(cfg.DataDir, "example-connector.json")
@@ -71,6 +74,16 @@ func wireDev(ctx context.Context, cfg devConfig, env devEnv) error {
 			fmt.Fprint(os.Stdout, devBanner(addr, cfg, env, example))
 		},
 	})
+}
+
+// devPluginS3 is where ferry dev reads custom plugin files: the embedded S3
+// (any credentials), or --s3-endpoint with the user's credentials.
+func devPluginS3(cfg devConfig, env devEnv) plugins.S3Config {
+	c := plugins.S3Config{Endpoint: env.S3Endpoint, Region: cfg.Region, PathStyle: true}
+	if cfg.S3Endpoint == "" {
+		c.AccessKeyID, c.SecretAccessKey = devstack.AccessKeyID, devstack.SecretAccessKey
+	}
+	return c
 }
 
 func bucketFor(cfg devConfig, env devEnv) string {

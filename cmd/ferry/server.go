@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/ferryhq/ferry/nomad"
+	"github.com/ferryhq/ferry/scheduler/plugins"
 )
 
 // runServer runs the control plane against NATS (state, worker metrics) and
@@ -19,7 +20,11 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		Replicas:        cfg.NATSReplicas,
 		MetricsInterval: cfg.MetricsInterval,
 		Autoscaler:      cfg.Autoscaler,
-		Logger:          log,
+		PluginURL:       cfg.PluginURL,
+		PluginS3: plugins.S3Config{
+			Endpoint: cfg.PluginS3Endpoint, Region: cfg.PluginS3Region, PathStyle: cfg.PluginS3PathStyle,
+		},
+		Logger: log,
 		Ready: func(addr, _ string) {
 			log.Info().Str("api", "http://"+addr).Msg("ferry server ready")
 		},
