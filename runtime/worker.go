@@ -134,6 +134,15 @@ func NewWorker(spec *jobs.WorkerSpec, opts Options) (*Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new worker: %w", err)
 	}
+	overrides, err := parseClientOverrides(spec, plugin.Kind)
+	if err != nil {
+		return nil, fmt.Errorf("new worker for %q: %s", spec.Connector, redact.Redact(err.Error()))
+	}
+	if sink != nil {
+		sink.kafkaOpts = append(sink.kafkaOpts, overrides.opts...)
+	} else {
+		source.kafkaOpts = append(source.kafkaOpts, overrides.opts...)
+	}
 	// Build the converters once to report bad converter settings now.
 	if _, err := convert.FromConfig(spec.Config, spec.WorkerProperties, true); err != nil {
 		return nil, fmt.Errorf("new worker for %q: key converter: %w", spec.Connector, err)
@@ -171,6 +180,9 @@ func NewWorker(spec *jobs.WorkerSpec, opts Options) (*Worker, error) {
 		reshare:  make(chan [2]int, 1),
 	}
 	w.log = opts.Logger.With().Str("connector", spec.Connector).Str("worker", opts.WorkerID).Int("index", opts.Index).Logger()
+	for _, msg := range overrides.warnings {
+		w.log.Warn().Msg(redact.Redact(msg))
+	}
 	for _, id := range w.taskIDs {
 		w.tasks[id] = &jobs.TaskStatus{ID: id, State: TaskStarting}
 		w.lag.Store(id, new(atomic.Int64))

@@ -136,6 +136,9 @@ func (r *Registry) ValidateConfig(classOrAlias string, cfg map[string]string) er
 		validateFields(&es, SourceFrameworkConfig, cfg)
 	}
 	validateFields(&es, p.Config, cfg)
+	// The worker checks again under its own policy; a worker configuration
+	// cannot set one (MSK Connect refuses the key), so it is the default.
+	es = append(es, CheckClientOverrides(DefaultClientOverridePolicy, p.Kind, cfg)...)
 	if _, err := r.BuildChain(cfg); err != nil {
 		// An option holding a config provider reference is checked by the
 		// worker once resolved.
