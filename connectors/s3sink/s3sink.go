@@ -35,7 +35,6 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -213,7 +212,7 @@ func (t *sinkTask) Start(ctx context.Context, raw map[string]string) error {
 	}
 	t.parts = map[connect.TopicPartition]*partState{}
 	if t.mem == nil {
-		t.mem = sharedBudget()
+		t.mem = taskBudget(ctx)
 	}
 	if t.dir = os.Getenv("FERRY_DATA_DIR"); t.dir == "" {
 		t.dir = os.TempDir()
@@ -811,17 +810,10 @@ func encodeHeaders(hs []connect.Header) ([]byte, error) {
 	return encodeJSON(out)
 }
 
-// encodeJSON writes v as Confluent's JsonFormat does (the value as JSON
-// without a schema), without HTML escaping. Map keys come out sorted, so the
-// same record always yields the same bytes.
+// encodeJSON writes v as JSON (see appendJSON for how, and how that relates
+// to Confluent's JsonFormat).
 func encodeJSON(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return appendJSON(nil, v)
 }
 
 // PreCommit reports, per partition, the offset after the last committed
