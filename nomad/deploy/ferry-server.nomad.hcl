@@ -97,6 +97,9 @@ job "ferry" {
         change_mode = "restart"
         data        = <<-EOT
           NOMAD_ADDR=unix://{{ env "NOMAD_SECRETS_DIR" }}/api.sock
+          # Where Nomad clients download custom plugin files (docs/plugins.md):
+          # this replica's host address; any replica serves any plugin.
+          FERRY_PLUGIN_URL=http://{{ env "NOMAD_ADDR_api" }}
           FERRY_NATS_URL={{ range $i, $s := nomadService "nats-client" }}{{ if $i }},{{ end }}nats://{{ $s.Address }}:{{ $s.Port }}{{ end }}
         EOT
       }
