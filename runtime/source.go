@@ -517,11 +517,11 @@ func (r *sourceRun) toKafka(sr *connect.SourceRecord) (*kgo.Record, error) {
 	if sr.Topic == "" {
 		return nil, errors.New("source record without a topic")
 	}
-	key, err := r.keyConv.FromValue(sr.Topic, sr.Key)
+	key, err := fromValue(r.keyConv, sr.Topic, sr.KeySchema, sr.Key)
 	if err != nil {
 		return nil, fmt.Errorf("convert key for topic %q: %w", sr.Topic, err)
 	}
-	val, err := r.valConv.FromValue(sr.Topic, sr.Value)
+	val, err := fromValue(r.valConv, sr.Topic, sr.ValueSchema, sr.Value)
 	if err != nil {
 		return nil, fmt.Errorf("convert value for topic %q: %w", sr.Topic, err)
 	}
@@ -540,6 +540,15 @@ func (r *sourceRun) toKafka(sr *connect.SourceRecord) (*kgo.Record, error) {
 		kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: h.Key, Value: hv})
 	}
 	return kr, nil
+}
+
+// fromValue converts v with its schema when it has one and the converter
+// writes schemas.
+func fromValue(c connect.Converter, topic string, s *connect.Schema, v any) ([]byte, error) {
+	if sc, ok := c.(connect.SchemaConverter); ok && s != nil {
+		return sc.FromSchemaAndValue(topic, s, v)
+	}
+	return c.FromValue(topic, v)
 }
 
 // manualPartition marks records whose partition the task chose.

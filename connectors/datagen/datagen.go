@@ -76,6 +76,8 @@ type Task struct {
 
 	topic      string
 	gen        func(r *rand.Rand, i int64) (key any, value map[string]any)
+	keySchema  *connect.Schema
+	valSchema  *connect.Schema
 	interval   time.Duration // between records; 0: no pause
 	iterations int64         // -1: no end
 	batch      int
@@ -112,6 +114,7 @@ func (t *Task) Start(_ context.Context, cfg map[string]string) error {
 	default:
 		return fmt.Errorf("%s: unknown quickstart %q (known: %s)", KeyQuickstart, q, strings.Join(Quickstarts(), ", "))
 	}
+	t.keySchema, t.valSchema = Schemas(cfg[KeyQuickstart])
 	t.interval = time.Duration(parse(KeyMaxInterval)) * time.Millisecond
 	if rate, _ := strconv.ParseFloat(cfg[KeyRate], 64); rate > 0 {
 		t.interval = time.Duration(float64(time.Second) / rate)
@@ -201,6 +204,8 @@ func (t *Task) Poll(ctx context.Context) ([]connect.SourceRecord, error) {
 			Topic:           t.topic,
 			Key:             key,
 			Value:           val,
+			KeySchema:       t.keySchema,
+			ValueSchema:     t.valSchema,
 			SourcePartition: map[string]any{PartitionField: t.taskID},
 			SourceOffset:    map[string]any{OffsetField: i},
 		})
@@ -218,6 +223,38 @@ const base = int64(1735689600000)
 
 func pick(r *rand.Rand, prefix string, n int) string {
 	return prefix + strconv.Itoa(1+r.IntN(n))
+}
+
+// Schemas returns the Connect schemas of a quickstart's keys and values, as
+// Confluent's datagen derives them from its Avro schemas (structs named
+// ksql.<quickstart>, every field required). A converter that writes
+// schemas (JsonConverter with schemas.enable=true) puts them in each
+// record's envelope; the others ignore them.
+func Schemas(quickstart string) (key, value *connect.Schema) {
+	str := func() *connect.Schema { return &connect.Schema{Type: connect.SchemaString} }
+	i64 := func() *connect.Schema { return &connect.Schema{Type: connect.SchemaInt64} }
+	field := func(name string, s *connect.Schema) connect.Field { return connect.Field{Name: name, Schema: s} }
+	switch quickstart {
+	case "users":
+		return str(), &connect.Schema{Type: connect.SchemaStruct, Name: "ksql.users", Fields: []connect.Field{
+			field("registertime", i64()), field("userid", str()), field("regionid", str()), field("gender", str()),
+		}}
+	case "pageviews":
+		return i64(), &connect.Schema{Type: connect.SchemaStruct, Name: "ksql.pageviews", Fields: []connect.Field{
+			field("viewtime", i64()), field("userid", str()), field("pageid", str()),
+		}}
+	case "orders":
+		// orderid is int64, not Confluent's int32: Ferry's ids are unique
+		// across tasks (iteration × tasks.max + task id) and outgrow int32.
+		return i64(), &connect.Schema{Type: connect.SchemaStruct, Name: "ksql.orders", Fields: []connect.Field{
+			field("ordertime", i64()), field("orderid", i64()), field("itemid", str()),
+			field("orderunits", &connect.Schema{Type: connect.SchemaFloat64}),
+			field("address", &connect.Schema{Type: connect.SchemaStruct, Name: "ksql.address", Fields: []connect.Field{
+				field("city", str()), field("state", str()), field("zipcode", i64()),
+			}}),
+		}}
+	}
+	return nil, nil
 }
 
 // users is Confluent's users quickstart; the key is userid.

@@ -11,7 +11,13 @@ type SourceRecord struct {
 	Partition *int32 // nil: let the producer's partitioner choose
 	Key       any
 	Value     any
-	Headers   []Header
+	// KeySchema and ValueSchema, if set, describe Key and Value (Kafka
+	// Connect's keySchema, valueSchema); converters that write schemas put
+	// them in the record. A record passed through transforms loses them:
+	// Ferry's transforms work on schemaless values.
+	KeySchema   *Schema
+	ValueSchema *Schema
+	Headers     []Header
 	// Timestamp is the record's Kafka timestamp; zero means the time it is
 	// produced.
 	Timestamp time.Time

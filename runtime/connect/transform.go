@@ -184,6 +184,7 @@ func (c Chain) ApplySource(sr *SourceRecord, ts time.Time) (*SourceRecord, error
 	}
 	res := *sr
 	res.Topic, res.Key, res.Value, res.Headers = out.Topic, out.Key, out.Value, out.Headers
+	res.KeySchema, res.ValueSchema = nil, nil // the transforms may have changed the values' shape
 	if sr.Partition != nil || out.Partition >= 0 {
 		p := out.Partition
 		res.Partition = &p

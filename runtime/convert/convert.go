@@ -291,6 +291,18 @@ func (j *JSON) FromValue(_ string, v any) ([]byte, error) {
 	return Marshal(v)
 }
 
+var _ connect.SchemaConverter = (*JSON)(nil)
+
+// FromSchemaAndValue renders v as JSON; with schemas.enable, inside an
+// envelope whose schema is s, as Kafka's JsonConverter writes a value with
+// a Connect schema. A nil s is FromValue.
+func (j *JSON) FromSchemaAndValue(topic string, s *connect.Schema, v any) ([]byte, error) {
+	if s == nil || !j.Schemas {
+		return j.FromValue(topic, v)
+	}
+	return Marshal(map[string]any{"schema": s.JSON(), "payload": v})
+}
+
 // Marshal encodes v as compact JSON without HTML escaping and without a
 // trailing newline. Map keys are sorted, so the output is deterministic.
 func Marshal(v any) ([]byte, error) {
