@@ -17,8 +17,9 @@ type SinkTask interface {
 	Open(ctx context.Context, partitions []TopicPartition) error
 	// Put hands the task a batch of records. It is called at least about
 	// once a second, with an empty batch when nothing arrived, so time-based
-	// work can run. An error fails the task; the runtime restarts it from
-	// the last committed offsets.
+	// work can run. An error wrapped with Retriable makes the runtime hand
+	// the same batch again after a backoff; any other error fails the task,
+	// which the runtime restarts from the last committed offsets.
 	Put(ctx context.Context, records []Record) error
 	// PreCommit is called before offsets are committed with the offset after
 	// the last record delivered per partition (Kafka convention: the next
