@@ -38,7 +38,8 @@ type sinkSettings struct {
 	errorsLog  bool
 
 	maxPollRecords int
-	kafkaOpts      []kgo.Opt // group tuning and security
+	fetch          fetchOverrides // the user's fetch sizes, clamped to the memory plan (memory.go)
+	kafkaOpts      []kgo.Opt      // group tuning and security
 }
 
 // lookup reads a key from the connector configuration, else the worker
@@ -119,6 +120,7 @@ func parseSinkSettings(spec *jobs.WorkerSpec) (*sinkSettings, error) {
 	s.dlqHeaders = strings.EqualFold(spec.Config[connect.KeyDLQHeaders], "true")
 	s.errorsLog = strings.EqualFold(spec.Config[connect.KeyErrorsLog], "true")
 
+	s.fetch = parseFetchOverrides(spec, bad)
 	if v, ok := consumerProp(spec, "max.poll.records"); ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {

@@ -47,6 +47,9 @@ type sinkRun struct {
 	failed    error                            // set once the run failed: commit nothing more
 	joined    bool
 	pending   *pendingPut // a batch Put refused with a retriable error, to redeliver (retry.go)
+
+	bp    *backPressure // what the task holds, and whether fetching is paused (backpressure.go)
+	fetch *fetchSizing  // the Kafka client's fetch sizes within the memory plan (memory.go)
 }
 
 // runSinkTask runs one incarnation of task id until ctx is done (nil) or it
@@ -88,7 +91,8 @@ func (w *Worker) runSinkTask(ctx context.Context, id int) error {
 		cfg[k] = v
 	}
 	cfg["task.id"] = strconv.Itoa(id)
-	sctx, cancel := context.WithTimeout(ctx, opTimeout)
+	r.initBackPressure()
+	sctx, cancel := context.WithTimeout(connect.WithMemoryBudget(ctx, r.bp.budget), opTimeout)
 	err = r.task.Start(sctx, cfg)
 	cancel()
 	if err != nil {
@@ -124,6 +128,7 @@ func (r *sinkRun) clientOpts() []kgo.Opt {
 	} else {
 		opts = append(opts, kgo.ConsumeTopics(s.topics...))
 	}
+	opts = append(opts, r.fetchOpts()...)
 	return append(opts, s.kafkaOpts...)
 }
 
@@ -194,6 +199,9 @@ func (r *sinkRun) loop(actx context.Context) error {
 		if next.Before(wake) {
 			wake = next
 		}
+		if r.bpPaused() {
+			wake = time.Now().Add(pausedPollWait)
+		}
 		pctx, cancel := context.WithDeadline(actx, wake)
 		fetches := r.cl.PollRecords(pctx, r.s.maxPollRecords)
 		cancel()
@@ -215,6 +223,10 @@ func (r *sinkRun) loop(actx context.Context) error {
 		pause := fetchErrs > 0 && fetches.NumRecords() == 0
 		r.mu.Lock()
 		err := r.process(actx, fetches)
+		if err == nil && actx.Err() == nil {
+			r.bpCheck(actx)
+			r.fetch.retune(r.cl)
+		}
 		if err == nil && actx.Err() == nil && !time.Now().Before(next) {
 			if cerr := r.commitDurable(actx, nil); cerr != nil {
 				r.log.Warn().Str("error", r.w.redact.Redact(cerr.Error())).Msg("commit")
@@ -309,6 +321,7 @@ func (r *sinkRun) afterPut(batch []connect.Record, delivered []*kgo.Record) {
 	}
 	r.w.recordsOut.Add(int64(len(batch)))
 	r.w.bytesOut.Add(bytesOut)
+	r.bpPut(batch)
 	for _, rec := range batch {
 		r.lastPut[rec.OriginalTopicPartition()] = rec.Offset + 1
 	}
@@ -497,6 +510,7 @@ func (r *sinkRun) commitDurable(ctx context.Context, scope []connect.TopicPartit
 			r.log.Warn().Str("topic", tp.Topic).Int32("partition", tp.Partition).Int64("offset", off).Int64("delivered", p).Msg("task reported an offset beyond what it was given; ignored")
 			continue
 		}
+		r.bpSettle(tp, off)
 		if c, ok := r.committed[tp]; ok && off <= c {
 			continue
 		}
@@ -569,6 +583,7 @@ func (r *sinkRun) closePartitions(tps []connect.TopicPartition) {
 		r.log.Warn().Str("error", r.w.redact.Redact(err.Error())).Msg("close partitions")
 	}
 	r.dropPending(tps)
+	r.bpDrop(tps...)
 	for _, tp := range tps {
 		delete(r.assigned, tp)
 		delete(r.pos, tp)
@@ -616,6 +631,7 @@ func (r *sinkRun) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]in
 	for _, tp := range fresh {
 		r.assigned[tp] = true
 	}
+	r.bpAssigned(fresh)
 	r.log.Info().Int("assigned", len(fresh)).Int("owned", len(r.assigned)).Msg("partitions assigned")
 	if !r.joined && r.failed == nil {
 		r.joined = true

@@ -42,6 +42,9 @@ type Options struct {
 	// MetricsAddr is where Prometheus /metrics is served (host:port); empty
 	// reads FERRY_METRICS_ADDR, and no endpoint when that is empty too.
 	MetricsAddr string
+	// Memory replaces the memory plan derived from the spec's MCUs
+	// (PlanMemory); the zero value means derive it.
+	Memory MemoryPlan
 }
 
 // Task states a task reports.
@@ -79,6 +82,7 @@ type Worker struct {
 	lastCPU               atomic.Uint64 // float64 bits of the last cpu_percent
 	metricsAddr           atomic.Value  // string: where /metrics listens
 	lag                   sync.Map      // task id → *atomic.Int64
+	mem                   workerMemory  // the memory plan and the sink tasks' budget (memory.go)
 }
 
 // NewWorker checks the spec and resolves the connector; it starts nothing.
@@ -223,6 +227,7 @@ func (w *Worker) Reshare(workers, tasksMax int) {
 // Run runs the worker's tasks until ctx is done, then shuts them down
 // gracefully (commit what is durable, close, leave the group) and returns.
 func (w *Worker) Run(ctx context.Context) error {
+	defer w.applyMemoryLimit()()
 	w.log.Info().Ints("tasks", w.taskIDs).Str("class", w.plugin.Class).
 		Str("key_converter", convert.ClassFromConfig(w.spec.Config, w.spec.WorkerProperties, true)).
 		Str("value_converter", convert.ClassFromConfig(w.spec.Config, w.spec.WorkerProperties, false)).

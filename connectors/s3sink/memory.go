@@ -1,41 +1,48 @@
 package s3sink
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"sync"
+
+	"github.com/ferryhq/ferry/runtime/connect"
 )
 
 // Memory: every open object's records sit in a spillBuf whose chunks are
-// taken from one budget per worker process, shared by all tasks and
-// partitions. When the budget is spent, a buffer moves its chunks to a file
-// in the worker's data directory (FERRY_DATA_DIR) and goes on there; the
-// object's boundaries never move. Objects larger than s3.part.size go up as
-// multipart uploads, one part buffer at a time.
+// taken from the task's memory budget: its share of the worker's sink
+// buffers, which the runtime derives from the worker's MCUs and hands to
+// Start (connect.MemoryBudgetFrom; docs/memory.md). Every task's share is
+// drawn from one budget per worker, so the worker's buffers stay within it
+// whatever the partition count. When the share is spent, a buffer moves its
+// chunks to a file in the worker's data directory (FERRY_DATA_DIR) and
+// goes on there; the object's boundaries never move. Objects larger than
+// s3.part.size go up as multipart uploads, one part buffer at a time (per
+// task, outside the budget).
 
-// MCUMemory is the memory of one MCU (MSK Connect: 1 vCPU, 4 GiB); the
-// sink's buffers get a quarter of the worker's.
-const MCUMemory = 4 << 30
-
-// EnvMemoryBytes overrides the worker's buffer budget in bytes.
-const EnvMemoryBytes = "FERRY_S3SINK_MEMORY_BYTES"
+// defaultBufferBytes is the budget of the tasks started without one
+// (outside Ferry's runtime, as in this package's tests), shared by them:
+// what the runtime plans for a worker of one MCU.
+const defaultBufferBytes = 256 << 20
 
 const (
 	minChunk = 4 << 10
 	maxChunk = 1 << 20
 )
 
-// budget is a byte allowance.
+// budget is a task's byte allowance: the runtime's, or a plain one.
 type budget struct {
 	mu          sync.Mutex
 	limit, used int64
+	mb          *connect.MemoryBudget // the runtime's, when it handed one
 }
 
 func (b *budget) take(n int64) bool {
+	if b.mb != nil {
+		return b.mb.TryTake(n)
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.used+n > b.limit {
@@ -46,41 +53,51 @@ func (b *budget) take(n int64) bool {
 }
 
 func (b *budget) give(n int64) {
+	if b.mb != nil {
+		b.mb.Release(n)
+		return
+	}
 	b.mu.Lock()
 	b.used -= n
 	b.mu.Unlock()
 }
 
-// InUse returns the bytes taken.
+// inUse returns the bytes taken.
 func (b *budget) inUse() int64 {
+	if b.mb != nil {
+		return b.mb.InUse()
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.used
 }
 
 var (
-	workerBudgetOnce sync.Once
-	workerBudget     *budget
+	defaultBudgetOnce sync.Once
+	defaultBudget     *budget
 )
 
-// sharedBudget returns the worker's budget: EnvMemoryBytes, else a quarter
-// of the MCUs of the worker spec (FERRY_WORKER_SPEC), else of one MCU.
-func sharedBudget() *budget {
-	workerBudgetOnce.Do(func() {
-		limit := int64(MCUMemory / 4)
-		if v, err := strconv.ParseInt(os.Getenv(EnvMemoryBytes), 10, 64); err == nil && v > 0 {
-			limit = v
-		} else if b, err := os.ReadFile(os.Getenv("FERRY_WORKER_SPEC")); err == nil {
-			var spec struct {
-				Mcu int `json:"mcu"`
-			}
-			if json.Unmarshal(b, &spec) == nil && spec.Mcu > 0 {
-				limit = int64(spec.Mcu) * MCUMemory / 4
-			}
-		}
-		workerBudget = &budget{limit: limit}
-	})
-	return workerBudget
+// taskBudget returns the budget the runtime handed the task in ctx, else
+// the one shared by tasks started without one.
+func taskBudget(ctx context.Context) *budget {
+	if mb := connect.MemoryBudgetFrom(ctx); mb != nil {
+		return &budget{mb: mb}
+	}
+	defaultBudgetOnce.Do(func() { defaultBudget = &budget{limit: defaultBufferBytes} })
+	return defaultBudget
+}
+
+var _ connect.BufferReporter = (*sinkTask)(nil)
+
+// BufferedBytes returns the bytes of the task's buffers in memory (spilled
+// bytes are on disk): what the runtime weighs against the task's share
+// before pausing its fetches. The task never holds more than its budget,
+// so the runtime never has to pause it; it spills instead.
+func (t *sinkTask) BufferedBytes() int64 {
+	if t.mem == nil {
+		return 0
+	}
+	return t.mem.inUse()
 }
 
 // spillBuf is an append-only byte buffer held in budgeted chunks, spilling

@@ -77,6 +77,9 @@ func TestMultipartAndSpillAgainstVersityGW(t *testing.T) {
 			}
 		}
 	}
+	if err := task.awaitUploads(); err != nil {
+		t.Fatal(err)
+	}
 	if want.Len() < 12<<20 {
 		t.Fatalf("test object only %d bytes", want.Len())
 	}
@@ -101,5 +104,50 @@ func TestMultipartAndSpillAgainstVersityGW(t *testing.T) {
 	}
 	if d, _ := task.PreCommit(ctx, map[connect.TopicPartition]int64{tp: 30000}); d[tp] != 30000 {
 		t.Errorf("durable %v", d)
+	}
+}
+
+// A task started by the runtime buffers within the budget it was handed
+// (its share of the worker's), reports it as BufferedBytes, and spills
+// past it.
+func TestTaskBudgetFromRuntime(t *testing.T) {
+	worker := connect.NewMemoryBudget(1 << 20)
+	share := worker.Share(64 << 10)
+	cfg := validConfig()
+	cfg["flush.size"] = "100000"
+	cfg["store.url"] = "http://127.0.0.1:1" // never reached: nothing is flushed
+	cfg["s3.region"] = "us-east-1"
+	task := &sinkTask{}
+	if err := task.Start(connect.WithMemoryBudget(context.Background(), share), cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = task.Stop() })
+	task.dir = t.TempDir()
+	ctx := context.Background()
+	tp := connect.TopicPartition{Topic: "t", Partition: 0}
+	_ = task.Open(ctx, []connect.TopicPartition{tp})
+	put := func(from, n int) {
+		rs := make([]connect.Record, n)
+		for i := range rs {
+			rs[i] = connect.Record{Topic: "t", Offset: int64(from + i), Value: map[string]any{"pad": strings.Repeat("p", 200)}}
+		}
+		if err := task.Put(ctx, rs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(0, 10)
+	if got := task.BufferedBytes(); got == 0 || got != share.InUse() || worker.InUse() != got {
+		t.Fatalf("buffered %d, share in use %d, worker in use %d: want the same, above 0", got, share.InUse(), worker.InUse())
+	}
+	put(10, 1000) // ~210 KB, over the 64 KiB share
+	if got := task.BufferedBytes(); got > share.Limit() {
+		t.Errorf("buffered %d over the share %d", got, share.Limit())
+	}
+	if ents, _ := os.ReadDir(task.dir); len(ents) == 0 {
+		t.Error("nothing spilled past the share")
+	}
+	_ = task.Close(ctx, []connect.TopicPartition{tp})
+	if worker.InUse() != 0 || task.BufferedBytes() != 0 {
+		t.Errorf("after close: worker %d, task %d in use", worker.InUse(), task.BufferedBytes())
 	}
 }
