@@ -34,7 +34,7 @@ func TestAgainstGofakes3(t *testing.T) {
 	}
 	tp := connect.TopicPartition{Topic: "t", Partition: 1}
 	_ = task.Open(ctx, []connect.TopicPartition{tp})
-	if err := task.Put(ctx, recs("t", 1, 0, 5)); err != nil {
+	if err := putWait(ctx, task, recs("t", 1, 0, 5)); err != nil {
 		t.Fatal(err)
 	}
 	obj, err := mem.GetObject("dev", "topics/t/partition=1/t+1+0000000000.json", nil)

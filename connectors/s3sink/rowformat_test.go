@@ -36,7 +36,7 @@ func TestAvroAgainstVersityGW(t *testing.T) {
 			_ = task.Open(ctx, []connect.TopicPartition{{Topic: "t"}})
 			rs := schemaRecs(0, 4)
 			rs = append(rs, connect.Record{Topic: "t", Offset: 4, Value: map[string]any{"other": "schema"}}, connect.Record{Topic: "t", Offset: 5, Value: map[string]any{"other": "x"}})
-			if err := task.Put(ctx, rs); err != nil {
+			if err := putWait(ctx, task, rs); err != nil {
 				t.Fatal(err)
 			}
 			// 0-2 by size, 3 by the schema change, 4-5 still open.
@@ -104,7 +104,7 @@ func TestParquetAgainstVersityGW(t *testing.T) {
 			task, srv := startVersity(t, map[string]string{"format.class": ParquetFormat, "parquet.codec": codec, "flush.size": "5"})
 			ctx := context.Background()
 			_ = task.Open(ctx, []connect.TopicPartition{{Topic: "t"}})
-			if err := task.Put(ctx, schemaRecs(0, 5)); err != nil {
+			if err := putWait(ctx, task, schemaRecs(0, 5)); err != nil {
 				t.Fatal(err)
 			}
 			objs := srv.Objects(t, "")

@@ -9,8 +9,9 @@
 // rotate.interval.ms is exceeded (or, with it, when the encoded partition
 // changes), or at the next wall-clock multiple of rotate.schedule.interval.ms
 // (counted from midnight in timezone), also on idle partitions.
-// A partition's offset is reported durable only up to the end of its last
-// committed batch.
+// Committed objects upload in the background while records keep coming
+// (upload.go); a partition's offset is reported durable only up to the end
+// of its last batch that is in S3 with every batch before it.
 //
 // What holds in each mode:
 //   - Without rotate.schedule.interval.ms and with a deterministic time
@@ -31,7 +32,6 @@ package s3sink
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/md5"
 	"encoding/base64"
@@ -160,6 +160,7 @@ type partState struct {
 	next    int64                // offset after the last record handled; -1 before any
 	durable int64                // offset after the last committed batch; -1 none
 	skip    map[string]int64     // per encoded partition: records up to here are already in S3
+	pending []*batch             // committed batches not yet settled, in commit order
 	schema  string               // Avro, Parquet: id of the open objects' schema
 	// name is the topic-partition the open objects are named after: the
 	// record's topic after transforms (a RegexRouter renames it), while the
@@ -190,9 +191,15 @@ type sinkTask struct {
 	parts  map[connect.TopicPartition]*partState
 	now    func() time.Time
 	log    zerolog.Logger
-	mem    *budget      // the worker's, shared by its tasks
-	dir    string       // where buffers spill
-	part   bytes.Buffer // one multipart part (or a whole small object)
+	mem    *budget // the worker's, shared by its tasks
+	dir    string  // where buffers spill
+
+	slots    chan struct{}      // one per batch in flight
+	uploads  sync.WaitGroup     // the batches in flight
+	upCtx    context.Context    // the uploads'; cancelled by Stop
+	upCancel context.CancelFunc //
+	upMu     sync.Mutex
+	upErr    error // the first failed upload's
 }
 
 var _ connect.SinkTask = (*sinkTask)(nil)
@@ -211,6 +218,10 @@ func (t *sinkTask) Start(ctx context.Context, raw map[string]string) error {
 		t.log.Warn().Strs("keys", unknown).Msg("s3 sink ignores unknown configuration keys")
 	}
 	t.parts = map[connect.TopicPartition]*partState{}
+	t.slots = make(chan struct{}, maxUploads)
+	// Uploads outlive the Put that started them, so they do not take its
+	// context; Stop cancels them.
+	t.upCtx, t.upCancel = context.WithCancel(context.WithoutCancel(ctx))
 	if t.mem == nil {
 		t.mem = taskBudget(ctx)
 	}
@@ -298,6 +309,7 @@ func (t *sinkTask) Open(_ context.Context, tps []connect.TopicPartition) error {
 	defer t.mu.Unlock()
 	for _, tp := range tps {
 		if st := t.parts[tp]; st != nil {
+			st.drain()
 			st.drop()
 		}
 		t.parts[tp] = newPartState()
@@ -311,6 +323,9 @@ func (t *sinkTask) Open(_ context.Context, tps []connect.TopicPartition) error {
 func (t *sinkTask) Put(ctx context.Context, records []connect.Record) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if err := t.uploadErr(); err != nil {
+		return err
+	}
 	for i := range records {
 		if err := t.put(ctx, &records[i]); err != nil {
 			return err
@@ -347,7 +362,17 @@ func (t *sinkTask) put(ctx context.Context, r *connect.Record) error {
 	}
 	if st.next >= 0 && r.Offset < st.next {
 		// Redelivered from an earlier offset: start the batch over there.
+		if err := t.settle(ctx, st, true); err != nil {
+			return err
+		}
 		st.drop()
+	}
+	if t.s.rotateSchedule > 0 && len(st.pending) > 0 {
+		// Conditional writes: what the batches found in S3 decides where
+		// this record goes.
+		if err := t.settle(ctx, st, true); err != nil {
+			return err
+		}
 	}
 	if r.Value == nil {
 		if !t.s.ignoreNull {
@@ -355,7 +380,7 @@ func (t *sinkTask) put(ctx context.Context, r *connect.Record) error {
 		}
 		st.next = r.Offset + 1
 		if st.count == 0 {
-			st.durable = st.next // nothing buffered: everything up to here is settled
+			st.settledTo(st.next) // nothing buffered: settled with what is pending
 		}
 		return nil
 	}
@@ -371,7 +396,7 @@ func (t *sinkTask) put(ctx context.Context, r *connect.Record) error {
 	if skip, ok := st.skip[encoded]; ok && r.Offset <= skip {
 		st.next = r.Offset + 1 // already in S3 (found by a conditional write)
 		if st.count == 0 {
-			st.durable = st.next
+			st.settledTo(st.next)
 		}
 		return nil
 	}
@@ -446,30 +471,6 @@ func (t *sinkTask) put(ctx context.Context, r *connect.Record) error {
 	return t.commit(ctx, tp, st)
 }
 
-// commit uploads the partition's open objects and marks them durable.
-func (t *sinkTask) commit(ctx context.Context, tp connect.TopicPartition, st *partState) error {
-	names := make([]string, 0, len(st.files))
-	for n := range st.files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		if err := t.upload(ctx, st.name, st, st.files[n]); err != nil {
-			return err
-		}
-		st.files[n].release()
-		delete(st.files, n)
-	}
-	st.durable = st.next
-	st.count = 0
-	for enc, end := range st.skip {
-		if end < st.durable {
-			delete(st.skip, enc) // records up to end are behind the commit now
-		}
-	}
-	return nil
-}
-
 // nextBoundary returns the first multiple of iv after now, counted from the
 // start of now's day in loc and capped at the next day's start, as
 // Confluent's scheduled rotation does (every hour on the hour, say).
@@ -522,78 +523,6 @@ func (s *settings) key(tp connect.TopicPartition, encoded string, start int64, k
 		fmt.Sprintf("%0*d", s.padWidth, start) + ext
 }
 
-// upload writes f (and its keys and headers objects). With scheduled
-// rotation the writes are conditional; an object found in place was written
-// by an earlier attempt: its records are skipped and the rest of f is
-// written after them.
-func (t *sinkTask) upload(ctx context.Context, tp connect.TopicPartition, st *partState, f *openFile) error {
-	conditional := t.s.rotateSchedule > 0
-	kinds := []struct {
-		kind string
-		buf  *bytes.Buffer
-	}{{"", nil}}
-	if t.s.storeKeys {
-		kinds = append(kinds, struct {
-			kind string
-			buf  *bytes.Buffer
-		}{".keys", &f.keys})
-	}
-	if t.s.storeHeaders {
-		kinds = append(kinds, struct {
-			kind string
-			buf  *bytes.Buffer
-		}{".headers", &f.hdrs})
-	}
-	// The records' object goes last: when it exists, its companions do.
-	for i := len(kinds) - 1; i >= 0; i-- {
-		k := kinds[i]
-		key := t.s.key(tp, f.encoded, f.start(), k.kind)
-		var body io.Reader
-		switch {
-		case i > 0:
-			body = bytes.NewReader(k.buf.Bytes())
-		case isRowFormat(t.s.format):
-			data, err := t.s.encodeRows(f)
-			if err != nil {
-				return fmt.Errorf("encode s3://%s/%s: %w", t.s.bucket, key, err)
-			}
-			body = bytes.NewReader(data)
-		default:
-			body = io.NewSectionReader(f.vals, 0, f.vals.Len())
-		}
-		err := t.put1(ctx, key, body, f, conditional)
-		if err == nil {
-			continue
-		}
-		if !conditional || !isPreconditionFailed(err) {
-			return err
-		}
-		end, herr := t.existingEnd(ctx, key)
-		if herr != nil {
-			return herr
-		}
-		if i > 0 {
-			continue // a companion in place: rewritten from the records' object's view below
-		}
-		if st.skip == nil {
-			st.skip = map[string]int64{}
-		}
-		st.skip[f.encoded] = max(st.skip[f.encoded], end)
-		t.log.Info().Str("key", key).Int64("end_offset", end).Msg("object already written by an earlier attempt; continuing after it")
-		j := sort.Search(len(f.offs), func(i int) bool { return f.offs[i] > end })
-		if j == len(f.offs) {
-			return nil
-		}
-		rest, err := f.tail(j)
-		if err != nil {
-			return fmt.Errorf("cut s3://%s/%s after offset %d: %w", t.s.bucket, key, end, err)
-		}
-		defer rest.release()
-		return t.upload(ctx, tp, st, rest)
-	}
-	return nil
-}
-
 // multipartClient is the part of the S3 client multipart uploads use.
 type multipartClient interface {
 	CreateMultipartUpload(ctx context.Context, in *s3.CreateMultipartUploadInput, opts ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error)
@@ -643,90 +572,6 @@ func (t *sinkTask) attrs(f *openFile, conditional bool) objectAttrs {
 		a.acl = types.ObjectCannedACL(t.s.acl)
 	}
 	return a
-}
-
-// put1 writes one object from body: in one PutObject when it fits in
-// s3.part.size, else as a multipart upload, one part in memory at a time.
-func (t *sinkTask) put1(ctx context.Context, key string, body io.Reader, f *openFile, conditional bool) error {
-	if t.s.gzip {
-		gz := newSpillBuf(t.mem, t.dir)
-		defer gz.Release()
-		zw := gzip.NewWriter(gz)
-		if _, err := io.Copy(zw, body); err != nil {
-			return fmt.Errorf("gzip %s: %w", key, err)
-		}
-		if err := zw.Close(); err != nil {
-			return fmt.Errorf("gzip %s: %w", key, err)
-		}
-		body = io.NewSectionReader(gz, 0, gz.Len())
-	}
-	// A hung request must not hold the partition (and the group's
-	// rebalances) forever; the task fails and restarts from the commit.
-	ctx, cancel := context.WithTimeout(ctx, uploadTimeout)
-	defer cancel()
-	t.part.Reset()
-	n, err := io.CopyN(&t.part, body, t.s.partSize)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("read %s: %w", key, err)
-	}
-	a := t.attrs(f, conditional)
-	mp, ok := t.client.(multipartClient)
-	if n < t.s.partSize || !ok {
-		if _, err := io.Copy(&t.part, body); err != nil {
-			return fmt.Errorf("read %s: %w", key, err)
-		}
-		in := &s3.PutObjectInput{
-			Bucket: aws.String(t.s.bucket), Key: aws.String(key),
-			Body: bytes.NewReader(t.part.Bytes()), ContentLength: aws.Int64(int64(t.part.Len())),
-			Metadata: a.meta, Tagging: a.tagging, ServerSideEncryption: a.sse, SSEKMSKeyId: a.kms,
-			SSECustomerAlgorithm: a.cAlg, SSECustomerKey: a.cKey, SSECustomerKeyMD5: a.cKeyMD5, ACL: a.acl, IfNoneMatch: a.ifNoneMt,
-		}
-		if _, err := t.client.PutObject(ctx, in); err != nil {
-			return fmt.Errorf("upload s3://%s/%s: %w%s", t.s.bucket, key, err, hint(err))
-		}
-		return nil
-	}
-	created, err := mp.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
-		Bucket: aws.String(t.s.bucket), Key: aws.String(key),
-		Metadata: a.meta, Tagging: a.tagging, ServerSideEncryption: a.sse, SSEKMSKeyId: a.kms,
-		SSECustomerAlgorithm: a.cAlg, SSECustomerKey: a.cKey, SSECustomerKeyMD5: a.cKeyMD5, ACL: a.acl,
-	})
-	if err != nil {
-		return fmt.Errorf("start multipart upload of s3://%s/%s: %w%s", t.s.bucket, key, err, hint(err))
-	}
-	abort := func(cause error) error {
-		actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer acancel()
-		_, _ = mp.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: aws.String(t.s.bucket), Key: aws.String(key), UploadId: created.UploadId})
-		return cause
-	}
-	var parts []types.CompletedPart
-	for num := int32(1); ; num++ {
-		out, err := mp.UploadPart(ctx, &s3.UploadPartInput{
-			Bucket: aws.String(t.s.bucket), Key: aws.String(key), UploadId: created.UploadId, PartNumber: aws.Int32(num),
-			Body: bytes.NewReader(t.part.Bytes()), ContentLength: aws.Int64(int64(t.part.Len())),
-			SSECustomerAlgorithm: a.cAlg, SSECustomerKey: a.cKey, SSECustomerKeyMD5: a.cKeyMD5,
-		})
-		if err != nil {
-			return abort(fmt.Errorf("upload part %d of s3://%s/%s: %w%s", num, t.s.bucket, key, err, hint(err)))
-		}
-		parts = append(parts, types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(num)})
-		t.part.Reset()
-		n, err := io.CopyN(&t.part, body, t.s.partSize)
-		if err != nil && !errors.Is(err, io.EOF) {
-			return abort(fmt.Errorf("read %s: %w", key, err))
-		}
-		if n == 0 {
-			break
-		}
-	}
-	if _, err := mp.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
-		Bucket: aws.String(t.s.bucket), Key: aws.String(key), UploadId: created.UploadId,
-		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}, IfNoneMatch: a.ifNoneMt,
-	}); err != nil {
-		return abort(fmt.Errorf("complete multipart upload of s3://%s/%s: %w%s", t.s.bucket, key, err, hint(err)))
-	}
-	return nil
 }
 
 // hint explains the errors a user must fix.
@@ -818,25 +663,33 @@ func encodeJSON(v any) ([]byte, error) {
 
 // PreCommit reports, per partition, the offset after the last committed
 // batch; buffered records are not durable.
-func (t *sinkTask) PreCommit(_ context.Context, current map[connect.TopicPartition]int64) (map[connect.TopicPartition]int64, error) {
+func (t *sinkTask) PreCommit(ctx context.Context, current map[connect.TopicPartition]int64) (map[connect.TopicPartition]int64, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := map[connect.TopicPartition]int64{}
 	for tp := range current {
-		if st := t.parts[tp]; st != nil && st.durable >= 0 {
+		st := t.parts[tp]
+		if st == nil {
+			continue
+		}
+		// A failed batch stops the partition there; Put reports the error.
+		_ = t.settle(ctx, st, true)
+		if st.durable >= 0 {
 			out[tp] = st.durable
 		}
 	}
 	return out, nil
 }
 
-// Close drops the partitions' buffered records; their next owner re-reads
-// them from the last commit.
+// Close waits for the partitions' uploads in flight (nothing is written for
+// a partition after it is let go) and drops their buffered records; their
+// next owner re-reads them from the last commit.
 func (t *sinkTask) Close(_ context.Context, tps []connect.TopicPartition) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, tp := range tps {
 		if st := t.parts[tp]; st != nil {
+			st.drain()
 			st.drop()
 		}
 		delete(t.parts, tp)
@@ -844,10 +697,14 @@ func (t *sinkTask) Close(_ context.Context, tps []connect.TopicPartition) error 
 	return nil
 }
 
-// Stop drops everything.
+// Stop cancels the uploads in flight and drops everything.
 func (t *sinkTask) Stop() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.upCancel != nil {
+		t.upCancel()
+	}
+	t.uploads.Wait()
 	for _, st := range t.parts {
 		st.drop()
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,6 +62,7 @@ func TestValidateConfig(t *testing.T) {
 }
 
 type fakeUploader struct {
+	mu      sync.Mutex // uploads run concurrently
 	objects map[string][]byte
 	fail    bool
 }
@@ -69,12 +71,23 @@ func (f *fakeUploader) PutObject(_ context.Context, in *s3.PutObjectInput, _ ...
 	if f.fail {
 		return nil, errors.New("boom")
 	}
-	b := make([]byte, in.Body.(interface{ Len() int }).Len())
-	if _, err := in.Body.Read(b); err != nil {
+	b, err := io.ReadAll(in.Body)
+	if err != nil {
 		return nil, err
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.objects[*in.Key] = b
 	return &s3.PutObjectOutput{}, nil
+}
+
+// putWait is Put, then waits for the uploads it started: the tests look
+// at S3 right after.
+func putWait(ctx context.Context, task *sinkTask, rs []connect.Record) error {
+	if err := task.Put(ctx, rs); err != nil {
+		return err
+	}
+	return task.awaitUploads()
 }
 
 func recs(topic string, p int32, from, n int) []connect.Record {
@@ -99,7 +112,7 @@ func TestRotationAndDurability(t *testing.T) {
 	if err := task.Open(ctx, []connect.TopicPartition{tp}); err != nil {
 		t.Fatal(err)
 	}
-	if err := task.Put(ctx, recs("t", 2, 0, 12)); err != nil {
+	if err := putWait(ctx, task, recs("t", 2, 0, 12)); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"topics/t/partition=2/t+2+0000000000.json", "topics/t/partition=2/t+2+0000000005.json"}
@@ -125,7 +138,7 @@ func TestRotationAndDurability(t *testing.T) {
 		t.Errorf("durable %v after reopen, want nothing", d)
 	}
 	before := string(up.objects[want[1]])
-	if err := task.Put(ctx, recs("t", 2, 5, 10)); err != nil {
+	if err := putWait(ctx, task, recs("t", 2, 5, 10)); err != nil {
 		t.Fatal(err)
 	}
 	if string(up.objects[want[1]]) != before {
@@ -144,7 +157,7 @@ func TestNullValues(t *testing.T) {
 	task := &sinkTask{client: &fakeUploader{objects: map[string][]byte{}}}
 	_ = task.Start(ctx, validConfig())
 	_ = task.Open(ctx, []connect.TopicPartition{tp})
-	if err := task.Put(ctx, null); err == nil || !strings.Contains(err.Error(), "offset 0") {
+	if err := putWait(ctx, task, null); err == nil || !strings.Contains(err.Error(), "offset 0") {
 		t.Errorf("null under fail: %v, want an error naming the offset", err)
 	}
 
@@ -153,7 +166,7 @@ func TestNullValues(t *testing.T) {
 	task = &sinkTask{client: &fakeUploader{objects: map[string][]byte{}}}
 	_ = task.Start(ctx, cfg)
 	_ = task.Open(ctx, []connect.TopicPartition{tp})
-	if err := task.Put(ctx, null); err != nil {
+	if err := putWait(ctx, task, null); err != nil {
 		t.Fatal(err)
 	}
 	if d, _ := task.PreCommit(ctx, map[connect.TopicPartition]int64{tp: 1}); d[tp] != 1 {
@@ -168,7 +181,7 @@ func TestUploadFailureIsNotDurable(t *testing.T) {
 	_ = task.Start(ctx, validConfig())
 	tp := connect.TopicPartition{Topic: "t", Partition: 0}
 	_ = task.Open(ctx, []connect.TopicPartition{tp})
-	if err := task.Put(ctx, recs("t", 0, 0, 5)); err == nil || !strings.Contains(err.Error(), "t+0+0000000000.json") {
+	if err := putWait(ctx, task, recs("t", 0, 0, 5)); err == nil || !strings.Contains(err.Error(), "t+0+0000000000.json") {
 		t.Errorf("put: %v, want an upload error naming the key", err)
 	}
 	if d, _ := task.PreCommit(ctx, map[connect.TopicPartition]int64{tp: 5}); len(d) != 0 {
@@ -192,7 +205,7 @@ func TestAgainstVersityGW(t *testing.T) {
 	}
 	tp := connect.TopicPartition{Topic: "t", Partition: 0}
 	_ = task.Open(ctx, []connect.TopicPartition{tp})
-	if err := task.Put(ctx, recs("t", 0, 0, 10)); err != nil {
+	if err := putWait(ctx, task, recs("t", 0, 0, 10)); err != nil {
 		t.Fatal(err)
 	}
 	objs := srv.Objects(t, "out/")
@@ -234,7 +247,7 @@ func TestRotateIntervalRecordTime(t *testing.T) {
 	for i := range rs {
 		rs[i].Timestamp = base.Add(time.Duration(i) * 400 * time.Millisecond) // 0, .4, .8, 1.2, 1.6, 2.0 s
 	}
-	if err := task.Put(ctx, rs); err != nil {
+	if err := putWait(ctx, task, rs); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := up.objects["topics/t/partition=0/t+0+0000000000.json"]; !ok || len(up.objects) != 1 {
@@ -262,16 +275,16 @@ func TestRotateSchedule(t *testing.T) {
 	}
 	tp := connect.TopicPartition{Topic: "t", Partition: 0}
 	_ = task.Open(ctx, []connect.TopicPartition{tp})
-	if err := task.Put(ctx, recs("t", 0, 0, 2)); err != nil {
+	if err := putWait(ctx, task, recs("t", 0, 0, 2)); err != nil {
 		t.Fatal(err)
 	}
 	now = now.Add(59 * time.Second)
-	_ = task.Put(ctx, nil)
+	_ = putWait(ctx, task, nil)
 	if len(up.objects) != 0 {
 		t.Fatalf("rotated early: %v", keysOf(up.objects))
 	}
 	now = now.Add(time.Second)
-	_ = task.Put(ctx, nil)
+	_ = putWait(ctx, task, nil)
 	if _, ok := up.objects["topics/t/partition=0/t+0+0000000000.json"]; !ok {
 		t.Fatalf("no scheduled rotation: %v", keysOf(up.objects))
 	}
@@ -288,7 +301,7 @@ func TestGzip(t *testing.T) {
 	task := &sinkTask{client: up}
 	_ = task.Start(ctx, cfg)
 	_ = task.Open(ctx, []connect.TopicPartition{{Topic: "t"}})
-	if err := task.Put(ctx, recs("t", 0, 0, 5)); err != nil {
+	if err := putWait(ctx, task, recs("t", 0, 0, 5)); err != nil {
 		t.Fatal(err)
 	}
 	z, ok := up.objects["topics/t/partition=0/t+0+0000000000.json.gz"]
@@ -324,7 +337,7 @@ func TestRoutedTopicNamesObjectsAndCommitsOriginal(t *testing.T) {
 		rs[i].OriginalTopic, rs[i].OriginalPartition = "t", 2
 		rs[i].Topic = "routed-t"
 	}
-	if err := task.Put(ctx, rs); err != nil {
+	if err := putWait(ctx, task, rs); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := up.objects["topics/routed-t/partition=2/routed-t+2+0000000000.json"]; !ok {

@@ -174,7 +174,7 @@ func TestPartitionersAgainstVersityGW(t *testing.T) {
 			ctx := context.Background()
 			tp := connect.TopicPartition{Topic: "t", Partition: 1}
 			_ = task.Open(ctx, []connect.TopicPartition{tp})
-			if err := task.Put(ctx, mk(6)); err != nil {
+			if err := putWait(ctx, task, mk(6)); err != nil {
 				t.Fatal(err)
 			}
 			// Close the last batch: a record an hour/day later, or enough to fill flush.size.
@@ -186,7 +186,7 @@ func TestPartitionersAgainstVersityGW(t *testing.T) {
 				next := mk(7)[6:]
 				next[0].Timestamp = base.Add(48 * time.Hour)
 				next[0].Value.(map[string]any)["ts"] = json.Number(fmt.Sprint(next[0].Timestamp.UnixMilli()))
-				if err := task.Put(ctx, next); err != nil {
+				if err := putWait(ctx, task, next); err != nil {
 					t.Fatal(err)
 				}
 				objs = srv.Objects(t, "")
@@ -194,7 +194,7 @@ func TestPartitionersAgainstVersityGW(t *testing.T) {
 				next := mk(6)[5:]
 				next[0].Offset = 6
 				next[0].Timestamp = base.Add(3 * time.Hour)
-				if err := task.Put(ctx, next); err != nil {
+				if err := putWait(ctx, task, next); err != nil {
 					t.Fatal(err)
 				}
 				objs = srv.Objects(t, "")
@@ -233,7 +233,7 @@ func TestByteArrayKeysHeadersTagging(t *testing.T) {
 		{Topic: "t", Offset: 7, Key: "k7", Value: []byte("seven"), Headers: []connect.Header{{Key: "h", Value: []byte("v"), Data: "v"}}},
 		{Topic: "t", Offset: 8, Key: nil, Value: []byte{0, 1, 2}},
 	}
-	if err := task.Put(ctx, rs); err != nil {
+	if err := putWait(ctx, task, rs); err != nil {
 		t.Fatal(err)
 	}
 	objs := srv.Objects(t, "")
@@ -267,7 +267,7 @@ func TestByteArrayKeysHeadersTagging(t *testing.T) {
 		t.Errorf("tags %v", m)
 	}
 	// A JSON value is refused by ByteArrayFormat with a message saying why.
-	err = task.Put(ctx, []connect.Record{{Topic: "t", Offset: 9, Value: map[string]any{"a": "b"}}})
+	err = putWait(ctx, task, []connect.Record{{Topic: "t", Offset: 9, Value: map[string]any{"a": "b"}}})
 	if err == nil || !strings.Contains(err.Error(), "ByteArrayConverter") {
 		t.Errorf("map value under ByteArrayFormat: %v", err)
 	}
@@ -295,12 +295,12 @@ func TestScheduledRotationScansForward(t *testing.T) {
 		_ = task.Open(ctx, []connect.TopicPartition{tp})
 		from := 0
 		for _, n := range batches {
-			if err := task.Put(ctx, recs("t", 0, from, n)); err != nil {
+			if err := putWait(ctx, task, recs("t", 0, from, n)); err != nil {
 				t.Fatal(err)
 			}
 			from += n
 			now = now.Add(time.Minute)
-			if err := task.Put(ctx, nil); err != nil {
+			if err := putWait(ctx, task, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -358,7 +358,7 @@ func TestMissingBucketAndBadCredentials(t *testing.T) {
 		if err := task.Start(ctx, cfg); err != nil {
 			t.Fatal(err)
 		}
-		err := task.Put(ctx, recs("t", 0, 0, 1))
+		err := putWait(ctx, task, recs("t", 0, 0, 1))
 		want := map[string]string{"missing bucket": "bucket does not exist", "bad secret": "access denied"}[name]
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want it to say %q", name, err, want)
@@ -403,7 +403,7 @@ func TestRetriesWithBackoff(t *testing.T) {
 	tp := connect.TopicPartition{Topic: "t", Partition: 0}
 	_ = task.Open(ctx, []connect.TopicPartition{tp})
 	begin := time.Now()
-	if err := task.Put(ctx, recs("t", 0, 0, 1)); err != nil {
+	if err := putWait(ctx, task, recs("t", 0, 0, 1)); err != nil {
 		t.Fatalf("two 503s then success: %v", err)
 	}
 	if calls != 3 || time.Since(begin) < 60*time.Millisecond {
@@ -412,7 +412,7 @@ func TestRetriesWithBackoff(t *testing.T) {
 	mu.Lock()
 	fails, calls = 100, 0
 	mu.Unlock()
-	err := task.Put(ctx, recs("t", 0, 1, 1))
+	err := putWait(ctx, task, recs("t", 0, 1, 1))
 	if err == nil || !strings.Contains(err.Error(), "SlowDown") || calls != 3 {
 		t.Errorf("after 3 failures: %v (%d calls)", err, calls)
 	}
