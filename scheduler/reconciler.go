@@ -305,6 +305,24 @@ func (r *Reconciler) reconcileConnector(ctx context.Context, e store.Entry[jobs.
 		return fmt.Errorf("get status: %w", err)
 	}
 	status := se.Value
+	if status.Operation != "" {
+		// The list this pass works from may predate the update that
+		// started this operation (the API writes the record, then the
+		// operation, then the status): judge the operation against a
+		// record at least as new as the status, or an update could be
+		// found complete by the workers of the revision before it.
+		fresh, err := r.cfg.Store.Connectors.Get(ctx, name)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return nil
+		case err != nil:
+			return fmt.Errorf("get connector: %w", err)
+		case fresh.Value.Deleting:
+			r.wake()
+			return nil
+		}
+		e, c = fresh, fresh.Value
+	}
 	workers := status.Workers
 	if workers < 1 {
 		workers = c.Spec.Capacity.InitialWorkers()
@@ -348,7 +366,7 @@ func (r *Reconciler) reconcileConnector(ctx context.Context, e store.Entry[jobs.
 		d.status.Operation = status.Operation
 	}
 	if d.opDone && status.Operation != "" {
-		if err := r.finishOperation(ctx, name, status.Operation, d.opInfo, now); err != nil {
+		if err := r.finishOperation(ctx, name, status.Operation, d.opInfo, r.cfg.Now()); err != nil {
 			return err
 		}
 	} else if status.Operation != "" {
