@@ -80,9 +80,6 @@ func TestMultipartAndSpillAgainstVersityGW(t *testing.T) {
 	if err := task.awaitUploads(); err != nil {
 		t.Fatal(err)
 	}
-	if err := task.awaitUploads(); err != nil {
-		t.Fatal(err)
-	}
 	if want.Len() < 12<<20 {
 		t.Fatalf("test object only %d bytes", want.Len())
 	}
