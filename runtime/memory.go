@@ -68,9 +68,11 @@ const (
 	// while the task works through it, one in flight from another broker.
 	fetchConcurrency = 2
 	// initialExpansion is how many times its size on the wire a fetch is
-	// assumed to take in memory until the client has read some batches
-	// (compressed JSON records expand about that much).
-	initialExpansion = 4
+	// assumed to take in memory until the client has read some batches:
+	// the first fetch is small (compressed JSON can expand 40 times, with
+	// the client's per-record structures), and fetch.max.bytes grows to
+	// what the records read show.
+	initialExpansion = 64
 	minFetchBytes    = 64 << 10
 	// defaultPartitionFetchBytes is Kafka's max.partition.fetch.bytes.
 	defaultPartitionFetchBytes = 1 << 20
