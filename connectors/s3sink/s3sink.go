@@ -185,14 +185,15 @@ func newPartState() *partState {
 }
 
 type sinkTask struct {
-	mu     sync.Mutex
-	client Uploader
-	s      *settings
-	parts  map[connect.TopicPartition]*partState
-	now    func() time.Time
-	log    zerolog.Logger
-	mem    *budget // the worker's, shared by its tasks
-	dir    string  // where buffers spill
+	mu      sync.Mutex
+	client  Uploader
+	s       *settings
+	parts   map[connect.TopicPartition]*partState
+	now     func() time.Time
+	log     zerolog.Logger
+	mem     *budget // the worker's, shared by its tasks
+	dir     string  // where buffers spill
+	scratch []byte  // a record's encoded value, before it is buffered
 
 	slots    chan struct{}      // one per batch in flight
 	uploads  sync.WaitGroup     // the batches in flight
@@ -421,7 +422,7 @@ func (t *sinkTask) put(ctx context.Context, r *connect.Record) error {
 			}
 			st.schema = id
 		}
-	} else if val, err = t.s.encodeValue(r); err != nil {
+	} else if val, err = t.s.appendValue(t.scratch[:0], r); err != nil {
 		return err
 	}
 	f := st.files[encoded]
@@ -439,6 +440,7 @@ func (t *sinkTask) put(ctx context.Context, r *connect.Record) error {
 	if rowT != nil {
 		f.rows, f.schema = append(f.rows, row), rowT
 	} else {
+		t.scratch = val // reused for the next record: the buffer keeps a copy
 		if _, err := f.vals.Write(val); err != nil {
 			return fmt.Errorf("buffer record at %s: %w", r.Coordinates(), err)
 		}
@@ -616,26 +618,25 @@ func (t *sinkTask) existingEnd(ctx context.Context, key string) (int64, error) {
 	return 0, fmt.Errorf("s3://%s/%s exists without a %s metadata entry; it was not written by this sink, refusing to overwrite it", t.s.bucket, key, metaEndOffset)
 }
 
-// encodeValue renders a record value in the object format.
-func (s *settings) encodeValue(r *connect.Record) ([]byte, error) {
+// appendValue appends a record value, rendered in the object format, to
+// dst.
+func (s *settings) appendValue(dst []byte, r *connect.Record) ([]byte, error) {
 	if s.format == ByteArrayFormat {
-		var b []byte
 		switch v := r.Value.(type) {
 		case []byte:
-			b = v
+			dst = append(dst, v...)
 		case string:
-			b = []byte(v)
+			dst = append(dst, v...)
 		default:
 			return nil, fmt.Errorf("ByteArrayFormat needs byte values (value.converter=%s) at %s, got %T", connect.ByteArrayConverterClass, r.Coordinates(), r.Value)
 		}
-		out := make([]byte, 0, len(b)+len(s.baSep))
-		return append(append(out, b...), s.baSep...), nil
+		return append(dst, s.baSep...), nil
 	}
-	b, err := encodeJSON(r.Value)
+	dst, err := appendJSON(dst, r.Value)
 	if err != nil {
 		return nil, fmt.Errorf("encode value at %s as JSON: %w", r.Coordinates(), err)
 	}
-	return append(b, '\n'), nil
+	return append(dst, '\n'), nil
 }
 
 // encodeHeaders renders headers as a JSON array of {"key","value"}.

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -63,11 +64,36 @@ func childWorker() int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	profileChild()
 	if err := w.Run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	return 0
+}
+
+// profileChild writes a CPU profile of the worker's first
+// FERRY_E2E_CPUPROFILE_SECONDS (default 10) to FERRY_E2E_CPUPROFILE.<pid>, when
+// set: tests end workers with SIGKILL, so the profile stops on a timer.
+func profileChild() {
+	path := os.Getenv("FERRY_E2E_CPUPROFILE")
+	if path == "" {
+		return
+	}
+	f, err := os.Create(fmt.Sprintf("%s.%d", path, os.Getpid()))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return
+	}
+	secs, err := strconv.Atoi(os.Getenv("FERRY_E2E_CPUPROFILE_SECONDS"))
+	if err != nil || secs <= 0 {
+		secs = 10
+	}
+	time.AfterFunc(time.Duration(secs)*time.Second, func() { pprof.StopCPUProfile(); _ = f.Close() })
 }
 
 const (
