@@ -151,6 +151,13 @@ func New(cfg Config) (*Executor, error) {
 		return nil, fmt.Errorf("local executor config: %w", err)
 	}
 	cfg.setDefaults()
+	// Workers run in directories of their own: every path handed to them
+	// (their data directory, a plugin's binary) must not depend on ours.
+	abs, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("local executor config: data dir: %w", err)
+	}
+	cfg.DataDir = abs
 	base, stop := context.WithCancel(context.Background())
 	return &Executor{
 		cfg:     cfg,

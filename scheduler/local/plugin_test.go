@@ -155,3 +155,25 @@ func TestCustomPluginRefused(t *testing.T) {
 		t.Error("a ZIP entry was written outside the plugin directory")
 	}
 }
+
+// ferry dev's data dir is relative (./.ferry) and workers run in their own
+// directories: the plugin's binary must still be found.
+func TestCustomPluginRelativeDataDir(t *testing.T) {
+	t.Chdir(t.TempDir())
+	e := newExecutor(t, func(c *Config) { c.DataDir = ".ferry" })
+	if !filepath.IsAbs(e.cfg.DataDir) {
+		t.Fatalf("data dir %q kept relative", e.cfg.DataDir)
+	}
+	_, nc := storetest.NATS(t, "")
+	zipped := pluginZip(t, nil)
+	url, _ := servePlugin(t, zipped)
+	d := deployment("rel", 1, 1, nc.ConnectedUrl(), nil)
+	d.Plugin = &scheduler.PluginArtifact{Name: "acme", Revision: 1, URL: url, Md5: md5hex(zipped), Size: int64(len(zipped)), Binary: "bin/acme-worker"}
+	if err := e.Apply(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	waitWorkers(t, e, "rel", 1, 1)
+	if _, err := os.Stat(filepath.Join(".ferry", "workers", "rel", "rev-1", "worker-0", "plugin-ran")); err != nil {
+		t.Fatalf("the plugin's binary did not run: %v", err)
+	}
+}
