@@ -128,8 +128,12 @@ func TestFailedUploadStopsDurableAndFailsPut(t *testing.T) {
 	if d, _ := task.PreCommit(ctx, map[connect.TopicPartition]int64{tp: 10}); len(d) != 0 {
 		t.Errorf("durable %v after the first batch failed, want nothing", d)
 	}
+	_ = task.awaitUploads()
 	if !up.has("topics/t/partition=0/t+0+0000000005.json") {
 		t.Error("second batch not uploaded")
+	}
+	if d, _ := task.PreCommit(ctx, map[connect.TopicPartition]int64{tp: 10}); len(d) != 0 {
+		t.Errorf("durable %v with the second batch in S3 after a failed first, want nothing", d)
 	}
 	if err := task.Put(ctx, nil); err == nil || !strings.Contains(err.Error(), "t+0+0000000000.json") {
 		t.Errorf("put after a failed upload: %v, want the upload error naming the key", err)
