@@ -35,6 +35,14 @@ type Plugin struct {
 	Kind    Kind
 	Doc     string
 	Config  []ConfigField
+	// Validate, if set, checks the configuration across keys (a value
+	// another key requires, values that exclude each other), which the
+	// per-key ConfigFields cannot say. ValidateConfig calls it after the
+	// per-key checks with the defaults of Config filled in; it must report
+	// every problem, each naming the key to change, and tolerate values the
+	// per-key checks refuse. A plugin may use the same function when its
+	// task starts, so create time and start apply one set of rules.
+	Validate func(cfg map[string]string) ConfigErrors
 	// NewSinkTask makes a fresh sink task (Kind Sink).
 	NewSinkTask func() SinkTask
 	// NewSourceTask makes a fresh source task (Kind Source).
@@ -136,6 +144,9 @@ func (r *Registry) ValidateConfig(classOrAlias string, cfg map[string]string) er
 		validateFields(&es, SourceFrameworkConfig, cfg)
 	}
 	validateFields(&es, p.Config, cfg)
+	if p.Validate != nil {
+		es = append(es, crossKeyProblems(p, cfg, es)...)
+	}
 	// The worker checks again under its own policy; a worker configuration
 	// cannot set one (MSK Connect refuses the key), so it is the default.
 	es = append(es, CheckClientOverrides(DefaultClientOverridePolicy, p.Kind, cfg)...)
@@ -156,4 +167,23 @@ func (r *Registry) ValidateConfig(classOrAlias string, cfg map[string]string) er
 		return nil
 	}
 	return es
+}
+
+// crossKeyProblems runs the plugin's Validate. A key that already has a
+// problem, or holds a config provider reference (resolved and checked by
+// the worker), is not reported again.
+func crossKeyProblems(p Plugin, cfg map[string]string, found ConfigErrors) ConfigErrors {
+	seen := map[string]bool{}
+	for _, e := range found {
+		seen[e.Key] = true
+	}
+	var out ConfigErrors
+	for _, e := range p.Validate(WithDefaults(p.Config, cfg)) {
+		if seen[e.Key] || HasConfigReference(cfg[e.Key]) {
+			continue
+		}
+		seen[e.Key] = true
+		out = append(out, e)
+	}
+	return out
 }

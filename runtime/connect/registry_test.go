@@ -105,3 +105,55 @@ func TestWithDefaults(t *testing.T) {
 		t.Error("a field without default was filled")
 	}
 }
+
+// The plugin's cross-key check runs after the per-key checks, sees the
+// defaults, and does not repeat a key already refused or one holding a
+// config provider reference.
+func TestValidateConfigCrossKeyHook(t *testing.T) {
+	p := testPlugin()
+	var seen map[string]string
+	p.Validate = func(cfg map[string]string) ConfigErrors {
+		seen = cfg
+		var es ConfigErrors
+		if cfg["mode"] == "b" && !strings.HasPrefix(cfg["secret"], "s-") {
+			es.add("secret", "must start with s- with mode=b")
+		}
+		if cfg["on"] == "true" {
+			es.add("size", "must be even with on=true")
+			es.add("on", "needs mode=b")
+		}
+		return es
+	}
+	r := NewRegistry()
+	if err := r.Register(p); err != nil {
+		t.Fatal(err)
+	}
+	base := map[string]string{"topics": "t", "size": "2"}
+	if err := r.ValidateConfig("x.Sink", base); err != nil {
+		t.Fatalf("valid config refused: %v", err)
+	}
+	if seen["mode"] != "a" {
+		t.Errorf("hook saw mode %q, want the default a", seen["mode"])
+	}
+	cfg := map[string]string{"topics": "t", "size": "0", "mode": "b", "on": "true"}
+	var ces ConfigErrors
+	if err := r.ValidateConfig("x.Sink", cfg); !errors.As(err, &ces) {
+		t.Fatalf("got %v, want ConfigErrors", err)
+	}
+	got := map[string][]string{}
+	for _, e := range ces {
+		got[e.Key] = append(got[e.Key], e.Message)
+	}
+	if len(got["size"]) != 1 || !strings.Contains(got["size"][0], "≥ 1") {
+		t.Errorf("size: %q, want only the per-key problem", got["size"])
+	}
+	if len(got["secret"]) != 1 || len(got["on"]) != 1 {
+		t.Errorf("cross-key problems missing: %v", got)
+	}
+	cfg["secret"] = "${env:SECRET}"
+	cfg["on"] = "${env:ON}"
+	cfg["size"] = "4"
+	if err := r.ValidateConfig("x.Sink", cfg); err != nil {
+		t.Errorf("references are the worker's to check: %v", err)
+	}
+}
