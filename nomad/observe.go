@@ -3,6 +3,7 @@ package nomad
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -83,6 +84,8 @@ func (d *Deployer) crashLoop(allocs []*api.AllocationListStub, version uint64) s
 	return fmt.Sprintf("worker %d keeps exiting soon after it starts: %s", idxs[0], strings.Join(msgs, "; "))
 }
 
+var digits = regexp.MustCompile(`[0-9]+`)
+
 // failureMessages returns the distinct messages of the task's latest failure
 // events, oldest first.
 func failureMessages(ts *api.TaskState) []string {
@@ -97,10 +100,13 @@ func failureMessages(ts *api.TaskState) []string {
 			continue
 		}
 		m := eventMessage(ev)
-		if m == "" || seen[m] {
+		// Retries of one failure differ only in numbers (a temp dir, a
+		// port): say it once.
+		k := digits.ReplaceAllString(m, "#")
+		if m == "" || seen[k] {
 			continue
 		}
-		seen[m] = true
+		seen[k] = true
 		out = append(out, m)
 	}
 	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
