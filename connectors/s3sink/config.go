@@ -41,6 +41,8 @@ const (
 	KeyCompression     = "s3.compression.type"
 	KeyStoreKeys       = "store.kafka.keys"
 	KeyStoreHeaders    = "store.kafka.headers"
+	KeyKeysFormat      = "keys.format.class"
+	KeyHeadersFormat   = "headers.format.class"
 	KeyTagging         = "s3.object.tagging"
 	KeySSEAlgorithm    = "s3.ssea.name"
 	KeySSEKMSKeyID     = "s3.sse.kms.key.id"
@@ -77,6 +79,19 @@ const (
 
 var formats = []string{JSONFormat, ByteArrayFormat, AvroFormat, ParquetFormat}
 
+// headerFormats are the formats of headers objects: as Confluent's, not
+// ByteArray (headers are not bytes).
+var headerFormats = []string{JSONFormat, AvroFormat, ParquetFormat}
+
+func oneOfFormats(fs ...string) func(string) error {
+	return func(v string) error {
+		if err := connect.OneOf(fs...)(v); err != nil {
+			return fmt.Errorf("format %q is not supported; supported: %s", v, strings.Join(fs, ", "))
+		}
+		return nil
+	}
+}
+
 var cannedACLs = []string{"private", "public-read", "public-read-write", "authenticated-read",
 	"aws-exec-read", "bucket-owner-read", "bucket-owner-full-control", "log-delivery-write"}
 
@@ -95,12 +110,7 @@ var ConfigSpec = []connect.ConfigField{
 	{Name: KeySTSExternalID, Type: connect.TypePassword, Secret: true, Doc: "STS external id"},
 	{Name: KeyTopicsDir, Type: connect.TypeString, Default: "topics", Doc: "top-level directory of the objects"},
 	{Name: KeyFlushSize, Type: connect.TypeInt, Required: true, Validate: connect.AtLeast(1), Doc: "records per topic partition after which its open objects are committed"},
-	{Name: KeyFormatClass, Type: connect.TypeClass, Required: true, Validate: func(v string) error {
-		if err := connect.OneOf(formats...)(v); err != nil {
-			return fmt.Errorf("format %q is not supported; supported: %s", v, strings.Join(formats, ", "))
-		}
-		return nil
-	}, Doc: "object format: " + strings.Join(formats, ", ")},
+	{Name: KeyFormatClass, Type: connect.TypeClass, Required: true, Validate: oneOfFormats(formats...), Doc: "object format: " + strings.Join(formats, ", ")},
 	{Name: KeySchemaCompat, Type: connect.TypeString, Default: "NONE", Validate: connect.OneOf("NONE", "BACKWARD", "FORWARD", "FULL"), Doc: "schema evolution handling; Avro and Parquet objects always rotate on a schema change (NONE)"},
 	{Name: KeyDirectoryDelim, Type: connect.TypeString, Default: "/", Validate: nonEmpty, Doc: "directory delimiter in object keys"},
 	{Name: KeyFileDelim, Type: connect.TypeString, Default: "+", Validate: nonEmpty, Doc: "delimiter between topic, partition and offset in file names"},
@@ -123,9 +133,14 @@ var ConfigSpec = []connect.ConfigField{
 		Doc: "time of a record for partitioning and rotate.interval.ms: Wallclock (processing time), Record (Kafka timestamp) or RecordField (timestamp.field)"},
 	{Name: KeyTimestampField, Type: connect.TypeString, Default: "timestamp", Doc: "RecordField: value field holding the time (epoch ms, or an RFC 3339 string)"},
 	{Name: KeyNullValues, Type: connect.TypeString, Default: "fail", Validate: connect.OneOf("fail", "ignore"), Doc: "what to do with a null value (tombstone): fail the task or skip it"},
-	{Name: KeyCompression, Type: connect.TypeString, Default: "none", Validate: connect.OneOf("none", "gzip"), Doc: "object compression (JSON and ByteArray; Avro and Parquet use avro.codec and parquet.codec)"},
-	{Name: KeyStoreKeys, Type: connect.TypeBoolean, Default: "false", Doc: "also write each object's record keys to <name>.keys.<ext>"},
-	{Name: KeyStoreHeaders, Type: connect.TypeBoolean, Default: "false", Doc: "also write each object's record headers to <name>.headers.<ext>"},
+	{Name: KeyCompression, Type: connect.TypeString, Default: "none", Validate: connect.OneOf("none", "gzip"),
+		Doc: "object compression: JsonFormat and ByteArrayFormat only (with stored keys and headers, their formats too); Avro and Parquet compress with avro.codec and parquet.codec"},
+	{Name: KeyStoreKeys, Type: connect.TypeBoolean, Default: "false", Doc: "also write each object's record keys to <name>.keys.<ext>, in keys.format.class"},
+	{Name: KeyStoreHeaders, Type: connect.TypeBoolean, Default: "false", Doc: "also write each object's record headers to <name>.headers.<ext>, in headers.format.class"},
+	{Name: KeyKeysFormat, Type: connect.TypeClass, Default: AvroFormat, Validate: oneOfFormats(formats...),
+		Doc: "store.kafka.keys: format of the keys objects: " + strings.Join(formats, ", ")},
+	{Name: KeyHeadersFormat, Type: connect.TypeClass, Default: AvroFormat, Validate: oneOfFormats(headerFormats...),
+		Doc: "store.kafka.headers: format of the headers objects (an array of {key, value} per record, values as text): " + strings.Join(headerFormats, ", ")},
 	{Name: KeyTagging, Type: connect.TypeBoolean, Default: "false", Doc: "tag objects with startOffset, endOffset and recordCount"},
 	{Name: KeySSEAlgorithm, Type: connect.TypeString, Default: "", Validate: connect.OneOf("", "AES256", "aws:kms"), Doc: "server-side encryption: AES256 or aws:kms"},
 	{Name: KeySSEKMSKeyID, Type: connect.TypeString, Doc: "KMS key of aws:kms encryption"},
@@ -163,7 +178,7 @@ var ConfigSpec = []connect.ConfigField{
 	{Name: KeyBAExtension, Type: connect.TypeString, Default: ".bin", Doc: "ByteArray: file extension"},
 	{Name: KeyRotateInterval, Type: connect.TypeLong, Default: "-1", Doc: "also commit a partition's objects when a record's time (timestamp.extractor) is this many ms after the first's; -1: off. " +
 		"Exactly once across restarts with timestamp.extractor=Record or RecordField"},
-	{Name: KeyRotateSchedule, Type: connect.TypeLong, Default: "-1", Doc: "also commit a partition's open objects at the next wall-clock multiple of this many ms (counted from midnight in timezone, UTC if unset), even if no more records come; -1: off. " +
+	{Name: KeyRotateSchedule, Type: connect.TypeLong, Default: "-1", Doc: "also commit a partition's open objects at the next wall-clock multiple of this many ms (counted from midnight in timezone, which it requires), even if no more records come; -1: off. " +
 		"Objects are then written with If-None-Match: * so an object is never overwritten"},
 }
 
@@ -205,7 +220,7 @@ type settings struct {
 	bucket, topicsDir, dirDelim, fileDelim string
 	padWidth, flushSize                    int
 	ignoreNull, gzip                       bool
-	format                                 string
+	format, keysFormat, headersFormat      string
 	baSep                                  []byte
 	baExt                                  string
 	rotateInterval, rotateSchedule         time.Duration
@@ -215,23 +230,51 @@ type settings struct {
 	avroCodec, parquetCodec                string
 	partRetries                            int
 	partSize                               int64
-	loc                                    *time.Location // timezone, UTC when unset
+	loc                                    *time.Location // timezone; UTC when unset (no rule needs it then)
 	retryBackoff                           time.Duration
 	part                                   partitioner
 }
 
-func atoi(cfg map[string]string, key string, min int64) (int64, error) {
+// problems collects configuration problems, at most one per key.
+type problems struct {
+	es   connect.ConfigErrors
+	seen map[string]bool
+}
+
+func (p *problems) add(key, format string, args ...any) {
+	if p.seen == nil {
+		p.seen = map[string]bool{}
+	}
+	if p.seen[key] {
+		return
+	}
+	p.seen[key] = true
+	p.es = append(p.es, &connect.ConfigError{Key: key, Message: fmt.Sprintf(format, args...)})
+}
+
+// num reads an integer ≥ min; a problem (and min) when it is not one.
+func (p *problems) num(cfg map[string]string, key string, min int64) int64 {
 	v := strings.TrimSpace(cfg[key])
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < min {
-		return 0, fmt.Errorf("%s must be an integer ≥ %d, got %q", key, min, v)
+		p.add(key, "must be an integer ≥ %d, got %q", min, v)
+		return min
 	}
-	return n, nil
+	return n
 }
 
-// parseSettings reads a configuration with defaults filled in, including
-// the checks across keys that the per-key spec cannot express.
-func parseSettings(cfg map[string]string) (*settings, error) {
+// validate is the sink's connect.Plugin.Validate: the problems
+// parseSettings finds, at create time as when a task starts.
+func validate(cfg map[string]string) connect.ConfigErrors {
+	_, es := parseSettings(cfg)
+	return es
+}
+
+// parseSettings reads a configuration with defaults filled in: every key's
+// own rule, then the rules across keys the per-key spec cannot express. It
+// returns every problem, each naming the key to change.
+func parseSettings(cfg map[string]string) (*settings, connect.ConfigErrors) {
+	var p problems
 	s := &settings{}
 	for _, f := range ConfigSpec {
 		v, ok := cfg[f.Name]
@@ -240,67 +283,66 @@ func parseSettings(cfg map[string]string) (*settings, error) {
 		}
 		if f.Validate != nil && (v != "" || f.Required) {
 			if err := f.Validate(v); err != nil {
-				return nil, fmt.Errorf("%s: %w", f.Name, err)
+				p.add(f.Name, "%v", err)
 			}
 		}
 	}
-	n, err := atoi(cfg, KeyFlushSize, 1)
-	if err != nil {
-		return nil, err
-	}
-	s.flushSize = int(n)
-	if n, err = atoi(cfg, KeyZeroPadWidth, 0); err != nil {
-		return nil, err
-	}
-	s.padWidth = int(n)
-	if s.partSize, err = atoi(cfg, KeyPartSize, 5<<20); err != nil {
-		return nil, err
-	}
-	if n, err = atoi(cfg, KeyPartRetries, 0); err != nil {
-		return nil, err
-	}
-	s.partRetries = int(n)
-	if n, err = atoi(cfg, KeyRetryBackoff, 0); err != nil {
-		return nil, err
-	}
-	s.retryBackoff = time.Duration(n) * time.Millisecond
-	for _, d := range []struct {
-		key string
-		dst *time.Duration
-	}{{KeyRotateInterval, &s.rotateInterval}, {KeyRotateSchedule, &s.rotateSchedule}} {
-		if n, err = atoi(cfg, d.key, -1<<62); err != nil {
-			return nil, err
-		}
-		*d.dst = time.Duration(max(n, 0)) * time.Millisecond
-	}
+	s.flushSize = int(p.num(cfg, KeyFlushSize, 1))
+	s.padWidth = int(p.num(cfg, KeyZeroPadWidth, 0))
+	s.partSize = p.num(cfg, KeyPartSize, 5<<20)
+	s.partRetries = int(p.num(cfg, KeyPartRetries, 0))
+	s.retryBackoff = time.Duration(p.num(cfg, KeyRetryBackoff, 0)) * time.Millisecond
+	s.rotateInterval = time.Duration(max(p.num(cfg, KeyRotateInterval, -1<<62), 0)) * time.Millisecond
+	s.rotateSchedule = time.Duration(max(p.num(cfg, KeyRotateSchedule, -1<<62), 0)) * time.Millisecond
 	s.loc = time.UTC
 	if tz := strings.TrimSpace(cfg[KeyTimezone]); tz != "" {
-		if s.loc, err = time.LoadLocation(tz); err != nil {
-			return nil, fmt.Errorf("%s: unknown time zone %q", KeyTimezone, tz)
+		loc, err := time.LoadLocation(tz)
+		if err != nil {
+			p.add(KeyTimezone, "unknown time zone %q", tz)
+		} else {
+			s.loc = loc
 		}
+	} else if s.rotateSchedule > 0 {
+		// As Confluent's connector: the schedule counts from midnight there.
+		p.add(KeyTimezone, "is required with %s (the schedule counts from midnight in it), e.g. UTC", KeyRotateSchedule)
 	}
-	s.format = cfg[KeyFormatClass]
 	if s.bucket = strings.TrimSpace(cfg[KeyBucket]); s.bucket == "" {
-		return nil, fmt.Errorf("%s is required", KeyBucket)
+		p.add(KeyBucket, "is required")
 	}
 	s.topicsDir = strings.Trim(cfg[KeyTopicsDir], "/")
 	s.dirDelim, s.fileDelim = cfg[KeyDirectoryDelim], cfg[KeyFileDelim]
 	s.ignoreNull = cfg[KeyNullValues] == "ignore"
-	s.gzip = cfg[KeyCompression] == "gzip" && !isRowFormat(s.format) // Avro and Parquet compress inside
+	s.format, s.keysFormat, s.headersFormat = cfg[KeyFormatClass], cfg[KeyKeysFormat], cfg[KeyHeadersFormat]
+	s.storeKeys = strings.EqualFold(cfg[KeyStoreKeys], "true")
+	s.storeHeaders = strings.EqualFold(cfg[KeyStoreHeaders], "true")
+	if s.gzip = cfg[KeyCompression] == "gzip"; s.gzip {
+		// As Confluent's connector: gzip wraps JSON and ByteArray files;
+		// Avro and Parquet compress inside the file with their own codec.
+		if isRowFormat(s.format) {
+			p.add(KeyCompression, "gzip applies to %s and %s only, not %s=%s (set %s instead)",
+				JSONFormat, ByteArrayFormat, KeyFormatClass, s.format, codecKey(s.format))
+		}
+		if s.storeKeys && isRowFormat(s.keysFormat) {
+			p.add(KeyKeysFormat, "must be %s or %s with %s=gzip and %s=true, got %s (the default is %s)",
+				JSONFormat, ByteArrayFormat, KeyCompression, KeyStoreKeys, s.keysFormat, AvroFormat)
+		}
+		if s.storeHeaders && isRowFormat(s.headersFormat) {
+			p.add(KeyHeadersFormat, "must be %s with %s=gzip and %s=true, got %s (the default is %s)",
+				JSONFormat, KeyCompression, KeyStoreHeaders, s.headersFormat, AvroFormat)
+		}
+	}
 	s.avroCodec, s.parquetCodec = cfg[KeyAvroCodec], cfg[KeyParquetCodec]
 	s.extractor, s.tsField = cfg[KeyTimestampExtractor], cfg[KeyTimestampField]
 	if s.extractor == "RecordField" && strings.TrimSpace(s.tsField) == "" {
-		return nil, fmt.Errorf("%s=RecordField needs %s", KeyTimestampExtractor, KeyTimestampField)
+		p.add(KeyTimestampField, "is required with %s=RecordField", KeyTimestampExtractor)
 	}
-	s.storeKeys = strings.EqualFold(cfg[KeyStoreKeys], "true")
-	s.storeHeaders = strings.EqualFold(cfg[KeyStoreHeaders], "true")
 	s.tagging = strings.EqualFold(cfg[KeyTagging], "true")
 	s.sse, s.kmsKey, s.sseCustomerKey, s.acl = cfg[KeySSEAlgorithm], cfg[KeySSEKMSKeyID], cfg[KeySSECustomerKey], cfg[KeyACLCanned]
 	if s.sseCustomerKey != "" && s.sse != "" {
-		return nil, fmt.Errorf("%s and %s exclude each other", KeySSECustomerKey, KeySSEAlgorithm)
+		p.add(KeySSECustomerKey, "excludes %s=%s: objects are encrypted with one or the other", KeySSEAlgorithm, s.sse)
 	}
 	if s.kmsKey != "" && s.sse != "aws:kms" {
-		return nil, fmt.Errorf("%s needs %s=aws:kms", KeySSEKMSKeyID, KeySSEAlgorithm)
+		p.add(KeySSEKMSKeyID, "needs %s=aws:kms, got %q", KeySSEAlgorithm, s.sse)
 	}
 	s.baSep = []byte("\n")
 	if v, ok := cfg[KeyBASeparator]; ok && v != "" {
@@ -308,12 +350,21 @@ func parseSettings(cfg map[string]string) (*settings, error) {
 	}
 	s.baExt = cfg[KeyBAExtension]
 	if cfg[KeyCredsProvider] == AssumeRoleProvider && strings.TrimSpace(cfg[KeySTSRoleARN]) == "" {
-		return nil, fmt.Errorf("%s=%s needs %s", KeyCredsProvider, AssumeRoleProvider, KeySTSRoleARN)
+		p.add(KeySTSRoleARN, "is required with %s=%s", KeyCredsProvider, AssumeRoleProvider)
 	}
-	if s.part, err = newPartitioner(cfg, s.dirDelim); err != nil {
-		return nil, err
+	s.part = newPartitioner(cfg, s.dirDelim, &p)
+	if len(p.es) > 0 {
+		return nil, p.es
 	}
 	return s, nil
+}
+
+// codecKey names the key that compresses a row format.
+func codecKey(format string) string {
+	if format == ParquetFormat {
+		return KeyParquetCodec
+	}
+	return KeyAvroCodec
 }
 
 // unescapeJava turns \n, \r, \t and \\ into their characters.

@@ -229,8 +229,17 @@ func avroValue(t *vtype, v any, name string) any {
 	return v
 }
 
-func encodeAvro(t *vtype, rows []any, codec string) ([]byte, error) {
-	js, err := json.Marshal(avroSchema(t, "ConnectDefault"))
+// encodeAvro writes rows of schema t as an Avro container file. With
+// nullable the file's schema is the union of null and t, so that rows may be
+// nil (stored keys).
+func encodeAvro(t *vtype, rows []any, codec string, nullable bool) ([]byte, error) {
+	const name = "ConnectDefault"
+	var sch any = avroSchema(t, name)
+	nullable = nullable && t.kind != "null"
+	if nullable {
+		sch = []any{"null", sch}
+	}
+	js, err := json.Marshal(sch)
 	if err != nil {
 		return nil, err
 	}
@@ -244,7 +253,14 @@ func encodeAvro(t *vtype, rows []any, codec string) ([]byte, error) {
 		return nil, err
 	}
 	for _, r := range rows {
-		if err := enc.Encode(avroValue(t, r, "ConnectDefault")); err != nil {
+		var v any
+		if r != nil {
+			v = avroValue(t, r, name)
+			if nullable && t.kind == "record" {
+				v = map[string]any{name: v} // a map in a union reads as {"type name": value}
+			}
+		}
+		if err := enc.Encode(v); err != nil {
 			return nil, fmt.Errorf("avro encode: %w", err)
 		}
 	}
@@ -303,9 +319,66 @@ func encodeParquet(t *vtype, rows []any, codec string) ([]byte, error) {
 // encodeRows renders a row-format object.
 func (s *settings) encodeRows(f *openFile) ([]byte, error) {
 	if s.format == AvroFormat {
-		return encodeAvro(f.schema, f.rows, s.avroCodec)
+		return encodeAvro(f.schema, f.rows, s.avroCodec, false)
 	}
 	return encodeParquet(f.schema, f.rows, s.parquetCodec)
+}
+
+// Stored keys and headers in Avro and Parquet are Confluent's record views:
+// a key is written as it is (Avro, its schema derived as a value's and
+// nullable) or in a struct RecordKey{key} (Parquet, whose rows are
+// structs); headers as an array of {key, value} with the value as text
+// (connect.FormatValue, Kafka's Values.convertToString), in a struct
+// RecordHeaders{headers} for Parquet.
+var (
+	headerType  = &vtype{kind: "array", items: &vtype{kind: "record", fields: []vfield{{"key", &vtype{kind: "string"}}, {"value", &vtype{kind: "string"}}}}}
+	headersView = &vtype{kind: "record", fields: []vfield{{"headers", headerType}}}
+)
+
+// keyView is the Parquet envelope of keys of schema t.
+func keyView(t *vtype) *vtype {
+	return &vtype{kind: "record", fields: []vfield{{"key", t}}}
+}
+
+// encodeCompanion renders a keys (kind ".keys") or headers object in a row
+// format.
+func (s *settings) encodeCompanion(kind string, c *companion) ([]byte, error) {
+	format, t := s.headersFormat, headerType
+	if kind == ".keys" {
+		format, t = s.keysFormat, c.schema
+		if t == nil {
+			t = &vtype{kind: "null"} // every key null
+		}
+	}
+	if format == AvroFormat {
+		return encodeAvro(t, c.rows, s.avroCodec, kind == ".keys")
+	}
+	field, view := "headers", headersView
+	if kind == ".keys" {
+		field, view = "key", keyView(t)
+	}
+	rows := make([]any, len(c.rows))
+	for i, r := range c.rows {
+		rows[i] = map[string]any{field: r}
+	}
+	return encodeParquet(view, rows, s.parquetCodec)
+}
+
+// headerView renders a record's headers as Confluent's header view: a list
+// of {key, value} with the value as text (nil when the header has none).
+func headerView(hs []connect.Header) []any {
+	out := make([]any, len(hs))
+	for i, h := range hs {
+		var v any
+		switch {
+		case h.Data != nil:
+			v = string(connect.FormatValue(h.Data))
+		case h.Value != nil:
+			v = string(h.Value)
+		}
+		out[i] = map[string]any{"key": h.Key, "value": v}
+	}
+	return out
 }
 
 // rowValue derives a record's schema and normalized value.

@@ -66,17 +66,20 @@ func mod(a, b int64) int64 {
 	return m
 }
 
-func newPartitioner(cfg map[string]string, delim string) (partitioner, error) {
+// newPartitioner builds partitioner.class, adding what it lacks to p (nil
+// then).
+func newPartitioner(cfg map[string]string, delim string, p *problems) partitioner {
 	class := cfg[KeyPartitioner]
 	switch class {
 	case "", DefaultPartitioner:
-		return defaultPartitioner{}, nil
+		return defaultPartitioner{}
 	case FieldPartitioner:
 		fields := connect.SplitList(cfg[KeyPartitionField])
 		if len(fields) == 0 {
-			return nil, fmt.Errorf("%s needs %s", FieldPartitioner, KeyPartitionField)
+			p.add(KeyPartitionField, "is required with %s=%s", KeyPartitioner, FieldPartitioner)
+			return nil
 		}
-		return fieldPartitioner{fields: fields, delim: delim}, nil
+		return fieldPartitioner{fields: fields, delim: delim}
 	}
 	dur, format := strings.TrimSpace(cfg[KeyPartitionDur]), cfg[KeyPathFormat]
 	switch class {
@@ -86,31 +89,45 @@ func newPartitioner(cfg map[string]string, delim string) (partitioner, error) {
 		dur, format = "3600000", "'year'=YYYY/'month'=MM/'day'=dd/'hour'=HH"
 	case TimeBasedPartitioner:
 	default:
-		return nil, fmt.Errorf("%s %q is not supported", KeyPartitioner, class)
+		p.add(KeyPartitioner, "%q is not supported", class)
+		return nil
 	}
 	if delim != "/" {
 		format = strings.ReplaceAll(format, "/", delim)
 	}
+	ok := true
 	n, err := strconv.ParseInt(dur, 10, 64)
 	if err != nil || n <= 0 {
-		return nil, fmt.Errorf("%s needs %s > 0, got %q", class, KeyPartitionDur, dur)
+		p.add(KeyPartitionDur, "must be > 0 with %s=%s, got %q", KeyPartitioner, class, dur)
+		ok = false
 	}
+	var layout []jodaToken
 	if strings.TrimSpace(format) == "" {
-		return nil, fmt.Errorf("%s needs %s", class, KeyPathFormat)
+		p.add(KeyPathFormat, "is required with %s=%s", KeyPartitioner, class)
+		ok = false
+	} else if layout, err = parseJoda(format); err != nil {
+		p.add(KeyPathFormat, "%v", err)
+		ok = false
 	}
-	layout, err := parseJoda(format)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", KeyPathFormat, err)
-	}
+	// As Confluent's time-based partitioners, both are required.
 	tz, locale := strings.TrimSpace(cfg[KeyTimezone]), strings.TrimSpace(cfg[KeyLocale])
-	if tz == "" || locale == "" {
-		return nil, fmt.Errorf("%s needs %s and %s (e.g. UTC and en-US), as Confluent's does", class, KeyTimezone, KeyLocale)
+	if tz == "" {
+		p.add(KeyTimezone, "is required with %s=%s, e.g. UTC", KeyPartitioner, class)
+		ok = false
+	}
+	if locale == "" {
+		p.add(KeyLocale, "is required with %s=%s, e.g. en-US", KeyPartitioner, class)
+		ok = false
 	}
 	loc, err := time.LoadLocation(tz)
 	if err != nil {
-		return nil, fmt.Errorf("%s: unknown time zone %q", KeyTimezone, tz)
+		p.add(KeyTimezone, "unknown time zone %q", tz)
+		ok = false
 	}
-	return timePartitioner{dur: n, layout: layout, loc: loc}, nil
+	if !ok {
+		return nil
+	}
+	return timePartitioner{dur: n, layout: layout, loc: loc}
 }
 
 // jodaToken is a literal (letter 0) or a field letter repeated count times.

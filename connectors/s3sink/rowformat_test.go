@@ -31,7 +31,7 @@ func schemaRecs(from, n int) []connect.Record {
 func TestAvroAgainstVersityGW(t *testing.T) {
 	for codec, ext := range map[string]string{"null": ".avro", "snappy": ".avro", "deflate": ".avro"} {
 		t.Run(codec, func(t *testing.T) {
-			task, srv := startVersity(t, map[string]string{"format.class": AvroFormat, "avro.codec": codec, "flush.size": "3", "s3.compression.type": "gzip"})
+			task, srv := startVersity(t, map[string]string{"format.class": AvroFormat, "avro.codec": codec, "flush.size": "3"})
 			ctx := context.Background()
 			_ = task.Open(ctx, []connect.TopicPartition{{Topic: "t"}})
 			rs := schemaRecs(0, 4)

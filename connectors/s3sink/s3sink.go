@@ -77,6 +77,7 @@ func Plugin() connect.Plugin {
 		Kind:        connect.Sink,
 		Doc:         "writes Kafka records to S3 as JSON, ByteArray, Avro or Parquet objects, with Confluent-compatible keys and configuration",
 		Config:      ConfigSpec,
+		Validate:    validate,
 		NewSinkTask: func() connect.SinkTask { return &sinkTask{} },
 	}
 }
@@ -100,12 +101,46 @@ type openFile struct {
 	offs    []int64
 	vals    *spillBuf
 	valEnd  []int64
-	keys    bytes.Buffer
-	keyEnd  []int
-	hdrs    bytes.Buffer
-	hdrEnd  []int
-	rows    []any  // Avro, Parquet: normalized values
-	schema  *vtype // Avro, Parquet: the rows' schema
+	keys    companion // store.kafka.keys
+	hdrs    companion // store.kafka.headers
+	rows    []any     // Avro, Parquet: normalized values
+	schema  *vtype    // Avro, Parquet: the rows' schema
+}
+
+// companion is the keys or headers object of an openFile, one entry per
+// record: encoded lines (JSON, ByteArray) or rows (Avro, Parquet).
+type companion struct {
+	buf    bytes.Buffer
+	ends   []int
+	rows   []any
+	schema *vtype // Avro, Parquet keys: the non-null keys' schema; nil while every key is null
+}
+
+// tail returns the companion of the records after index i.
+func (c *companion) tail(i int) companion {
+	nc := companion{schema: c.schema}
+	if c.rows != nil {
+		nc.rows = append([]any(nil), c.rows[i:]...)
+	}
+	if len(c.ends) > 0 {
+		from := c.ends[i-1]
+		nc.buf.Write(c.buf.Bytes()[from:])
+		nc.ends = make([]int, 0, len(c.ends)-i)
+		for _, e := range c.ends[i:] {
+			nc.ends = append(nc.ends, e-from)
+		}
+	}
+	return nc
+}
+
+// add appends one record's entry: an encoded line or a row.
+func (c *companion) add(line []byte, row any, rowFormat bool) {
+	if rowFormat {
+		c.rows = append(c.rows, row)
+		return
+	}
+	c.buf.Write(line)
+	c.ends = append(c.ends, c.buf.Len())
 }
 
 func (f *openFile) start() int64 { return f.offs[0] }
@@ -126,21 +161,7 @@ func (f *openFile) tail(i int) (*openFile, error) {
 			nf.valEnd = append(nf.valEnd, e-from)
 		}
 	}
-	cut := func(b *bytes.Buffer, ends []int) (bytes.Buffer, []int) {
-		var nb bytes.Buffer
-		if len(ends) == 0 {
-			return nb, nil
-		}
-		from := ends[i-1]
-		nb.Write(b.Bytes()[from:])
-		ne := make([]int, 0, len(ends)-i)
-		for _, e := range ends[i:] {
-			ne = append(ne, e-from)
-		}
-		return nb, ne
-	}
-	nf.keys, nf.keyEnd = cut(&f.keys, f.keyEnd)
-	nf.hdrs, nf.hdrEnd = cut(&f.hdrs, f.hdrEnd)
+	nf.keys, nf.hdrs = f.keys.tail(i), f.hdrs.tail(i)
 	return nf, nil
 }
 
@@ -149,19 +170,20 @@ func (f *openFile) release() {
 	if f.vals != nil {
 		f.vals.Release()
 	}
-	f.rows = nil
+	f.rows, f.keys, f.hdrs = nil, companion{}, companion{}
 }
 
 // partState is one Kafka partition's open objects and what is durable.
 type partState struct {
-	files   map[string]*openFile // by encoded partition
-	count   int                  // records in files
-	current string               // encoded partition of the last record
-	next    int64                // offset after the last record handled; -1 before any
-	durable int64                // offset after the last committed batch; -1 none
-	skip    map[string]int64     // per encoded partition: records up to here are already in S3
-	pending []*batch             // committed batches not yet settled, in commit order
-	schema  string               // Avro, Parquet: id of the open objects' schema
+	files     map[string]*openFile // by encoded partition
+	count     int                  // records in files
+	current   string               // encoded partition of the last record
+	next      int64                // offset after the last record handled; -1 before any
+	durable   int64                // offset after the last committed batch; -1 none
+	skip      map[string]int64     // per encoded partition: records up to here are already in S3
+	pending   []*batch             // committed batches not yet settled, in commit order
+	schema    string               // Avro, Parquet: id of the open objects' schema
+	keySchema string               // Avro, Parquet keys: id of the open keys objects' schema; "" before a non-null key
 	// name is the topic-partition the open objects are named after: the
 	// record's topic after transforms (a RegexRouter renames it), while the
 	// state itself is keyed by where the records were read, which is what
@@ -209,9 +231,9 @@ var _ connect.SinkTask = (*sinkTask)(nil)
 func (t *sinkTask) Start(ctx context.Context, raw map[string]string) error {
 	t.log = zerolog.Ctx(ctx).With().Str("connector_class", Class).Logger()
 	cfg := connect.WithDefaults(ConfigSpec, raw)
-	s, err := parseSettings(cfg)
-	if err != nil {
-		return err
+	s, es := parseSettings(cfg)
+	if len(es) > 0 {
+		return fmt.Errorf("s3 sink configuration: %w", es)
 	}
 	t.s = s
 	if unknown := unknownKeys(raw); len(unknown) > 0 {
@@ -233,9 +255,11 @@ func (t *sinkTask) Start(ctx context.Context, raw map[string]string) error {
 		t.now = time.Now
 	}
 	if t.client == nil {
-		if t.client, err = newClient(ctx, cfg, s); err != nil {
+		c, err := newClient(ctx, cfg, s)
+		if err != nil {
 			return err
 		}
+		t.client = c
 	}
 	return nil
 }
@@ -408,23 +432,33 @@ func (t *sinkTask) put(ctx context.Context, r *connect.Record) error {
 		}
 	}
 	var val []byte
-	var rowT *vtype
-	var row any
+	var rowT, keyT *vtype
+	var row, keyRow any
+	vid, kid := st.schema, st.keySchema
 	if isRowFormat(t.s.format) {
 		if rowT, row, err = rowValue(r); err != nil {
 			return err
 		}
-		if id := rowT.id(); id != st.schema {
-			if st.count > 0 {
-				if err := t.commit(ctx, tp, st); err != nil { // schema change: rotate, as Confluent does
-					return err
-				}
-			}
-			st.schema = id
-		}
+		vid = rowT.id()
 	} else if val, err = t.s.appendValue(t.scratch[:0], r); err != nil {
 		return err
 	}
+	if t.s.storeKeys && isRowFormat(t.s.keysFormat) {
+		if keyT, keyRow, err = infer(r.Key); err != nil {
+			return fmt.Errorf("key at %s: %w", r.Coordinates(), err)
+		}
+		if keyT.kind != "null" { // a null key fits any keys object
+			kid = keyT.id()
+		}
+	}
+	if vid != st.schema || (st.keySchema != "" && kid != st.keySchema) {
+		if st.count > 0 {
+			if err := t.commit(ctx, tp, st); err != nil { // schema change: rotate, as Confluent does
+				return err
+			}
+		}
+	}
+	st.schema, st.keySchema = vid, kid
 	f := st.files[encoded]
 	if f == nil {
 		f = &openFile{encoded: encoded, vals: newSpillBuf(t.mem, t.dir)}
@@ -447,22 +481,26 @@ func (t *sinkTask) put(ctx context.Context, r *connect.Record) error {
 		f.valEnd = append(f.valEnd, f.vals.Len())
 	}
 	if t.s.storeKeys {
-		b, err := encodeJSON(r.Key)
-		if err != nil {
-			return fmt.Errorf("encode key at %s as JSON: %w", r.Coordinates(), err)
+		var line []byte
+		if keyT == nil {
+			if line, err = t.s.appendKey(t.scratch[:0], r); err != nil {
+				return err
+			}
+		} else if keyT.kind != "null" {
+			f.keys.schema = keyT
 		}
-		f.keys.Write(b)
-		f.keys.WriteByte('\n')
-		f.keyEnd = append(f.keyEnd, f.keys.Len())
+		f.keys.add(line, keyRow, keyT != nil)
 	}
 	if t.s.storeHeaders {
-		b, err := encodeHeaders(r.Headers)
-		if err != nil {
-			return fmt.Errorf("encode headers at %s as JSON: %w", r.Coordinates(), err)
+		view := headerView(r.Headers)
+		var line []byte
+		if !isRowFormat(t.s.headersFormat) {
+			if line, err = appendJSON(t.scratch[:0], view); err != nil {
+				return fmt.Errorf("encode headers at %s as JSON: %w", r.Coordinates(), err)
+			}
+			line = append(line, '\n')
 		}
-		f.hdrs.Write(b)
-		f.hdrs.WriteByte('\n')
-		f.hdrEnd = append(f.hdrEnd, f.hdrs.Len())
+		f.hdrs.add(line, view, isRowFormat(t.s.headersFormat))
 	}
 	st.count++
 	st.current = encoded
@@ -492,9 +530,27 @@ func (t *sinkTask) Key(tp connect.TopicPartition, start int64) string {
 	return t.s.key(tp, "partition="+strconv.Itoa(int(tp.Partition)), start, "")
 }
 
-func (s *settings) ext() string {
+// formatOf is the format of the values (kind ""), keys (".keys") or
+// headers (".headers") objects.
+func (s *settings) formatOf(kind string) string {
+	switch kind {
+	case ".keys":
+		return s.keysFormat
+	case ".headers":
+		return s.headersFormat
+	}
+	return s.format
+}
+
+// gzipped says whether an object of the format is gzipped: JSON and
+// ByteArray ones with s3.compression.type=gzip.
+func (s *settings) gzipped(format string) bool { return s.gzip && !isRowFormat(format) }
+
+// ext is the extension of objects of the format, as Confluent's format
+// classes name them.
+func (s *settings) ext(format string) string {
 	ext := ".json"
-	switch s.format {
+	switch format {
 	case ByteArrayFormat:
 		ext = s.baExt
 	case AvroFormat:
@@ -502,21 +558,16 @@ func (s *settings) ext() string {
 	case ParquetFormat:
 		ext = parquetCodecs[s.parquetCodec].ext
 	}
-	if s.gzip {
+	if s.gzipped(format) {
 		ext += ".gz"
 	}
 	return ext
 }
 
-// key names an object as Confluent does; kind is "", ".keys" or ".headers".
+// key names an object as Confluent does; kind is "", ".keys" or ".headers",
+// put before the extension of the kind's format (t+0+0000000000.keys.avro).
 func (s *settings) key(tp connect.TopicPartition, encoded string, start int64, kind string) string {
-	ext := s.ext()
-	if kind != "" {
-		ext = kind + ".json"
-		if s.gzip {
-			ext += ".gz"
-		}
-	}
+	ext := kind + s.ext(s.formatOf(kind))
 	dir := tp.Topic + s.dirDelim + encoded
 	if s.topicsDir != "" {
 		dir = s.topicsDir + s.dirDelim + dir
@@ -639,27 +690,27 @@ func (s *settings) appendValue(dst []byte, r *connect.Record) ([]byte, error) {
 	return append(dst, '\n'), nil
 }
 
-// encodeHeaders renders headers as a JSON array of {"key","value"}.
-func encodeHeaders(hs []connect.Header) ([]byte, error) {
-	type kv struct {
-		Key   string `json:"key"`
-		Value any    `json:"value"`
-	}
-	out := make([]kv, len(hs))
-	for i, h := range hs {
-		v := h.Data
-		if v == nil && h.Value != nil {
-			v = string(h.Value)
+// appendKey appends a record key, rendered in keys.format.class (JSON or
+// ByteArray), to dst. A null key is JSON null, or nothing before the
+// separator in ByteArray.
+func (s *settings) appendKey(dst []byte, r *connect.Record) ([]byte, error) {
+	if s.keysFormat == ByteArrayFormat {
+		switch k := r.Key.(type) {
+		case nil:
+		case []byte:
+			dst = append(dst, k...)
+		case string:
+			dst = append(dst, k...)
+		default:
+			return nil, fmt.Errorf("%s=%s needs byte keys (key.converter=%s) at %s, got %T", KeyKeysFormat, ByteArrayFormat, connect.ByteArrayConverterClass, r.Coordinates(), r.Key)
 		}
-		out[i] = kv{h.Key, v}
+		return append(dst, s.baSep...), nil
 	}
-	return encodeJSON(out)
-}
-
-// encodeJSON writes v as JSON (see appendJSON for how, and how that relates
-// to Confluent's JsonFormat).
-func encodeJSON(v any) ([]byte, error) {
-	return appendJSON(nil, v)
+	dst, err := appendJSON(dst, r.Key)
+	if err != nil {
+		return nil, fmt.Errorf("encode key at %s as JSON: %w", r.Coordinates(), err)
+	}
+	return append(dst, '\n'), nil
 }
 
 // PreCommit reports, per partition, the offset after the last committed

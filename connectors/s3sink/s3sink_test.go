@@ -267,6 +267,7 @@ func TestRotateSchedule(t *testing.T) {
 	cfg := validConfig()
 	cfg["flush.size"] = "100"
 	cfg["rotate.schedule.interval.ms"] = "60000"
+	cfg["timezone"] = "UTC"
 	up := &fakeUploader{objects: map[string][]byte{}}
 	now := time.Date(2024, 1, 1, 10, 0, 0, 0, time.UTC) // on a boundary: the next is a minute away
 	task := &sinkTask{client: up, now: func() time.Time { return now }}

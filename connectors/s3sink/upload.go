@@ -189,7 +189,7 @@ func (t *sinkTask) upload(ctx context.Context, b *batch, f *openFile) error {
 	conditional := t.s.rotateSchedule > 0
 	type object struct {
 		kind string
-		buf  *bytes.Buffer
+		c    *companion
 	}
 	kinds := []object{{"", nil}}
 	if t.s.storeKeys {
@@ -202,12 +202,19 @@ func (t *sinkTask) upload(ctx context.Context, b *batch, f *openFile) error {
 	for i := len(kinds) - 1; i >= 0; i-- {
 		k := kinds[i]
 		key := t.s.key(b.name, f.encoded, f.start(), k.kind)
+		format := t.s.formatOf(k.kind)
 		var body io.ReaderAt
 		var size int64
 		switch {
+		case i > 0 && isRowFormat(format):
+			data, err := t.s.encodeCompanion(k.kind, k.c)
+			if err != nil {
+				return fmt.Errorf("encode s3://%s/%s: %w", t.s.bucket, key, err)
+			}
+			body, size = bytes.NewReader(data), int64(len(data))
 		case i > 0:
-			body, size = bytes.NewReader(k.buf.Bytes()), int64(k.buf.Len())
-		case isRowFormat(t.s.format):
+			body, size = bytes.NewReader(k.c.buf.Bytes()), int64(k.c.buf.Len())
+		case isRowFormat(format):
 			data, err := t.s.encodeRows(f)
 			if err != nil {
 				return fmt.Errorf("encode s3://%s/%s: %w", t.s.bucket, key, err)
@@ -216,7 +223,7 @@ func (t *sinkTask) upload(ctx context.Context, b *batch, f *openFile) error {
 		default:
 			body, size = f.vals, f.vals.Len()
 		}
-		err := t.put1(ctx, key, body, size, f, conditional)
+		err := t.put1(ctx, key, body, size, f, conditional, t.s.gzipped(format))
 		if err == nil {
 			continue
 		}
@@ -249,21 +256,21 @@ func (t *sinkTask) upload(ctx context.Context, b *batch, f *openFile) error {
 	return nil
 }
 
-// put1 writes one object of size bytes from src: in one PutObject when it
-// is smaller than s3.part.size, else as a multipart upload part by part.
-// Bodies are sections of src, so nothing is copied.
-func (t *sinkTask) put1(ctx context.Context, key string, src io.ReaderAt, size int64, f *openFile, conditional bool) error {
-	if t.s.gzip {
-		gz := newSpillBuf(t.mem, t.dir)
-		defer gz.Release()
-		zw := gzip.NewWriter(gz)
+// put1 writes one object of size bytes from src, gzipped with gz: in one
+// PutObject when it is smaller than s3.part.size, else as a multipart upload
+// part by part. Bodies are sections of src, so nothing is copied.
+func (t *sinkTask) put1(ctx context.Context, key string, src io.ReaderAt, size int64, f *openFile, conditional, gz bool) error {
+	if gz {
+		zb := newSpillBuf(t.mem, t.dir)
+		defer zb.Release()
+		zw := gzip.NewWriter(zb)
 		if _, err := io.Copy(zw, io.NewSectionReader(src, 0, size)); err != nil {
 			return fmt.Errorf("gzip %s: %w", key, err)
 		}
 		if err := zw.Close(); err != nil {
 			return fmt.Errorf("gzip %s: %w", key, err)
 		}
-		src, size = gz, gz.Len()
+		src, size = zb, zb.Len()
 	}
 	// A hung request must not hold the partition (and the group's
 	// rebalances) forever; the task fails and restarts from the commit.
