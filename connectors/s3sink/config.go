@@ -3,6 +3,7 @@ package s3sink
 import (
 	"encoding/base64"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -252,12 +253,13 @@ func (p *problems) add(key, format string, args ...any) {
 	p.es = append(p.es, &connect.ConfigError{Key: key, Message: fmt.Sprintf(format, args...)})
 }
 
-// num reads an integer ≥ min; a problem (and min) when it is not one.
-func (p *problems) num(cfg map[string]string, key string, min int64) int64 {
+// num reads an integer in [min, max]; a problem (and min) when it is not
+// one.
+func (p *problems) num(cfg map[string]string, key string, min, max int64) int64 {
 	v := strings.TrimSpace(cfg[key])
 	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < min {
-		p.add(key, "must be an integer ≥ %d, got %q", min, v)
+	if err != nil || n < min || n > max {
+		p.add(key, "must be an integer from %d to %d, got %q", min, max, v)
 		return min
 	}
 	return n
@@ -287,13 +289,14 @@ func parseSettings(cfg map[string]string) (*settings, connect.ConfigErrors) {
 			}
 		}
 	}
-	s.flushSize = int(p.num(cfg, KeyFlushSize, 1))
-	s.padWidth = int(p.num(cfg, KeyZeroPadWidth, 0))
-	s.partSize = p.num(cfg, KeyPartSize, 5<<20)
-	s.partRetries = int(p.num(cfg, KeyPartRetries, 0))
-	s.retryBackoff = time.Duration(p.num(cfg, KeyRetryBackoff, 0)) * time.Millisecond
-	s.rotateInterval = time.Duration(max(p.num(cfg, KeyRotateInterval, -1<<62), 0)) * time.Millisecond
-	s.rotateSchedule = time.Duration(max(p.num(cfg, KeyRotateSchedule, -1<<62), 0)) * time.Millisecond
+	const maxInt, maxMs = math.MaxInt32, math.MaxInt64 / int64(time.Millisecond) // INT keys; ms that fit a Duration
+	s.flushSize = int(p.num(cfg, KeyFlushSize, 1, maxInt))
+	s.padWidth = int(p.num(cfg, KeyZeroPadWidth, 0, maxInt))
+	s.partSize = p.num(cfg, KeyPartSize, 5<<20, maxInt)
+	s.partRetries = int(p.num(cfg, KeyPartRetries, 0, maxInt))
+	s.retryBackoff = time.Duration(p.num(cfg, KeyRetryBackoff, 0, maxMs)) * time.Millisecond
+	s.rotateInterval = time.Duration(max(p.num(cfg, KeyRotateInterval, math.MinInt64, maxMs), 0)) * time.Millisecond
+	s.rotateSchedule = time.Duration(max(p.num(cfg, KeyRotateSchedule, math.MinInt64, maxMs), 0)) * time.Millisecond
 	s.loc = time.UTC
 	if tz := strings.TrimSpace(cfg[KeyTimezone]); tz != "" {
 		loc, err := time.LoadLocation(tz)

@@ -87,26 +87,6 @@ func TestValidateConfigSurface(t *testing.T) {
 	}
 }
 
-// Checks across keys happen when the task starts.
-func TestStartRefusesIncompleteConfigs(t *testing.T) {
-	for name, over := range map[string]map[string]string{
-		"field without fields": {"partitioner.class": FieldPartitioner},
-		"time without tz":      {"partitioner.class": DailyPartitioner, "locale": "en-US"},
-		"time without dur":     {"partitioner.class": TimeBasedPartitioner, "timezone": "UTC", "locale": "en", "path.format": "YYYY"},
-		"kms key without kms":  {"s3.sse.kms.key.id": "k"},
-		"assume without role":  {"s3.credentials.provider.class": AssumeRoleProvider},
-	} {
-		cfg := validConfig()
-		for k, v := range over {
-			cfg[k] = v
-		}
-		task := &sinkTask{client: &fakeUploader{objects: map[string][]byte{}}}
-		if err := task.Start(context.Background(), cfg); err == nil {
-			t.Errorf("%s: started", name)
-		}
-	}
-}
-
 func TestJodaAndTimePartitions(t *testing.T) {
 	layout, err := parseJoda("'year'=YYYY/'month'=MM/'day'=dd/'hour'=HH/'it''s'-mm.ss")
 	if err != nil {

@@ -1,0 +1,113 @@
+package s3sink
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/ferryhq/ferry/runtime/connect"
+)
+
+// The rules across keys refuse a configuration at create time
+// (Registry.ValidateConfig) as when a task starts, naming each key and its
+// rule, every problem at once.
+func TestCrossKeyRules(t *testing.T) {
+	reg := connect.NewRegistry()
+	if err := reg.Register(Plugin()); err != nil {
+		t.Fatal(err)
+	}
+	const ref = "${env:S3_SECRET}"
+	for _, tc := range []struct {
+		name string
+		over map[string]string
+		want map[string]string // key → fragment of its message; nil: valid
+	}{
+		{"field partitioner without fields", map[string]string{"partitioner.class": FieldPartitioner},
+			map[string]string{"partition.field.name": "is required with partitioner.class=" + FieldPartitioner}},
+		{"daily without timezone", map[string]string{"partitioner.class": DailyPartitioner, "locale": "en-US"},
+			map[string]string{"timezone": "is required with partitioner.class=" + DailyPartitioner}},
+		{"hourly without locale", map[string]string{"partitioner.class": HourlyPartitioner, "timezone": "UTC"},
+			map[string]string{"locale": "is required"}},
+		{"time-based without duration, path, timezone and locale", map[string]string{"partitioner.class": TimeBasedPartitioner},
+			map[string]string{"partition.duration.ms": "must be > 0", "path.format": "is required", "timezone": "is required", "locale": "is required"}},
+		{"RecordField without its field", map[string]string{"timestamp.extractor": "RecordField", "timestamp.field": ""},
+			map[string]string{"timestamp.field": "is required with timestamp.extractor=RecordField"}},
+		{"scheduled rotation without timezone", map[string]string{"rotate.schedule.interval.ms": "3600000"},
+			map[string]string{"timezone": "is required with rotate.schedule.interval.ms"}},
+		{"scheduled rotation with timezone", map[string]string{"rotate.schedule.interval.ms": "3600000", "timezone": "Europe/Paris"}, nil},
+		{"gzip with Avro", map[string]string{"format.class": AvroFormat, "s3.compression.type": "gzip"},
+			map[string]string{"s3.compression.type": "set avro.codec instead"}},
+		{"gzip with Parquet", map[string]string{"format.class": ParquetFormat, "s3.compression.type": "gzip"},
+			map[string]string{"s3.compression.type": "set parquet.codec instead"}},
+		{"gzip with stored keys and headers in the default Avro", map[string]string{"s3.compression.type": "gzip", "store.kafka.keys": "true", "store.kafka.headers": "true"},
+			map[string]string{"keys.format.class": "with s3.compression.type=gzip and store.kafka.keys=true", "headers.format.class": "with s3.compression.type=gzip and store.kafka.headers=true"}},
+		{"gzip with stored keys and headers in JSON", map[string]string{"s3.compression.type": "gzip", "store.kafka.keys": "true", "store.kafka.headers": "true",
+			"keys.format.class": ByteArrayFormat, "headers.format.class": JSONFormat}, nil},
+		{"gzip with keys not stored", map[string]string{"s3.compression.type": "gzip", "keys.format.class": ParquetFormat}, nil},
+		{"ByteArray headers", map[string]string{"store.kafka.headers": "true", "headers.format.class": ByteArrayFormat},
+			map[string]string{"headers.format.class": "not supported"}},
+		{"KMS key without aws:kms", map[string]string{"s3.sse.kms.key.id": "k", "s3.ssea.name": "AES256"},
+			map[string]string{"s3.sse.kms.key.id": "needs s3.ssea.name=aws:kms"}},
+		{"customer key with s3.ssea.name", map[string]string{"s3.sse.customer.key": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "s3.ssea.name": "AES256"},
+			map[string]string{"s3.sse.customer.key": "excludes s3.ssea.name=AES256"}},
+		{"a reference is the worker's to check", map[string]string{"s3.sse.customer.key": ref, "s3.ssea.name": "AES256"}, nil},
+		{"AssumeRole without a role", map[string]string{"s3.credentials.provider.class": AssumeRoleProvider},
+			map[string]string{"sts.role.arn": "is required with s3.credentials.provider.class=" + AssumeRoleProvider}},
+		{"part size over an int", map[string]string{"s3.part.size": "3000000000"},
+			map[string]string{"s3.part.size": "integer"}},
+		{"every problem at once", map[string]string{"partitioner.class": FieldPartitioner, "format.class": ParquetFormat, "s3.compression.type": "gzip",
+			"rotate.schedule.interval.ms": "60000", "s3.credentials.provider.class": AssumeRoleProvider, "flush.size": "0"},
+			map[string]string{"partition.field.name": "is required", "s3.compression.type": "parquet.codec", "timezone": "rotate.schedule.interval.ms",
+				"sts.role.arn": "is required", "flush.size": "≥ 1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := validConfig()
+			for k, v := range tc.over {
+				cfg[k] = v
+			}
+			err := reg.ValidateConfig(Class, cfg)
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if tc.over["s3.sse.customer.key"] == ref {
+					return // resolved by the worker before the task starts
+				}
+				task := &sinkTask{client: &fakeUploader{objects: map[string][]byte{}}}
+				if err := task.Start(context.Background(), cfg); err != nil {
+					t.Fatalf("task refused: %v", err)
+				}
+				_ = task.Stop()
+				return
+			}
+			var ces connect.ConfigErrors
+			if !errors.As(err, &ces) {
+				t.Fatalf("got %v, want ConfigErrors", err)
+			}
+			got := map[string]string{}
+			for _, e := range ces {
+				if _, dup := got[e.Key]; dup {
+					t.Errorf("%s reported twice: %v", e.Key, err)
+				}
+				got[e.Key] = e.Message
+			}
+			for k, frag := range tc.want {
+				if !strings.Contains(got[k], frag) {
+					t.Errorf("%s: %q, want it to say %q (all: %v)", k, got[k], frag, err)
+				}
+			}
+			if len(got) != len(tc.want) {
+				t.Errorf("problems %v, want only %v", got, tc.want)
+			}
+			// The task applies the same rules.
+			task := &sinkTask{client: &fakeUploader{objects: map[string][]byte{}}}
+			serr := task.Start(context.Background(), cfg)
+			for k := range tc.want {
+				if serr == nil || !strings.Contains(serr.Error(), k+": ") {
+					t.Errorf("task start: %v, want a problem with %s", serr, k)
+				}
+			}
+		})
+	}
+}
