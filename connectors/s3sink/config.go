@@ -128,7 +128,7 @@ var ConfigSpec = []connect.ConfigField{
 			return fmt.Errorf("unknown time zone %q", v)
 		}
 		return nil
-	}, Doc: "time zone of time-based partitions (e.g. UTC, America/New_York); required by the time-based partitioners"},
+	}, Doc: "time zone of time-based partitions and of rotate.schedule.interval.ms (e.g. UTC, America/New_York); required by the time-based partitioners and the schedule"},
 	{Name: KeyLocale, Type: connect.TypeString, Doc: "locale of time-based partitions (e.g. en-US); required by the time-based partitioners (numeric patterns only, so it does not change the output)"},
 	{Name: KeyTimestampExtractor, Type: connect.TypeString, Default: "Wallclock", Validate: connect.OneOf("Wallclock", "Record", "RecordField"),
 		Doc: "time of a record for partitioning and rotate.interval.ms: Wallclock (processing time), Record (Kafka timestamp) or RecordField (timestamp.field)"},
