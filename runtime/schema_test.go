@@ -65,7 +65,7 @@ func TestSourceSchemasThroughJsonConverter(t *testing.T) {
 			t.Errorf("address %#v is not a struct", m["address"])
 		}
 		k, err := conv.ToValue("orders", r.Key)
-		if err != nil || !bytes.Contains(r.Key, []byte(`"schema":{"optional":false,"type":"int64"}`)) {
+		if err != nil || !bytes.Contains(r.Key, []byte(`"schema":{"type":"int64","optional":false}`)) {
 			t.Errorf("key %s: want an int64 schema (%v)", r.Key, err)
 		}
 		if n, ok := k.(json.Number); !ok || n.String() != m["orderid"].(json.Number).String() {

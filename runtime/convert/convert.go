@@ -286,7 +286,7 @@ func (j *JSON) FromValue(_ string, v any) ([]byte, error) {
 		return nil, nil
 	}
 	if j.Schemas {
-		v = map[string]any{"schema": nil, "payload": v}
+		return envelope(nil, v)
 	}
 	return Marshal(v)
 }
@@ -300,7 +300,7 @@ func (j *JSON) FromSchemaAndValue(topic string, s *connect.Schema, v any) ([]byt
 	if s == nil || !j.Schemas {
 		return j.FromValue(topic, v)
 	}
-	return Marshal(map[string]any{"schema": s.JSON(), "payload": v})
+	return envelope(s, v)
 }
 
 // Marshal encodes v as compact JSON without HTML escaping and without a

@@ -74,7 +74,7 @@ func TestFromValue(t *testing.T) {
 		want  string
 	}{
 		{connect.JSONConverterClass, map[string]string{"schemas.enable": "false"}, map[string]any{"b": "<x>", "a": json.Number("1")}, `{"a":1,"b":"<x>"}`},
-		{connect.JSONConverterClass, nil, "s", `{"payload":"s","schema":null}`},
+		{connect.JSONConverterClass, nil, "s", `{"schema":null,"payload":"s"}`},
 		{connect.StringConverterClass, nil, "s", "s"},
 		{connect.StringConverterClass, nil, 1.5, "1.5"},
 		{connect.ByteArrayConverterClass, nil, []byte("b"), "b"},
