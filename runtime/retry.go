@@ -81,10 +81,22 @@ func (p retryPolicy) delay(attempt int) time.Duration {
 // error is ctx's.
 func (p retryPolicy) run(ctx context.Context, op func() error) (int, error) {
 	start := time.Now()
+	err := op()
+	if err == nil || !connect.IsRetriable(err) {
+		return 1, err
+	}
+	return p.retry(ctx, start, err, op)
+}
+
+// retry goes on where run's first attempt, started at start, failed with
+// the retriable err: it waits and calls op again until the same ends.
+func (p retryPolicy) retry(ctx context.Context, start time.Time, err error, op func() error) (int, error) {
 	for attempt := 1; ; attempt++ {
-		err := op()
-		if err == nil || !connect.IsRetriable(err) {
-			return attempt, err
+		if attempt > 1 {
+			err = op()
+			if err == nil || !connect.IsRetriable(err) {
+				return attempt, err
+			}
 		}
 		elapsed := time.Since(start)
 		if p.timeout >= 0 && elapsed >= p.timeout {
@@ -108,22 +120,40 @@ func (p retryPolicy) run(ctx context.Context, op func() error) (int, error) {
 	}
 }
 
-// convertAndTransform converts a consumed record and runs it through the
-// transforms, retrying both under the retry policy while they fail with a
-// retriable error (Kafka Connect retries each stage of the same record in
-// place; the stages are pure, so running both again from the raw record is
-// the same). A nil record means a transform dropped it.
-func (r *sinkRun) convertAndTransform(ctx context.Context, kr *kgo.Record) (*connect.Record, error) {
-	var out *connect.Record
-	_, err := r.w.retry.run(ctx, func() error {
-		rec, err := r.convert(kr)
-		if err != nil {
-			return err
-		}
-		out, err = r.transform(&rec)
+// convertAndTransform converts a consumed record into dst and runs it
+// through the transforms, retrying both under the retry policy while they
+// fail with a retriable error (Kafka Connect retries each stage of the same
+// record in place; the stages are pure, so running both again from the raw
+// record is the same). It reports false when a transform dropped the
+// record. The first attempt runs outside the policy: it is every record's
+// way, and the policy's clock starts only once it failed (the stages take
+// microseconds, so the retry timeout is the same).
+func (r *sinkRun) convertAndTransform(ctx context.Context, kr *kgo.Record, dst *connect.Record) (bool, error) {
+	keep, err := r.convertOnce(kr, dst)
+	if err == nil || !connect.IsRetriable(err) {
+		return keep, err
+	}
+	_, err = r.w.retry.retry(ctx, time.Now(), err, func() error {
+		var err error
+		keep, err = r.convertOnce(kr, dst)
 		return err
 	})
-	return out, err
+	return keep, err
+}
+
+// convertOnce is one attempt of convertAndTransform.
+func (r *sinkRun) convertOnce(kr *kgo.Record, dst *connect.Record) (bool, error) {
+	if err := r.convert(kr, dst); err != nil {
+		return false, err
+	}
+	out, err := r.transform(dst)
+	if err != nil || out == nil {
+		return false, err
+	}
+	if out != dst {
+		*dst = *out
+	}
+	return true, nil
 }
 
 // pendingPut is a batch a sink task refused with a retriable error: it is

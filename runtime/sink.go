@@ -48,6 +48,12 @@ type sinkRun struct {
 	joined    bool
 	pending   *pendingPut // a batch Put refused with a retriable error, to redeliver (retry.go)
 
+	// Reused from poll to poll (process): the polled records, the batch
+	// handed to Put, and the consumed records it stands for.
+	polled    []*kgo.Record
+	batch     []connect.Record
+	delivered []*kgo.Record
+
 	bp    *backPressure // what the task holds, and whether fetching is paused (backpressure.go)
 	fetch *fetchSizing  // the Kafka client's fetch sizes within the memory plan (memory.go)
 }
@@ -252,20 +258,32 @@ func (r *sinkRun) loop(actx context.Context) error {
 
 // process converts the polled records and puts them into the task.
 func (r *sinkRun) process(ctx context.Context, fetches kgo.Fetches) error {
+	recs := r.polled[:0]
 	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 		r.hw[connect.TopicPartition{Topic: p.Topic, Partition: p.Partition}] = p.HighWatermark
+		recs = append(recs, p.Records...)
 	})
-	recs := fetches.Records()
-	batch := make([]connect.Record, 0, len(recs))
+	// The slices are reused from poll to poll (a task keeps records, not
+	// the slice it was handed; connect.SinkTask.Put), unless a refused
+	// batch keeps them for redelivery (deferPut).
+	batch := r.batch[:0]
+	delivered := r.delivered[:0]
 	var bytesIn int64
-	delivered := make([]*kgo.Record, 0, len(recs))
+	var lastTP connect.TopicPartition // no topic is named ""
+	owned := false
 	for _, kr := range recs {
-		tp := connect.TopicPartition{Topic: kr.Topic, Partition: kr.Partition}
-		if !r.assigned[tp] {
+		if tp := (connect.TopicPartition{Topic: kr.Topic, Partition: kr.Partition}); tp != lastTP {
+			lastTP, owned = tp, r.assigned[tp]
+		}
+		if !owned {
 			continue // not ours (any more): its owner reads it from the last commit
 		}
 		bytesIn += int64(len(kr.Key) + len(kr.Value))
-		out, err := r.convertAndTransform(ctx, kr)
+		batch = append(batch, connect.Record{})
+		keep, err := r.convertAndTransform(ctx, kr, &batch[len(batch)-1])
+		if !keep {
+			batch = batch[:len(batch)-1]
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil // shutting down while retrying: nothing of the batch is delivered
@@ -287,15 +305,12 @@ func (r *sinkRun) process(ctx context.Context, fetches kgo.Fetches) error {
 					return err
 				}
 			}
-			delivered = append(delivered, kr)
-			continue
 		}
+		// Dropped by a transform or skipped: consumed, not delivered.
 		delivered = append(delivered, kr)
-		if out == nil {
-			continue // dropped by a transform: consumed, not delivered
-		}
-		batch = append(batch, *out)
 	}
+	clear(recs)
+	r.polled = recs[:0]
 	r.w.recordsIn.Add(int64(len(recs)))
 	r.w.bytesIn.Add(bytesIn)
 	if err := r.task.Put(ctx, batch); err != nil {
@@ -304,11 +319,17 @@ func (r *sinkRun) process(ctx context.Context, fetches kgo.Fetches) error {
 		}
 		if connect.IsRetriable(err) {
 			r.deferPut(batch, delivered, err)
+			r.batch, r.delivered = nil, nil // kept for redelivery
 			return nil
 		}
 		return fmt.Errorf("put %d records: %w", len(batch), err)
 	}
 	r.afterPut(batch, delivered)
+	// Nothing of this poll stays reachable from here (a record's value
+	// holds on to its whole fetch).
+	clear(batch)
+	clear(delivered)
+	r.batch, r.delivered = batch[:0], delivered[:0]
 	return nil
 }
 
@@ -322,10 +343,19 @@ func (r *sinkRun) afterPut(batch []connect.Record, delivered []*kgo.Record) {
 	r.w.recordsOut.Add(int64(len(batch)))
 	r.w.bytesOut.Add(bytesOut)
 	r.bpPut(batch)
-	for _, rec := range batch {
-		r.lastPut[rec.OriginalTopicPartition()] = rec.Offset + 1
+	// A partition's records come in runs, in offset order: only each run's
+	// last record moves the partition's positions.
+	for i := range batch {
+		tp := batch[i].OriginalTopicPartition()
+		if i+1 < len(batch) && batch[i+1].OriginalTopicPartition() == tp {
+			continue
+		}
+		r.lastPut[tp] = batch[i].Offset + 1
 	}
-	for _, kr := range delivered {
+	for i, kr := range delivered {
+		if i+1 < len(delivered) && delivered[i+1].Partition == kr.Partition && delivered[i+1].Topic == kr.Topic {
+			continue
+		}
 		tp := connect.TopicPartition{Topic: kr.Topic, Partition: kr.Partition}
 		r.pos[tp] = kr.Offset + 1
 		r.epoch[tp] = kr.LeaderEpoch
@@ -341,8 +371,9 @@ func (r *sinkRun) afterPut(batch []connect.Record, delivered []*kgo.Record) {
 	r.lag.Store(lag)
 }
 
-func (r *sinkRun) convert(kr *kgo.Record) (connect.Record, error) {
-	rec := connect.Record{
+// convert converts kr into dst, every field of which it sets.
+func (r *sinkRun) convert(kr *kgo.Record, dst *connect.Record) error {
+	*dst = connect.Record{
 		Topic:     kr.Topic,
 		Partition: kr.Partition,
 		Offset:    kr.Offset,
@@ -354,24 +385,24 @@ func (r *sinkRun) convert(kr *kgo.Record) (connect.Record, error) {
 		OriginalPartition: kr.Partition,
 	}
 	if len(kr.Headers) > 0 {
-		rec.Headers = make([]connect.Header, len(kr.Headers))
+		dst.Headers = make([]connect.Header, len(kr.Headers))
 		for i, h := range kr.Headers {
-			rec.Headers[i] = connect.Header{Key: h.Key, Value: h.Value}
+			dst.Headers[i] = connect.Header{Key: h.Key, Value: h.Value}
 		}
 	}
 	var err error
-	if rec.Key, err = r.keyConv.ToValue(kr.Topic, kr.Key); err != nil {
-		return rec, &stageError{stage: "KEY_CONVERTER", err: fmt.Errorf("key: %w", err)}
+	if dst.Key, err = r.keyConv.ToValue(kr.Topic, kr.Key); err != nil {
+		return &stageError{stage: "KEY_CONVERTER", err: fmt.Errorf("key: %w", err)}
 	}
-	if rec.Value, err = r.valConv.ToValue(kr.Topic, kr.Value); err != nil {
-		return rec, &stageError{stage: "VALUE_CONVERTER", err: fmt.Errorf("value: %w", err)}
+	if dst.Value, err = r.valConv.ToValue(kr.Topic, kr.Value); err != nil {
+		return &stageError{stage: "VALUE_CONVERTER", err: fmt.Errorf("value: %w", err)}
 	}
-	for i, h := range rec.Headers {
-		if rec.Headers[i].Data, err = r.hdrConv.ToValue(kr.Topic, h.Value); err != nil {
-			return rec, &stageError{stage: "HEADER_CONVERTER", err: fmt.Errorf("header %q: %w", h.Key, err)}
+	for i, h := range dst.Headers {
+		if dst.Headers[i].Data, err = r.hdrConv.ToValue(kr.Topic, h.Value); err != nil {
+			return &stageError{stage: "HEADER_CONVERTER", err: fmt.Errorf("header %q: %w", h.Key, err)}
 		}
 	}
-	return rec, nil
+	return nil
 }
 
 // stageError is a record failure with the Kafka Connect stage it happened

@@ -50,21 +50,23 @@ func appendJSON(dst []byte, v any) ([]byte, error) {
 		if x == nil {
 			return append(dst, "null"...), nil
 		}
-		var small [16]string
-		keys := small[:0]
-		for k := range x {
-			keys = append(keys, k)
+		// Keys and values in one pass over the map, sorted by key: no
+		// lookup per key.
+		var small [16]jsonField
+		fields := small[:0]
+		for k, v := range x {
+			fields = append(fields, jsonField{k, v})
 		}
-		slices.Sort(keys)
+		slices.SortFunc(fields, func(a, b jsonField) int { return strings.Compare(a.k, b.k) })
 		dst = append(dst, '{')
 		var err error
-		for i, k := range keys {
+		for i, f := range fields {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendJSONString(dst, k)
+			dst = appendJSONString(dst, f.k)
 			dst = append(dst, ':')
-			if dst, err = appendJSON(dst, x[k]); err != nil {
+			if dst, err = appendJSON(dst, f.v); err != nil {
 				return nil, err
 			}
 		}
@@ -88,6 +90,12 @@ func appendJSON(dst []byte, v any) ([]byte, error) {
 	return appendJSONSlow(dst, v)
 }
 
+// jsonField is an object's member.
+type jsonField struct {
+	k string
+	v any
+}
+
 // appendJSONSlow encodes v with encoding/json, without HTML escaping.
 func appendJSONSlow(dst []byte, v any) ([]byte, error) {
 	var buf bytes.Buffer
@@ -108,6 +116,10 @@ func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		if i+8 <= len(s) && plain8(s[i:i+8]) {
+			i += 8 // eight bytes that need no escaping and are ASCII
+			continue
+		}
 		b := s[i]
 		if b < utf8.RuneSelf {
 			if b >= ' ' && b != '"' && b != '\\' {
@@ -154,6 +166,26 @@ func appendJSONString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// plain8 reports whether the eight bytes of s are all ASCII from ' ' up,
+// other than '"' and '\\': bytes appendJSONString copies as they are. All
+// eight are tested at once. With no high bit set in x, subtracting n from
+// every byte sets a byte's high bit only where some byte is below n (a
+// borrow starts at such a byte), so the test is exact: below ' ', or equal
+// to '"' or '\\' (zero after the XOR, so below 1), or high bit set.
+func plain8(s string) bool {
+	_ = s[7]
+	x := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+	q := x ^ ('"' * ones)
+	b := x ^ ('\\' * ones)
+	return (x|(x-' '*ones)|(q-ones)|(b-ones))&highs == 0
 }
 
 // validNumber reports whether s is a JSON number.

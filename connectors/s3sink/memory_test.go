@@ -151,3 +151,50 @@ func TestTaskBudgetFromRuntime(t *testing.T) {
 		t.Errorf("after close: worker %d, task %d in use", worker.InUse(), task.BufferedBytes())
 	}
 }
+
+// Buffers reuse released chunks: a buffer filled after another was
+// released (and spilled) reads back its own bytes only, and the budget
+// counts what buffers hold, not what the pools keep.
+func TestSpillBufReusesChunks(t *testing.T) {
+	dir := t.TempDir()
+	b := &budget{limit: 1 << 30}
+	fill := func(s *spillBuf, c byte, n int) []byte {
+		want := bytes.Repeat([]byte{c}, n)
+		for off := 0; off < n; off += 1000 {
+			if _, err := s.Write(want[off:min(off+1000, n)]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return want
+	}
+	for round, n := range []int{3 << 20, 100, 70000, 5 << 20, 1} {
+		a := newSpillBuf(b, dir)
+		fill(a, 'a', 2<<20)
+		a.Release()
+		s := newSpillBuf(b, dir)
+		want := fill(s, byte('0'+round), n)
+		got, err := s.Bytes()
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("round %d: read back %d bytes (err %v), want %d of %q", round, len(got), err, n, want[0])
+		}
+		if used, chunks := b.inUse(), s.taken; used != chunks {
+			t.Errorf("round %d: budget in use %d, the buffer holds %d", round, used, chunks)
+		}
+		s.Release()
+	}
+	small := &budget{limit: 2 * minChunk}
+	s := newSpillBuf(small, dir)
+	want := fill(s, 'z', 100000) // spills: its chunks go back to the pools
+	t2 := newSpillBuf(b, dir)
+	want2 := fill(t2, 'y', 50000)
+	got, _ := s.Bytes()
+	got2, _ := t2.Bytes()
+	if !s.Spilled() || !bytes.Equal(got, want) || !bytes.Equal(got2, want2) {
+		t.Errorf("spilled %v; spilled buffer intact %v; buffer after it intact %v", s.Spilled(), bytes.Equal(got, want), bytes.Equal(got2, want2))
+	}
+	s.Release()
+	t2.Release()
+	if b.inUse() != 0 || small.inUse() != 0 {
+		t.Errorf("budget in use after release: %d, %d", b.inUse(), small.inUse())
+	}
+}

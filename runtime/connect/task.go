@@ -19,7 +19,9 @@ type SinkTask interface {
 	// once a second, with an empty batch when nothing arrived, so time-based
 	// work can run. An error wrapped with Retriable makes the runtime hand
 	// the same batch again after a backoff; any other error fails the task,
-	// which the runtime restarts from the last committed offsets.
+	// which the runtime restarts from the last committed offsets. The
+	// runtime reuses the slice for later batches, as Kafka Connect does its
+	// collection: a task may keep the records (copies), not the slice.
 	Put(ctx context.Context, records []Record) error
 	// PreCommit is called before offsets are committed with the offset after
 	// the last record delivered per partition (Kafka convention: the next

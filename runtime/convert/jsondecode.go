@@ -13,11 +13,12 @@ import (
 // UseNumber produces for an `any` (map[string]any, []any, string,
 // json.Number, bool, nil), with the same rules: invalid UTF-8 and lone
 // surrogates become U+FFFD, the last of duplicate keys wins, nesting stops
-// at 10000 levels. It is the converter's hot path: reflection-free and with
-// one allocation per string, number, map and slice. It returns where the
-// value ends.
+// at 10000 levels. It is the converter's hot path: reflection-free, and
+// the strings (keys too) and numbers are parts of one copy of data, so they
+// cost no allocation each (a string with escapes is the exception); maps
+// and slices are one each. It returns where the value ends.
 func parseJSON(data []byte) (any, int, error) {
-	p := jsonParser{data: data}
+	p := jsonParser{data: data, text: string(data)}
 	p.skipSpace()
 	v, err := p.value(0)
 	if err != nil {
@@ -30,6 +31,7 @@ const maxJSONDepth = 10000
 
 type jsonParser struct {
 	data []byte
+	text string // data, copied once: strings and numbers are its substrings
 	i    int
 }
 
@@ -219,7 +221,7 @@ func (p *jsonParser) number() (any, error) {
 			p.i++
 		}
 	}
-	return json.Number(d[start:p.i]), nil
+	return json.Number(p.text[start:p.i]), nil
 }
 
 // str reads a string at p.i (which is '"').
@@ -231,7 +233,7 @@ func (p *jsonParser) str() (string, error) {
 	for p.i < len(d) {
 		c := d[p.i]
 		if c == '"' {
-			s := string(d[start:p.i])
+			s := p.text[start:p.i]
 			p.i++
 			return s, nil
 		}
