@@ -190,38 +190,37 @@ func plain8(s string) bool {
 
 // validNumber reports whether s is a JSON number.
 func validNumber(s string) bool {
-	if s == "" {
-		return false
-	}
-	if s[0] == '-' {
-		s = s[1:]
-		if s == "" {
-			return false
+	i := 0
+	digits := func() int { // skips digits, returns how many
+		j := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
 		}
+		return i - j
+	}
+	if i < len(s) && s[i] == '-' {
+		i++
 	}
 	switch {
-	case s[0] == '0':
-		s = s[1:]
-	case s[0] >= '1' && s[0] <= '9':
-		s = strings.TrimLeft(s[1:], "0123456789")
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && s[i] >= '1' && s[i] <= '9':
+		digits()
 	default:
 		return false
 	}
-	if len(s) >= 2 && s[0] == '.' && s[1] >= '0' && s[1] <= '9' {
-		s = strings.TrimLeft(s[2:], "0123456789")
+	if i+1 < len(s) && s[i] == '.' && s[i+1] >= '0' && s[i+1] <= '9' {
+		i++
+		digits()
 	}
-	if len(s) >= 2 && (s[0] == 'e' || s[0] == 'E') {
-		s = s[1:]
-		if s[0] == '+' || s[0] == '-' {
-			s = s[1:]
-			if s == "" {
-				return false
-			}
+	if i+1 < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if s[i] == '+' || s[i] == '-' {
+			i++
 		}
-		if s[0] < '0' || s[0] > '9' {
+		if digits() == 0 {
 			return false
 		}
-		s = strings.TrimLeft(s, "0123456789")
 	}
-	return s == ""
+	return i == len(s)
 }

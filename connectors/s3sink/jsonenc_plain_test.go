@@ -67,3 +67,22 @@ func TestAppendJSONStringLong(t *testing.T) {
 		}
 	}
 }
+
+// validNumber agrees with encoding/json on every string of up to five
+// characters of a number's alphabet.
+func TestValidNumber(t *testing.T) {
+	const alphabet = "-+.eE0189"
+	var gen func(prefix string, n int)
+	gen = func(prefix string, n int) {
+		if got, want := validNumber(prefix), prefix != "" && json.Valid([]byte(prefix)); got != want {
+			t.Fatalf("validNumber(%q) = %v, want %v", prefix, got, want)
+		}
+		if n == 0 {
+			return
+		}
+		for i := 0; i < len(alphabet); i++ {
+			gen(prefix+alphabet[i:i+1], n-1)
+		}
+	}
+	gen("", 5)
+}

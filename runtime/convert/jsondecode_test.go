@@ -81,3 +81,15 @@ func BenchmarkDecodeJSON(b *testing.B) {
 		}
 	}
 }
+
+// Strings long enough for the eight-byte scan decode as encoding/json
+// decodes them with a special byte at every position, closed or not.
+func TestParseJSONLongStrings(t *testing.T) {
+	for _, special := range []string{`\"`, `\\`, `\n`, `\u00e9`, "\x01", "é", "\xff", `"`, "\x7f", "~"} {
+		for pos := 0; pos < 20; pos++ {
+			s := strings.Repeat("a", pos) + special + strings.Repeat("b", 19-pos)
+			checkSameDecode(t, []byte(`{"`+s+`":"`+s+`"}`))
+			checkSameDecode(t, []byte(`"`+s))
+		}
+	}
+}
