@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench-s3sink.sh: measures the S3 sink against its bare limits on one
 # in-process kfake broker and one versitygw (see TestBenchS3Sink in
-# runtime/e2e/s3sink_bench_test.go). Knobs: FERRY_BENCH_RECORDS (400000),
+# runtime/e2e/s3sink_bench_test.go). Knobs: FERRY_BENCH_RECORDS (1200000),
 # FERRY_BENCH_FLUSH (flush.size, 5000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
