@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/nomad/api"
 	"github.com/rs/zerolog"
 )
 
@@ -26,20 +25,7 @@ import (
 // the binary the manifest names with `worker`; a ZIP whose MD5 differs is
 // refused by Nomad and the connector's observation says why.
 func TestAgentCustomPlugin(t *testing.T) {
-	if os.Getenv("NOMAD_ADDR") == "" {
-		t.Skip("NOMAD_ADDR is not set: run `nomad agent -dev` and set NOMAD_ADDR=http://127.0.0.1:4646 to run this test against a real agent")
-	}
-	client, err := api.NewClient(api.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := client.Agent().Self(); err != nil {
-		t.Fatalf("NOMAD_ADDR=%s is set but the agent does not answer: %v", os.Getenv("NOMAD_ADDR"), err)
-	}
-	out := t.TempDir()
-	if err := os.Chmod(out, 0o777); err != nil {
-		t.Fatal(err)
-	}
+	client, out := agentClient(t)
 	// The plugin's "binary" notes how it was started, then waits.
 	script := fmt.Sprintf(`#!/bin/sh
 echo "$0 $*" > %[1]q/ran-"$FERRY_WORKER_INDEX"

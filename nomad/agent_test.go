@@ -29,20 +29,7 @@ import (
 // the job has the right count and resources; and that a new revision and a
 // removal do what they should.
 func TestAgent(t *testing.T) {
-	if os.Getenv("NOMAD_ADDR") == "" {
-		t.Skip("NOMAD_ADDR is not set: run `nomad agent -dev` and set NOMAD_ADDR=http://127.0.0.1:4646 to run this test against a real agent")
-	}
-	client, err := api.NewClient(api.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := client.Agent().Self(); err != nil {
-		t.Fatalf("NOMAD_ADDR=%s is set but the agent does not answer: %v", os.Getenv("NOMAD_ADDR"), err)
-	}
-	out := t.TempDir()
-	if err := os.Chmod(out, 0o777); err != nil {
-		t.Fatal(err)
-	}
+	client, out := agentClient(t)
 	script := filepath.Join(out, "ferry-worker.sh")
 	body := fmt.Sprintf(`#!/bin/sh
 [ "$1" = worker ] || { echo "want argument worker, got $*" >&2; exit 2; }
@@ -160,6 +147,28 @@ while :; do sleep 1; done
 	if v, _, err := client.Variables().Peek(VariablePath(name), nil); err != nil || v != nil {
 		t.Errorf("variable after remove: %v, %v", v, err)
 	}
+}
+
+// agentClient skips the test unless NOMAD_ADDR names an agent, which must
+// then answer; it returns a client of it and a directory its workers (run
+// as any user) can write to.
+func agentClient(t *testing.T) (*api.Client, string) {
+	t.Helper()
+	if os.Getenv("NOMAD_ADDR") == "" {
+		t.Skip("NOMAD_ADDR is not set: run `nomad agent -dev` and set NOMAD_ADDR=http://127.0.0.1:4646 to run this test against a real agent")
+	}
+	client, err := api.NewClient(api.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Agent().Self(); err != nil {
+		t.Fatalf("NOMAD_ADDR=%s is set but the agent does not answer: %v", os.Getenv("NOMAD_ADDR"), err)
+	}
+	out := t.TempDir()
+	if err := os.Chmod(out, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	return client, out
 }
 
 // waitAlive waits until n workers run and returns their IDs.
