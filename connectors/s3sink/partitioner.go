@@ -97,7 +97,11 @@ func newPartitioner(cfg map[string]string, delim string, p *problems) partitione
 	}
 	ok := true
 	n, err := strconv.ParseInt(dur, 10, 64)
-	if err != nil || n <= 0 {
+	switch {
+	case dur == "" || dur == "-1": // unset: -1 is the default
+		p.add(KeyPartitionDur, "is required with %s=%s: the length of a time partition in ms, e.g. 3600000 for hourly", KeyPartitioner, class)
+		ok = false
+	case err != nil || n <= 0:
 		p.add(KeyPartitionDur, "must be > 0 with %s=%s, got %q", KeyPartitioner, class, dur)
 		ok = false
 	}
