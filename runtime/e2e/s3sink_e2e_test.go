@@ -427,15 +427,19 @@ func TestS3SinkGracefulStopMidStream(t *testing.T) {
 	}
 
 	b := startInProcess(t, s)
-	eventually(t, 60*time.Second, "every object and commits at the end", func() bool {
-		if len(srv.Objects(t, "topics/")) != parts*n/5 {
-			return false
-		}
+	// Wait for the end, then check what is there either way: a failure
+	// names the objects that are wrong, not only that time ran out.
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		c := committed(t, cl)
-		return c[0] == n && c[1] == n && c[2] == n
-	})
+		if len(srv.Objects(t, "topics/")) == parts*n/5 && c[0] == n && c[1] == n && c[2] == n {
+			break
+		}
+	}
 	b.stop(t)
 	final := srv.Objects(t, "topics/")
+	if c := committed(t, cl); c[0] != n || c[1] != n || c[2] != n {
+		t.Errorf("commits at the end %v, want %d on every partition", c, n)
+	}
 	checkExactlyOnce(t, final, n)
 	for k, v := range mid {
 		if !bytes.Equal(final[k], v) {
