@@ -216,7 +216,7 @@ func (s *fetchSizing) opts() []kgo.Opt {
 	opts := []kgo.Opt{
 		kgo.FetchMaxBytes(s.current),
 		kgo.FetchMaxPartitionBytes(min(s.partition, s.current)),
-		kgo.MaxConcurrentFetches(fetchConcurrency - 1),
+		kgo.MaxConcurrentFetches(fetchConcurrency-1),
 		kgo.BrokerMaxReadBytes(int32(min(max(2*int64(s.ceiling), minBrokerReadBytes), 1<<30))),
 		kgo.WithHooks(s),
 	}
