@@ -64,10 +64,8 @@ func PlanMemory(mcu int) MemoryPlan {
 
 // Kafka client sizing within a task's fetch share.
 const (
-	// fetchConcurrency is how many fetches a task holds: one the task
-	// works through (polled whole into the poll loop's queue, sink.go), one
-	// the client fetches meanwhile (kgo.MaxConcurrentFetches 1: the client
-	// counts a fetch until it is polled).
+	// fetchConcurrency is kgo.MaxConcurrentFetches: one fetch buffered
+	// while the task works through it, one in flight from another broker.
 	fetchConcurrency = 2
 	// initialExpansion is how many times its size on the wire a fetch is
 	// assumed to take in memory until the client has read some batches:
@@ -216,7 +214,7 @@ func (s *fetchSizing) opts() []kgo.Opt {
 	opts := []kgo.Opt{
 		kgo.FetchMaxBytes(s.current),
 		kgo.FetchMaxPartitionBytes(min(s.partition, s.current)),
-		kgo.MaxConcurrentFetches(fetchConcurrency-1),
+		kgo.MaxConcurrentFetches(fetchConcurrency),
 		kgo.BrokerMaxReadBytes(int32(min(max(2*int64(s.ceiling), minBrokerReadBytes), 1<<30))),
 		kgo.WithHooks(s),
 	}

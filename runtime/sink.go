@@ -48,12 +48,9 @@ type sinkRun struct {
 	joined    bool
 	pending   *pendingPut // a batch Put refused with a retriable error, to redeliver (retry.go)
 
-	// queue holds what the last poll returned and process has not taken
-	// yet (queue[qhead:]); see loop.
-	queue []*kgo.Record
-	qhead int
-	// Reused from batch to batch (process): the batch handed to Put, and
-	// the consumed records it stands for.
+	// Reused from poll to poll (process): the polled records, the batch
+	// handed to Put, and the consumed records it stands for.
+	polled    []*kgo.Record
 	batch     []connect.Record
 	delivered []*kgo.Record
 
@@ -192,17 +189,6 @@ func (r *sinkRun) run(ctx context.Context) error {
 
 // loop polls, converts, puts and commits until actx is done (nil) or a
 // record or the task fails.
-//
-// A poll takes everything the client has buffered, and the records go to
-// the task max.poll.records at a time, from a queue: the client fetches
-// only once its buffered fetch is drained, so taking it whole lets the next
-// fetch (the wire, decompressing, decoding) overlap the work on this one,
-// as the memory plan's two concurrent fetches intend (docs/memory.md).
-// Nothing is polled before the queue is empty, so records reach the task in
-// the order polled; between two batches rebalances are allowed, and a
-// partition let go leaves the queue with it (closePartitions), as it leaves
-// a batch waiting for redelivery. While fetching is paused (back-pressure),
-// nothing is taken from the queue either.
 func (r *sinkRun) loop(actx context.Context) error {
 	next := time.Now().Add(r.s.flush)
 	for {
@@ -213,58 +199,36 @@ func (r *sinkRun) loop(actx context.Context) error {
 			}
 			continue
 		}
+		// Wake at least every second so the task's Put (with no records)
+		// can do time-based work on quiet partitions.
+		wake := time.Now().Add(maxPollWait)
+		if next.Before(wake) {
+			wake = next
+		}
+		if r.bpPaused() {
+			wake = time.Now().Add(pausedPollWait)
+		}
+		pctx, cancel := context.WithDeadline(actx, wake)
+		fetches := r.cl.PollRecords(pctx, r.s.maxPollRecords)
+		cancel()
+		if actx.Err() != nil {
+			return nil // run tells shutdown from failure
+		}
+		if fetches.IsClientClosed() {
+			return errors.New("kafka client closed")
+		}
+		fetchErrs := 0
+		for _, fe := range fetches.Errors() {
+			if errors.Is(fe.Err, context.DeadlineExceeded) || errors.Is(fe.Err, context.Canceled) {
+				continue
+			}
+			fetchErrs++
+			r.log.Warn().Err(fe.Err).Str("topic", fe.Topic).Int32("partition", fe.Partition).Msg("fetch")
+		}
+		// Errors only: the client retries by itself; do not spin on them.
+		pause := fetchErrs > 0 && fetches.NumRecords() == 0
 		r.mu.Lock()
-		queued := r.qhead < len(r.queue)
-		r.mu.Unlock()
-		var fetches kgo.Fetches
-		pause := false
-		switch {
-		case !queued:
-			// Wake at least every second so the task's Put (with no
-			// records) can do time-based work on quiet partitions.
-			wake := time.Now().Add(maxPollWait)
-			if next.Before(wake) {
-				wake = next
-			}
-			if r.bpPaused() {
-				wake = time.Now().Add(pausedPollWait)
-			}
-			pctx, cancel := context.WithDeadline(actx, wake)
-			fetches = r.cl.PollRecords(pctx, -1)
-			cancel()
-			if actx.Err() != nil {
-				return nil // run tells shutdown from failure
-			}
-			if fetches.IsClientClosed() {
-				return errors.New("kafka client closed")
-			}
-			fetchErrs := 0
-			for _, fe := range fetches.Errors() {
-				if errors.Is(fe.Err, context.DeadlineExceeded) || errors.Is(fe.Err, context.Canceled) {
-					continue
-				}
-				fetchErrs++
-				r.log.Warn().Err(fe.Err).Str("topic", fe.Topic).Int32("partition", fe.Partition).Msg("fetch")
-			}
-			// Errors only: the client retries by itself; do not spin on them.
-			pause = fetchErrs > 0 && fetches.NumRecords() == 0
-		case r.bpPaused():
-			// Queued records wait as the client's buffered ones would.
-			select {
-			case <-actx.Done():
-				return nil
-			case <-time.After(pausedPollWait):
-			}
-		}
-		r.mu.Lock()
-		if !queued {
-			r.enqueue(fetches)
-		}
-		var recs []*kgo.Record
-		if !r.bpPaused() {
-			recs = r.dequeue(r.s.maxPollRecords)
-		}
-		err := r.process(actx, recs)
+		err := r.process(actx, fetches)
 		if err == nil && actx.Err() == nil {
 			r.bpCheck(actx)
 			r.fetch.retune(r.cl)
@@ -292,48 +256,14 @@ func (r *sinkRun) loop(actx context.Context) error {
 	}
 }
 
-// enqueue notes the polled partitions' high watermarks and queues their
-// records (the queue is empty). Called with mu held.
-func (r *sinkRun) enqueue(fetches kgo.Fetches) {
-	clear(r.queue)
-	r.queue, r.qhead = r.queue[:0], 0
+// process converts the polled records and puts them into the task.
+func (r *sinkRun) process(ctx context.Context, fetches kgo.Fetches) error {
+	recs := r.polled[:0]
 	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 		r.hw[connect.TopicPartition{Topic: p.Topic, Partition: p.Partition}] = p.HighWatermark
-		r.queue = append(r.queue, p.Records...)
+		recs = append(recs, p.Records...)
 	})
-}
-
-// dequeue takes up to n queued records. Called with mu held.
-func (r *sinkRun) dequeue(n int) []*kgo.Record {
-	end := min(r.qhead+n, len(r.queue))
-	recs := r.queue[r.qhead:end]
-	r.qhead = end
-	return recs
-}
-
-// dropQueued removes the queued records of partitions let go. Called with
-// mu held.
-func (r *sinkRun) dropQueued(tps []connect.TopicPartition) {
-	if r.qhead == len(r.queue) || len(tps) == 0 {
-		return
-	}
-	gone := make(map[connect.TopicPartition]bool, len(tps))
-	for _, tp := range tps {
-		gone[tp] = true
-	}
-	kept := r.queue[:r.qhead]
-	for _, kr := range r.queue[r.qhead:] {
-		if !gone[connect.TopicPartition{Topic: kr.Topic, Partition: kr.Partition}] {
-			kept = append(kept, kr)
-		}
-	}
-	clear(r.queue[len(kept):])
-	r.queue = kept
-}
-
-// process converts polled records and puts them into the task.
-func (r *sinkRun) process(ctx context.Context, recs []*kgo.Record) error {
-	// The slices are reused from batch to batch (a task keeps records, not
+	// The slices are reused from poll to poll (a task keeps records, not
 	// the slice it was handed; connect.SinkTask.Put), unless a refused
 	// batch keeps them for redelivery (deferPut).
 	batch := r.batch[:0]
@@ -379,7 +309,8 @@ func (r *sinkRun) process(ctx context.Context, recs []*kgo.Record) error {
 		// Dropped by a transform or skipped: consumed, not delivered.
 		delivered = append(delivered, kr)
 	}
-	clear(recs) // taken from the queue: not held there any more
+	clear(recs)
+	r.polled = recs[:0]
 	r.w.recordsIn.Add(int64(len(recs)))
 	r.w.bytesIn.Add(bytesIn)
 	if err := r.task.Put(ctx, batch); err != nil {
@@ -683,7 +614,6 @@ func (r *sinkRun) closePartitions(tps []connect.TopicPartition) {
 		r.log.Warn().Str("error", r.w.redact.Redact(err.Error())).Msg("close partitions")
 	}
 	r.dropPending(tps)
-	r.dropQueued(tps)
 	r.bpDrop(tps...)
 	for _, tp := range tps {
 		delete(r.assigned, tp)
