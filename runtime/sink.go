@@ -62,6 +62,9 @@ type sinkRun struct {
 // fails (the error says why, with record coordinates when a record caused it).
 func (w *Worker) runSinkTask(ctx context.Context, id int) error {
 	log := w.log.With().Int("task", id).Logger()
+	// However this incarnation ends, the worker's other tasks stop
+	// waiting for it to join.
+	defer w.joins.joined(id)
 	keyConv, err := convert.FromConfig(w.spec.Config, w.spec.WorkerProperties, true)
 	if err != nil {
 		return fmt.Errorf("key converter: %w", err)
@@ -190,6 +193,10 @@ func (r *sinkRun) run(ctx context.Context) error {
 // loop polls, converts, puts and commits until actx is done (nil) or a
 // record or the task fails.
 func (r *sinkRun) loop(actx context.Context) error {
+	r.w.joins.wait(actx, r.id, joinGateWait)
+	if actx.Err() != nil {
+		return nil
+	}
 	next := time.Now().Add(r.s.flush)
 	for {
 		if r.hasPending() {
@@ -668,6 +675,7 @@ func (r *sinkRun) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]in
 		r.joined = true
 		r.w.setTaskState(r.id, TaskRunning, "")
 	}
+	r.w.joins.joined(r.id)
 }
 
 // onRevoked commits what is durable for the revoked partitions, then closes

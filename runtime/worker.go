@@ -83,6 +83,7 @@ type Worker struct {
 	metricsAddr           atomic.Value  // string: where /metrics listens
 	lag                   sync.Map      // task id → *atomic.Int64
 	mem                   workerMemory  // the memory plan and the sink tasks' budget (memory.go)
+	joins                 *joinGate     // the first share's sink tasks start consuming together
 }
 
 // NewWorker checks the spec and resolves the connector; it starts nothing.
@@ -247,7 +248,12 @@ func (w *Worker) Run(ctx context.Context) error {
 			w.superviseTask(tctx, id)
 		})
 	}
-	for _, id := range w.TaskIDs() {
+	ids := w.TaskIDs()
+	w.joins = newJoinGate(nil)
+	if w.sink != nil {
+		w.joins = newJoinGate(ids)
+	}
+	for _, id := range ids {
 		start(id)
 	}
 	if w.opts.MetricsAddr != "" {
