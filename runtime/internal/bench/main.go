@@ -148,26 +148,8 @@ func run(tasks, records int, partitions int32, transforms bool, timeout time.Dur
 	}
 	spec := &jobs.WorkerSpec{Connector: "bench", Class: class, Config: cfg, BootstrapServers: addr,
 		Mcu: 1, Workers: 1, TasksMax: tasks, MetricsInterval: "1s"}
-	w, err := runtime.NewWorker(spec, runtime.Options{Registry: reg, Logger: zerolog.New(os.Stderr).Level(zerolog.WarnLevel)})
+	elapsed, m, err := runUntil(ctx, spec, reg, records, timeout)
 	if err != nil {
-		return err
-	}
-	wctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	start := time.Now()
-	go func() { done <- w.Run(wctx) }()
-	for w.Metrics(0).RecordsOut < int64(records) {
-		if ctx.Err() != nil {
-			stop()
-			<-done
-			return fmt.Errorf("only %d of %d records after %v", w.Metrics(0).RecordsOut, records, timeout)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	elapsed := time.Since(start)
-	m := w.Metrics(0)
-	stop()
-	if err := <-done; err != nil {
 		return err
 	}
 	fmt.Printf("sink tasks=%d transforms=%v records=%d elapsed=%.2fs records/s=%.0f bytes/s=%.0f (%.1f MB/s) peak_rss=%s\n",
@@ -211,9 +193,22 @@ func runSource(tasks, records int, partitions int32, transforms bool, timeout ti
 	}
 	spec := &jobs.WorkerSpec{Connector: "bench", Class: sourceClass, Config: cfg, BootstrapServers: c.ListenAddrs()[0],
 		Mcu: 1, Workers: 1, TasksMax: tasks, MetricsInterval: "1s"}
-	w, err := runtime.NewWorker(spec, runtime.Options{Registry: reg, Logger: zerolog.New(os.Stderr).Level(zerolog.WarnLevel)})
+	elapsed, m, err := runUntil(ctx, spec, reg, records, timeout)
 	if err != nil {
 		return err
+	}
+	fmt.Printf("source tasks=%d transforms=%v records=%d elapsed=%.2fs records/s=%.0f bytes/s=%.0f (%.1f MB/s) peak_rss=%s\n",
+		tasks, transforms, m.RecordsOut, elapsed.Seconds(), float64(m.RecordsOut)/elapsed.Seconds(),
+		float64(m.BytesOut)/elapsed.Seconds(), float64(m.BytesOut)/elapsed.Seconds()/1e6, peakRSS())
+	return nil
+}
+
+// runUntil runs a worker of spec until it has passed records records on,
+// and returns how long that took and its metrics then.
+func runUntil(ctx context.Context, spec *jobs.WorkerSpec, reg *connect.Registry, records int, timeout time.Duration) (time.Duration, jobs.Metrics, error) {
+	w, err := runtime.NewWorker(spec, runtime.Options{Registry: reg, Logger: zerolog.New(os.Stderr).Level(zerolog.WarnLevel)})
+	if err != nil {
+		return 0, jobs.Metrics{}, err
 	}
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -223,7 +218,7 @@ func runSource(tasks, records int, partitions int32, transforms bool, timeout ti
 		if ctx.Err() != nil {
 			stop()
 			<-done
-			return fmt.Errorf("only %d of %d records after %v", w.Metrics(0).RecordsOut, records, timeout)
+			return 0, jobs.Metrics{}, fmt.Errorf("only %d of %d records after %v", w.Metrics(0).RecordsOut, records, timeout)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -231,12 +226,9 @@ func runSource(tasks, records int, partitions int32, transforms bool, timeout ti
 	m := w.Metrics(0)
 	stop()
 	if err := <-done; err != nil {
-		return err
+		return 0, jobs.Metrics{}, err
 	}
-	fmt.Printf("source tasks=%d transforms=%v records=%d elapsed=%.2fs records/s=%.0f bytes/s=%.0f (%.1f MB/s) peak_rss=%s\n",
-		tasks, transforms, m.RecordsOut, elapsed.Seconds(), float64(m.RecordsOut)/elapsed.Seconds(),
-		float64(m.BytesOut)/elapsed.Seconds(), float64(m.BytesOut)/elapsed.Seconds()/1e6, peakRSS())
-	return nil
+	return elapsed, m, nil
 }
 
 // preload produces n order-like JSON records, keyed, spread over the
