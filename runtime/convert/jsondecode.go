@@ -135,19 +135,10 @@ func (p *jsonParser) object(depth int) (any, error) {
 			return nil, err
 		}
 		m[k] = v
-		p.skipSpace()
-		if p.i >= len(p.data) {
-			return nil, p.unexpected()
-		}
-		switch p.data[p.i] {
-		case ',':
-			p.i++
-			p.skipSpace()
-		case '}':
-			p.i++
+		if end, err := p.separator('}'); err != nil {
+			return nil, err
+		} else if end {
 			return m, nil
-		default:
-			return nil, p.unexpected()
 		}
 	}
 }
@@ -166,21 +157,31 @@ func (p *jsonParser) array(depth int) (any, error) {
 			return nil, err
 		}
 		a = append(a, v)
-		p.skipSpace()
-		if p.i >= len(p.data) {
-			return nil, p.unexpected()
-		}
-		switch p.data[p.i] {
-		case ',':
-			p.i++
-			p.skipSpace()
-		case ']':
-			p.i++
+		if end, err := p.separator(']'); err != nil {
+			return nil, err
+		} else if end {
 			return a, nil
-		default:
-			return nil, p.unexpected()
 		}
 	}
+}
+
+// separator reads what follows an element of an object or array: a comma
+// (more to come), or closer (the end, reported as end).
+func (p *jsonParser) separator(closer byte) (end bool, err error) {
+	p.skipSpace()
+	if p.i >= len(p.data) {
+		return false, p.unexpected()
+	}
+	switch p.data[p.i] {
+	case ',':
+		p.i++
+		p.skipSpace()
+		return false, nil
+	case closer:
+		p.i++
+		return true, nil
+	}
+	return false, p.unexpected()
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
