@@ -2,7 +2,8 @@ package runtime
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -63,7 +64,7 @@ func parseClientOverrides(spec *jobs.WorkerSpec, kind connect.Kind) (*clientOver
 	var problems []string
 	// Producer settings first: on a sink they shape only its dead letter
 	// queue producer, and the consumer's win where both name one setting.
-	for _, name := range sortedKeys(connect.ProducerOverridable) {
+	for _, name := range slices.Sorted(maps.Keys(connect.ProducerOverridable)) {
 		v, ok := producerProp(spec, name)
 		if !ok {
 			continue
@@ -83,7 +84,7 @@ func parseClientOverrides(spec *jobs.WorkerSpec, kind connect.Kind) (*clientOver
 			out.warnings = append(out.warnings, fmt.Sprintf("producer.%s=%s: %s", name, v, warn))
 		}
 	}
-	for _, name := range sortedKeys(connect.ConsumerOverridable) {
+	for _, name := range slices.Sorted(maps.Keys(connect.ConsumerOverridable)) {
 		v, ok := consumerProp(spec, name)
 		if !ok {
 			continue
@@ -229,13 +230,4 @@ func producerOpt(name, v string) ([]kgo.Opt, string, error) {
 		return nil, "", nil // Kafka's default partitioner, which is the engine's
 	}
 	return nil, "", fmt.Errorf("not applied by this worker (a bug: every allow-listed setting must be)")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

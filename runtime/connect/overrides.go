@@ -2,6 +2,8 @@ package connect
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -225,12 +227,12 @@ func CheckClientOverrides(policy ClientOverridePolicy, kind Kind, cfg map[string
 		case isSecurityKey(name) && client != "consumer":
 			es.add(k, "is not allowed (%s): set the client's security with %s%s, which Ferry applies to sources and sinks alike", where, ConsumerOverridePrefix, name)
 		case isSecurityKey(name) && allowed[name] == nil:
-			es.add(k, "is not supported: the client security Ferry applies is %s", strings.Join(sortedKeys(SecurityOverridable), ", "))
+			es.add(k, "is not supported: the client security Ferry applies is %s", strings.Join(slices.Sorted(maps.Keys(SecurityOverridable)), ", "))
 		case allowed == nil:
 			es.add(k, "is not allowed (%s): MSK Connect lets a connector override no admin client setting", where)
 		case allowed[name] == nil:
 			es.add(k, "is not allowed (%s): %s is not one of the %s settings MSK Connect lets a connector override (%s)",
-				where, name, client, strings.Join(sortedKeys(allowed), ", "))
+				where, name, client, strings.Join(slices.Sorted(maps.Keys(allowed)), ", "))
 		default:
 			if HasConfigReference(cfg[k]) {
 				continue // checked by the worker once resolved
@@ -250,13 +252,4 @@ func CheckClientOverrides(policy ClientOverridePolicy, kind Kind, cfg map[string
 
 func isSecurityKey(name string) bool {
 	return name == "security.protocol" || strings.HasPrefix(name, "ssl.") || strings.HasPrefix(name, "sasl.")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
