@@ -95,20 +95,9 @@ func (w *Worker) runSinkTask(ctx context.Context, id int) error {
 		committed: map[connect.TopicPartition]int64{},
 		hw:        map[connect.TopicPartition]int64{},
 	}
-	cfg := make(map[string]string, len(w.taskCfg)+1)
-	for k, v := range w.taskCfg {
-		cfg[k] = v
-	}
-	cfg["task.id"] = strconv.Itoa(id)
 	r.initBackPressure()
-	sctx, cancel := context.WithTimeout(connect.WithMemoryBudget(ctx, r.bp.budget), opTimeout)
-	err = r.task.Start(sctx, cfg)
-	cancel()
-	if err != nil {
-		if stopErr := r.task.Stop(); stopErr != nil {
-			log.Warn().Str("error", w.redact.Redact(stopErr.Error())).Msg("stop task after failed start")
-		}
-		return fmt.Errorf("start task: %w", err)
+	if err := w.startTask(connect.WithMemoryBudget(ctx, r.bp.budget), log, id, r.task); err != nil {
+		return err
 	}
 	defer func() {
 		if err := r.task.Stop(); err != nil {

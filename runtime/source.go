@@ -222,19 +222,8 @@ func (w *Worker) runSourceTask(ctx context.Context, id int) error {
 
 	r.task = w.plugin.NewSourceTask()
 	r.task.Initialize(&sourceTaskContext{id: id, reader: store})
-	cfg := make(map[string]string, len(w.taskCfg)+1)
-	for k, v := range w.taskCfg {
-		cfg[k] = v
-	}
-	cfg["task.id"] = strconv.Itoa(id)
-	sctx, cancel := context.WithTimeout(ctx, opTimeout)
-	err = r.task.Start(sctx, cfg)
-	cancel()
-	if err != nil {
-		if stopErr := r.task.Stop(); stopErr != nil {
-			log.Warn().Str("error", w.redact.Redact(stopErr.Error())).Msg("stop task after failed start")
-		}
-		return fmt.Errorf("start task: %w", err)
+	if err := w.startTask(ctx, log, id, r.task); err != nil {
+		return err
 	}
 	w.setTaskState(id, TaskRunning, "")
 

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -347,6 +349,28 @@ func (w *Worker) Run(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// startTask starts a sink or source task with the connector's task
+// configuration and its task.id, bounded by opTimeout; a task whose Start
+// fails is stopped.
+func (w *Worker) startTask(ctx context.Context, log zerolog.Logger, id int, t interface {
+	Start(context.Context, map[string]string) error
+	Stop() error
+}) error {
+	cfg := make(map[string]string, len(w.taskCfg)+1)
+	maps.Copy(cfg, w.taskCfg)
+	cfg["task.id"] = strconv.Itoa(id)
+	sctx, cancel := context.WithTimeout(ctx, opTimeout)
+	err := t.Start(sctx, cfg)
+	cancel()
+	if err != nil {
+		if stopErr := t.Stop(); stopErr != nil {
+			log.Warn().Str("error", w.redact.Redact(stopErr.Error())).Msg("stop task after failed start")
+		}
+		return fmt.Errorf("start task: %w", err)
+	}
+	return nil
 }
 
 // superviseTask runs task id, restarting it with backoff when it fails,
