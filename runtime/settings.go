@@ -66,11 +66,44 @@ func consumerProp(spec *jobs.WorkerSpec, name string) (string, bool) {
 	return "", false
 }
 
+// positiveMs parses a positive number of milliseconds.
+func positiveMs(v string) (time.Duration, error) {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("must be a positive number of milliseconds, got %q", v)
+	}
+	return time.Duration(n) * time.Millisecond, nil
+}
+
+// parseCommon reads what sink and source tasks share:
+// offset.flush.interval.ms, errors.tolerance and errors.log.enable; bad
+// notes a problem with a key.
+func parseCommon(spec *jobs.WorkerSpec, bad func(key, format string, args ...any)) (flush time.Duration, errsAll, errorsLog bool) {
+	flush = defaultFlushInterval
+	if v, ok := lookup(spec, connect.KeyOffsetFlushMs); ok {
+		if d, err := positiveMs(v); err != nil {
+			bad(connect.KeyOffsetFlushMs, "%v", err)
+		} else {
+			flush = d
+		}
+	}
+	if v, ok := lookup(spec, connect.KeyErrorsTolerance); ok {
+		switch v {
+		case "none":
+		case "all":
+			errsAll = true
+		default:
+			bad(connect.KeyErrorsTolerance, "must be none or all, got %q", v)
+		}
+	}
+	errorsLog = strings.EqualFold(spec.Config[connect.KeyErrorsLog], "true")
+	return flush, errsAll, errorsLog
+}
+
 func parseSinkSettings(spec *jobs.WorkerSpec) (*sinkSettings, error) {
 	s := &sinkSettings{
 		group:          jobs.ConsumerGroup(spec.Connector),
 		seeds:          connect.SplitList(spec.BootstrapServers),
-		flush:          defaultFlushInterval,
 		maxPollRecords: defaultMaxPollRecords,
 		dlqRF:          -1,
 	}
@@ -86,29 +119,7 @@ func parseSinkSettings(spec *jobs.WorkerSpec) (*sinkSettings, error) {
 	if len(s.topics) == 0 && s.regex == "" {
 		bad(connect.KeyTopics, "one of topics or topics.regex is required")
 	}
-	ms := func(v string) (time.Duration, error) {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 1 {
-			return 0, fmt.Errorf("must be a positive number of milliseconds, got %q", v)
-		}
-		return time.Duration(n) * time.Millisecond, nil
-	}
-	if v, ok := lookup(spec, connect.KeyOffsetFlushMs); ok {
-		d, err := ms(v)
-		if err != nil {
-			bad(connect.KeyOffsetFlushMs, "%v", err)
-		}
-		s.flush = d
-	}
-	if v, ok := lookup(spec, connect.KeyErrorsTolerance); ok {
-		switch v {
-		case "none":
-		case "all":
-			s.errsAll = true
-		default:
-			bad(connect.KeyErrorsTolerance, "must be none or all, got %q", v)
-		}
-	}
+	s.flush, s.errsAll, s.errorsLog = parseCommon(spec, bad)
 	s.dlqTopic = strings.TrimSpace(spec.Config[connect.KeyDLQTopic])
 	if v, ok := lookup(spec, connect.KeyDLQReplication); ok {
 		n, err := strconv.Atoi(v)
@@ -118,7 +129,6 @@ func parseSinkSettings(spec *jobs.WorkerSpec) (*sinkSettings, error) {
 		s.dlqRF = n
 	}
 	s.dlqHeaders = strings.EqualFold(spec.Config[connect.KeyDLQHeaders], "true")
-	s.errorsLog = strings.EqualFold(spec.Config[connect.KeyErrorsLog], "true")
 
 	s.fetch = parseFetchOverrides(spec, bad)
 	if v, ok := consumerProp(spec, "max.poll.records"); ok {
@@ -149,7 +159,7 @@ func parseSinkSettings(spec *jobs.WorkerSpec) (*sinkSettings, error) {
 		{"max.poll.interval.ms", kgo.RebalanceTimeout},
 	} {
 		if v, ok := consumerProp(spec, d.name); ok {
-			dur, err := ms(v)
+			dur, err := positiveMs(v)
 			if err != nil {
 				bad("consumer."+d.name, "%v", err)
 				continue
@@ -158,7 +168,7 @@ func parseSinkSettings(spec *jobs.WorkerSpec) (*sinkSettings, error) {
 		}
 	}
 	if v, ok := consumerProp(spec, "fetch.max.wait.ms"); ok {
-		dur, err := ms(v)
+		dur, err := positiveMs(v)
 		if err != nil {
 			bad("consumer.fetch.max.wait.ms", "%v", err)
 		} else {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -39,7 +38,6 @@ func parseSourceSettings(spec *jobs.WorkerSpec) (*sourceSettings, error) {
 	s := &sourceSettings{
 		seeds:        connect.SplitList(spec.BootstrapServers),
 		offsetsTopic: OffsetsTopic(spec.Connector),
-		flush:        defaultFlushInterval,
 	}
 	var problems []string
 	if len(s.seeds) == 0 {
@@ -48,24 +46,9 @@ func parseSourceSettings(spec *jobs.WorkerSpec) (*sourceSettings, error) {
 	if v, ok := lookup(spec, connect.KeyOffsetStorageTopic); ok {
 		s.offsetsTopic = v
 	}
-	if v, ok := lookup(spec, connect.KeyOffsetFlushMs); ok {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 1 {
-			problems = append(problems, fmt.Sprintf("%s: must be a positive number of milliseconds, got %q", connect.KeyOffsetFlushMs, v))
-		} else {
-			s.flush = time.Duration(n) * time.Millisecond
-		}
-	}
-	if v, ok := lookup(spec, connect.KeyErrorsTolerance); ok {
-		switch v {
-		case "none":
-		case "all":
-			s.errsAll = true
-		default:
-			problems = append(problems, fmt.Sprintf("%s: must be none or all, got %q", connect.KeyErrorsTolerance, v))
-		}
-	}
-	s.errorsLog = strings.EqualFold(spec.Config[connect.KeyErrorsLog], "true")
+	s.flush, s.errsAll, s.errorsLog = parseCommon(spec, func(key, format string, args ...any) {
+		problems = append(problems, key+": "+fmt.Sprintf(format, args...))
+	})
 	sec, err := securityOpts(spec)
 	if err != nil {
 		problems = append(problems, fmt.Sprintf("security: %v", err))
