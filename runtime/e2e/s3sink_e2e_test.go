@@ -3,13 +3,10 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -201,28 +198,6 @@ func (l *lockedBuf) String() string {
 	return l.b.String()
 }
 
-// startChild runs the worker as a separate process.
-func startChild(t *testing.T, s *jobs.WorkerSpec) (*exec.Cmd, chan struct{}, *lockedBuf) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "spec.json")
-	b, _ := json.Marshal(s)
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1", jobs.EnvSpecFile+"="+path, jobs.EnvWorkerIndex+"=0", jobs.EnvWorkerID+"=child")
-	out := &lockedBuf{}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
-	return cmd, exited, out
-}
-
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
@@ -330,7 +305,8 @@ func TestS3SinkExactlyOnceAcrossCrash(t *testing.T) {
 	// Phase 2: a worker process that uploads but never commits (flush
 	// interval far away) is killed at a random point.
 	produceRange(t, cl, 22, 43)
-	cmd, exited, out := startChild(t, spec(addr, srv, 600000))
+	child := startWorkerProcess(t, spec(addr, srv, 600000), 0)
+	cmd, exited, out := child.cmd, child.exited, child.out
 	killAt := 12 + 1 + rand.IntN(12) // 1..12 new objects uploaded
 	eventually(t, 30*time.Second, fmt.Sprintf("%d objects before the kill", killAt), func() bool {
 		select {
