@@ -311,3 +311,21 @@ var testLogLevel = zerolog.WarnLevel
 func contextWithCancel() (context.Context, context.CancelFunc) {
 	return context.WithCancel(context.Background())
 }
+
+// deadLetterHeaders reads the one record the dead letter queue topic must
+// hold and returns its headers.
+func deadLetterHeaders(t *testing.T, addr, topic string) map[string]string {
+	t.Helper()
+	dl := newClient(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	recs := dl.PollFetches(ctx).Records()
+	if len(recs) != 1 {
+		t.Fatalf("dead letter queue holds %d records, want 1", len(recs))
+	}
+	h := map[string]string{}
+	for _, hd := range recs[0].Headers {
+		h[hd.Key] = string(hd.Value)
+	}
+	return h
+}

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/ferryhq/ferry/jobs"
 	"github.com/ferryhq/ferry/runtime/connect"
 )
@@ -212,17 +210,7 @@ func TestRetriableTransformOutlastsTimeout(t *testing.T) {
 				t.Errorf("the failing record was delivered")
 			}
 		}
-		dl := newClient(t, addr, kgo.ConsumeTopics("dlq"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		recs := dl.PollFetches(ctx).Records()
-		if len(recs) != 1 {
-			t.Fatalf("dead letter queue holds %d records, want 1", len(recs))
-		}
-		h := map[string]string{}
-		for _, hd := range recs[0].Headers {
-			h[hd.Key] = string(hd.Value)
-		}
+		h := deadLetterHeaders(t, addr, "dlq")
 		if h["__connect.errors.stage"] != "TRANSFORMATION" || h["__connect.errors.offset"] != "1" ||
 			!strings.Contains(h["__connect.errors.exception.message"], "store unavailable") {
 			t.Errorf("dead letter headers %v, want stage TRANSFORMATION at offset 1 with the cause", h)

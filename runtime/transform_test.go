@@ -208,17 +208,7 @@ func TestTransformErrors(t *testing.T) {
 			return committed(t, cl, jobs.ConsumerGroup("xall"))[connect.TopicPartition{Topic: "t", Partition: 0}] == 4
 		})
 		w.stop(t)
-		dl := newClient(t, addr, kgo.ConsumeTopics("t-dlq"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		recs := dl.PollFetches(ctx).Records()
-		if len(recs) != 1 {
-			t.Fatalf("dead letter queue holds %d records, want 1", len(recs))
-		}
-		h := map[string]string{}
-		for _, hd := range recs[0].Headers {
-			h[hd.Key] = string(hd.Value)
-		}
+		h := deadLetterHeaders(t, addr, "t-dlq")
 		if h["__connect.errors.stage"] != "TRANSFORMATION" || h["__connect.errors.offset"] != "2" ||
 			h["__connect.errors.class.name"] != "org.apache.kafka.connect.transforms.ExtractField$Value" {
 			t.Errorf("dead letter headers %v, want stage TRANSFORMATION at offset 2", h)
