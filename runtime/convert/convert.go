@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"github.com/ferryhq/ferry/runtime/connect"
 )
@@ -156,6 +157,10 @@ func (*ByteArray) FromValue(_ string, v any) ([]byte, error) {
 // json.Number so 64-bit integers are exact.
 type JSON struct {
 	Schemas bool
+
+	// last is the schema this converter last wrote and its JSON: a task
+	// gives every record the same schema, which is rendered once.
+	last atomic.Pointer[renderedSchema]
 }
 
 var _ connect.Converter = (*JSON)(nil)
@@ -286,7 +291,7 @@ func (j *JSON) FromValue(_ string, v any) ([]byte, error) {
 		return nil, nil
 	}
 	if j.Schemas {
-		return envelope(nil, v)
+		return envelope(nullSchema, nil, v)
 	}
 	return Marshal(v)
 }
@@ -300,7 +305,12 @@ func (j *JSON) FromSchemaAndValue(topic string, s *connect.Schema, v any) ([]byt
 	if s == nil || !j.Schemas {
 		return j.FromValue(topic, v)
 	}
-	return envelope(s, v)
+	r := j.last.Load()
+	if r == nil || r.s != s {
+		r = &renderedSchema{s: s, json: schemaJSON(s)}
+		j.last.Store(r)
+	}
+	return envelope(r.json, s, v)
 }
 
 // Marshal encodes v as compact JSON without HTML escaping and without a

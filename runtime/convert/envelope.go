@@ -15,11 +15,26 @@ import (
 // fields in the schema's order (convertToJson). Readers that compare bytes,
 // or people reading records, see what Kafka Connect would have written.
 
-// envelope renders {"schema":s,"payload":v}; a nil s writes "schema":null.
-func envelope(s *connect.Schema, v any) ([]byte, error) {
+// renderedSchema is a schema with its JSON.
+type renderedSchema struct {
+	s    *connect.Schema
+	json []byte
+}
+
+var nullSchema = []byte("null")
+
+// schemaJSON renders s as the envelope's "schema"; nil is null.
+func schemaJSON(s *connect.Schema) []byte {
+	var b bytes.Buffer
+	writeSchema(&b, s, "")
+	return b.Bytes()
+}
+
+// envelope renders {"schema":schema,"payload":v}, schema being s's JSON.
+func envelope(schema []byte, s *connect.Schema, v any) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString(`{"schema":`)
-	writeSchema(&b, s, "")
+	b.Write(schema)
 	b.WriteString(`,"payload":`)
 	if err := writePayload(&b, s, v); err != nil {
 		return nil, err
