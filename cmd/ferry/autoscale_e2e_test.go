@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kafkaconnect"
 	"github.com/aws/aws-sdk-go-v2/service/kafkaconnect/types"
 )
@@ -36,12 +35,7 @@ func TestDevAutoscales(t *testing.T) {
 		"--autoscale-scale-out-cooldown", "3s",
 		"--autoscale-scale-in-cooldown", "3s",
 	}, nil)
-	client := kafkaconnect.New(kafkaconnect.Options{
-		BaseEndpoint: aws.String(dev.api),
-		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("ferry", "ferry", ""),
-		Retryer:      aws.NopRetryer{},
-	})
+	client := dev.client()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 

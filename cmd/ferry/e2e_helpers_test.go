@@ -17,6 +17,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kafkaconnect"
+
+	"github.com/ferryhq/ferry/connectors/s3sink/s3test"
 )
 
 // ferryBin is the ferry binary TestMain builds for the end-to-end tests;
@@ -132,6 +138,34 @@ type devProc struct {
 // environment, and waits until it has written its example connector, which
 // it does once the API is ready. The process is killed when the test ends;
 // on failure its stderr's tail is printed.
+// startDevWithS3 runs ferry dev on loopback ports with srv as its S3.
+func startDevWithS3(t *testing.T, api string, srv *s3test.Server) *devProc {
+	t.Helper()
+	return startDev(t, api, []string{
+		"--nats-listen", freeAddr(t),
+		"--kafka-listen", freeAddr(t),
+		"--s3-endpoint", srv.Endpoint,
+		"--metrics-interval", "500ms",
+	}, []string{
+		// `ferry dev --s3-endpoint` hands workers store.url only; the
+		// credentials are the user's, from the environment workers inherit.
+		"AWS_ACCESS_KEY_ID=" + srv.AccessKey,
+		"AWS_SECRET_ACCESS_KEY=" + srv.SecretKey,
+		"AWS_REGION=" + srv.Region,
+	})
+}
+
+// client is an SDK client of the dev's MSK Connect API, with dev's
+// example credentials and no retries.
+func (d *devProc) client() *kafkaconnect.Client {
+	return kafkaconnect.New(kafkaconnect.Options{
+		BaseEndpoint: aws.String(d.api),
+		Region:       "us-east-1",
+		Credentials:  credentials.NewStaticCredentialsProvider("ferry", "ferry", ""),
+		Retryer:      aws.NopRetryer{},
+	})
+}
+
 func startDev(t *testing.T, api string, args []string, env []string) *devProc {
 	t.Helper()
 	if buildErr != nil {

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kafkaconnect"
 	"github.com/aws/aws-sdk-go-v2/service/kafkaconnect/types"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -134,18 +133,7 @@ func TestDevEndToEnd(t *testing.T) {
 	srv := s3test.Start(t)
 	start := time.Now()
 	api := freeAddr(t)
-	dev := startDev(t, api, []string{
-		"--nats-listen", freeAddr(t),
-		"--kafka-listen", freeAddr(t),
-		"--s3-endpoint", srv.Endpoint,
-		"--metrics-interval", "500ms",
-	}, []string{
-		// `ferry dev --s3-endpoint` hands workers store.url only; the
-		// credentials are the user's, from the environment workers inherit.
-		"AWS_ACCESS_KEY_ID=" + srv.AccessKey,
-		"AWS_SECRET_ACCESS_KEY=" + srv.SecretKey,
-		"AWS_REGION=" + srv.Region,
-	})
+	dev := startDevWithS3(t, api, srv)
 	t.Logf("ferry dev ready after %v (api %s, kafka %s)", time.Since(start).Round(time.Millisecond), dev.api, dev.kafka)
 
 	kcl, err := kgo.NewClient(kgo.SeedBrokers(dev.kafka), kgo.RecordPartitioner(kgo.ManualPartitioner()))
@@ -166,12 +154,7 @@ func TestDevEndToEnd(t *testing.T) {
 		}
 	}
 
-	client := kafkaconnect.New(kafkaconnect.Options{
-		BaseEndpoint: aws.String(dev.api),
-		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("ferry", "ferry", ""),
-		Retryer:      aws.NopRetryer{},
-	})
+	client := dev.client()
 	c, cc := call()
 	created, err := client.CreateConnector(c, &kafkaconnect.CreateConnectorInput{
 		ConnectorName: aws.String(e2eConnector),

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kafkaconnect"
 	"github.com/aws/aws-sdk-go-v2/service/kafkaconnect/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -113,22 +112,8 @@ func TestDevCustomPlugin(t *testing.T) {
 		}
 	}
 
-	dev := startDev(t, freeAddr(t), []string{
-		"--nats-listen", freeAddr(t),
-		"--kafka-listen", freeAddr(t),
-		"--s3-endpoint", srv.Endpoint,
-		"--metrics-interval", "500ms",
-	}, []string{
-		"AWS_ACCESS_KEY_ID=" + srv.AccessKey,
-		"AWS_SECRET_ACCESS_KEY=" + srv.SecretKey,
-		"AWS_REGION=" + srv.Region,
-	})
-	client := kafkaconnect.New(kafkaconnect.Options{
-		BaseEndpoint: aws.String(dev.api),
-		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("ferry", "ferry", ""),
-		Retryer:      aws.NopRetryer{},
-	})
+	dev := startDevWithS3(t, freeAddr(t), srv)
+	client := dev.client()
 	call := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, 10*time.Second) }
 	bucketArn := "arn:aws:s3:::" + srv.Bucket
 	create := func(name, key string, ct types.CustomPluginContentType) (*kafkaconnect.CreateCustomPluginOutput, error) {
