@@ -112,10 +112,20 @@ func TestDevAutoscales(t *testing.T) {
 		t.Fatalf("update: %v", err)
 	}
 	outs := len(scaleOps())
+	// A scale-in's operation ends once the reconciler has seen the workers
+	// beyond the count stop, which is a pass after their processes exit:
+	// wait for every scale operation to end, then check how each ended.
 	eventually(t, 90*time.Second, "scale-in to the minimum without load", func() (bool, string) {
 		d := describe()
-		return d.ConnectorState == types.ConnectorStateRunning && workers() == minWorkers && len(scaleOps()) > outs,
-			fmt.Sprintf("state %s, %d worker processes, %d scale operations", d.ConnectorState, workers(), len(scaleOps()))
+		ops := scaleOps()
+		inFlight := 0
+		for _, op := range ops {
+			if op.ConnectorOperationState == types.ConnectorOperationStateUpdateInProgress {
+				inFlight++
+			}
+		}
+		return d.ConnectorState == types.ConnectorStateRunning && workers() == minWorkers && len(ops) > outs && inFlight == 0,
+			fmt.Sprintf("state %s, %d worker processes, %d scale operations (%d in progress)", d.ConnectorState, workers(), len(ops), inFlight)
 	})
 	for _, op := range scaleOps() {
 		if op.ConnectorOperationState != types.ConnectorOperationStateUpdateComplete {
