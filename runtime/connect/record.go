@@ -32,6 +32,11 @@ type Header struct {
 // Int64 on it), float64 (numbers that did not come from JSON text),
 // map[string]any or []any of those. Transforms may also produce int8, int16,
 // int32, int64, float32 (Cast) and time.Time (TimestampConverter).
+//
+// When a converter read a Connect schema with the key or value (JsonConverter
+// with schemas.enable=true), KeySchema or ValueSchema holds it and the value
+// has the schema's Go shape (Schema's doc); a record without one leaves them
+// nil.
 type Record struct {
 	Topic     string
 	Partition int32
@@ -40,6 +45,9 @@ type Record struct {
 
 	Key   any
 	Value any
+
+	KeySchema   *Schema // nil: the key came without a schema
+	ValueSchema *Schema // nil: the value came without a schema
 
 	RawKey   []byte
 	RawValue []byte

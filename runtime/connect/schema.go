@@ -1,5 +1,10 @@
 package connect
 
+import (
+	"math/big"
+	"strings"
+)
+
 // Schema types, as Kafka Connect's Schema.Type names them in JSON.
 const (
 	SchemaInt8    = "int8"
@@ -16,21 +21,79 @@ const (
 	SchemaStruct  = "struct"
 )
 
+// Logical types: a schema of one of these names over its base type (Kafka
+// Connect's Decimal, Date, Time and Timestamp).
+const (
+	DecimalSchemaName   = "org.apache.kafka.connect.data.Decimal"   // bytes; Parameters[DecimalScaleParameter]
+	DateSchemaName      = "org.apache.kafka.connect.data.Date"      // int32: days since the epoch
+	TimeSchemaName      = "org.apache.kafka.connect.data.Time"      // int32: milliseconds since midnight
+	TimestampSchemaName = "org.apache.kafka.connect.data.Timestamp" // int64: milliseconds since the epoch
+
+	DecimalScaleParameter = "scale"
+)
+
 // Schema is a Kafka Connect schema. A source task may give one with a key
-// or value (SourceRecord.KeySchema, ValueSchema); a converter that writes
-// schemas (JsonConverter with schemas.enable=true) puts it in the
-// record, the others ignore it. Values keep their Go shape: a struct is a
-// map[string]any, int64 an int64, and so on.
+// or value (SourceRecord.KeySchema, ValueSchema); a converter that reads or
+// writes schemas (JsonConverter with schemas.enable=true) carries it in the
+// record (Record.KeySchema, ValueSchema), the others ignore it.
+//
+// A value described by a schema has the Go shape of the schema's type, as
+// Kafka Connect's Java types: int8, int16, int32, int64, float32, float64,
+// bool, string, []byte, []any (array), map[string]any (struct, and map with
+// string keys; a map with other keys is []any of two-element []any pairs),
+// nil for an absent optional value. Logical types: Decimal is a Decimal,
+// Date, Time and Timestamp are a time.Time in UTC.
 type Schema struct {
-	Type     string
-	Optional bool
-	Name     string
-	Version  int
-	Doc      string
-	Fields   []Field // struct
-	Items    *Schema // array
-	Keys     *Schema // map
-	Values   *Schema // map
+	Type       string
+	Optional   bool
+	Name       string
+	Version    int
+	Doc        string
+	Parameters map[string]string
+	Default    any     // the value of an absent field, in the shape above; nil: none
+	Fields     []Field // struct
+	Items      *Schema // array
+	Keys       *Schema // map
+	Values     *Schema // map
+}
+
+// Field returns the struct field called name, or nil.
+func (s *Schema) Field(name string) *Field {
+	for i := range s.Fields {
+		if s.Fields[i].Name == name {
+			return &s.Fields[i]
+		}
+	}
+	return nil
+}
+
+// Decimal is a value of the Decimal logical type, as Java's BigDecimal:
+// Unscaled × 10^-Scale.
+type Decimal struct {
+	Unscaled *big.Int
+	Scale    int32
+}
+
+// String renders d in plain decimal notation ("-12.340" for -12340 at
+// scale 3).
+func (d Decimal) String() string {
+	u := d.Unscaled
+	if u == nil {
+		u = new(big.Int)
+	}
+	if d.Scale <= 0 {
+		return new(big.Int).Mul(u, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(-d.Scale)), nil)).String()
+	}
+	digits := new(big.Int).Abs(u).String()
+	sign := ""
+	if u.Sign() < 0 {
+		sign = "-"
+	}
+	if pad := int(d.Scale) + 1 - len(digits); pad > 0 {
+		digits = strings.Repeat("0", pad) + digits
+	}
+	cut := len(digits) - int(d.Scale)
+	return sign + digits[:cut] + "." + digits[cut:]
 }
 
 // Field is one field of a struct schema.
@@ -54,6 +117,16 @@ func (s *Schema) JSON() map[string]any {
 	}
 	if s.Doc != "" {
 		out["doc"] = s.Doc
+	}
+	if len(s.Parameters) > 0 {
+		ps := make(map[string]any, len(s.Parameters))
+		for k, v := range s.Parameters {
+			ps[k] = v
+		}
+		out["parameters"] = ps
+	}
+	if s.Default != nil {
+		out["default"] = s.Default
 	}
 	switch s.Type {
 	case SchemaStruct:

@@ -1,6 +1,7 @@
 package connect
 
 import (
+	"math/big"
 	"strings"
 	"testing"
 )
@@ -23,6 +24,18 @@ func TestValidateSkipsConfigReferences(t *testing.T) {
 	for v, want := range map[string]bool{"${env:X}": true, "a${dir:/d:f}b": true, "${x}": false, "$env:X": false, "plain": false} {
 		if HasConfigReference(v) != want {
 			t.Errorf("HasConfigReference(%q) = %v", v, !want)
+		}
+	}
+}
+
+func TestDecimalString(t *testing.T) {
+	for _, c := range []struct {
+		unscaled int64
+		scale    int32
+		want     string
+	}{{-12340, 3, "-12.340"}, {5, 3, "0.005"}, {-5, 1, "-0.5"}, {123, 0, "123"}, {12, -2, "1200"}, {0, 2, "0.00"}} {
+		if got := (Decimal{Unscaled: big.NewInt(c.unscaled), Scale: c.scale}).String(); got != c.want {
+			t.Errorf("Decimal{%d, %d} = %q, want %q", c.unscaled, c.scale, got, c.want)
 		}
 	}
 }
