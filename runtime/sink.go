@@ -122,7 +122,9 @@ func (r *sinkRun) clientOpts() []kgo.Opt {
 		kgo.WithLogger(kgoLogger{log: r.log}),
 	}
 	if s.regex != "" {
-		opts = append(opts, kgo.ConsumeRegex(), kgo.ConsumeTopics(s.regex))
+		// Anchored: Kafka matches topics.regex against whole topic names,
+		// kgo anywhere in a name.
+		opts = append(opts, kgo.ConsumeRegex(), kgo.ConsumeTopics(connect.AnchoredTopicsRegex(s.regex)))
 	} else {
 		opts = append(opts, kgo.ConsumeTopics(s.topics...))
 	}

@@ -336,24 +336,31 @@ func TestFailedTaskRestartsFromCommit(t *testing.T) {
 	w.stop(t)
 }
 
-// topics.regex subscribes to every matching topic and no other.
+// topics.regex subscribes to every topic whose whole name matches, as
+// Kafka does, and no other: not xev-a (it ends with a match) nor ev-a-dlq
+// (it starts with one).
 func TestTopicsRegex(t *testing.T) {
-	addr := newCluster(t, 1, "ev-a", "ev-b", "other")
+	addr := newCluster(t, 1, "ev-a", "ev-b", "other", "xev-a", "ev-a-dlq")
 	cl := newClient(t, addr, manualPartitioner())
 	produce(t, cl, "ev-a", 0, "1", "2")
 	produce(t, cl, "ev-b", 0, "3")
 	produce(t, cl, "other", 0, "4")
+	produce(t, cl, "xev-a", 0, "5")
+	produce(t, cl, "ev-a-dlq", 0, "6")
 	rec := newRecorder()
-	w := startWorker(t, testSpec("regex", addr, 1, 1, map[string]string{"topics.regex": "ev-.*"}), 0, testRegistry(t, rec))
+	w := startWorker(t, testSpec("regex", addr, 1, 1, map[string]string{"topics.regex": "ev-a|ev-b"}), 0, testRegistry(t, rec))
 	eventually(t, 20*time.Second, "3 records", func() bool { return len(rec.deliveries()) == 3 })
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond)
 	for _, d := range rec.deliveries() {
-		if d.tp.Topic == "other" {
-			t.Errorf("delivered from a topic the regex does not match: %+v", d)
+		if d.tp.Topic != "ev-a" && d.tp.Topic != "ev-b" {
+			t.Errorf("delivered from a topic the regex does not match as a whole: %+v", d)
 		}
 		if s, ok := d.value.(string); !ok || s == "" {
 			t.Errorf("value %#v, want a string (StringConverter is the default)", d.value)
 		}
+	}
+	if n := len(rec.deliveries()); n != 3 {
+		t.Errorf("delivered %d records, want 3", n)
 	}
 	w.stop(t)
 }

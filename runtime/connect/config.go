@@ -222,8 +222,8 @@ func HasConfigReference(v string) bool { return configRef.MatchString(v) }
 var SinkFrameworkConfig = []ConfigField{
 	{Name: KeyTasksMax, Type: TypeInt, Default: "1", Validate: AtLeast(1), Doc: "maximum number of tasks"},
 	{Name: KeyTopics, Type: TypeList, Doc: "topics to consume, comma-separated (this or topics.regex)"},
-	{Name: KeyTopicsRegex, Type: TypeString, Doc: "regular expression of topics to consume (this or topics)", Validate: func(v string) error {
-		if _, err := regexp.Compile(v); err != nil {
+	{Name: KeyTopicsRegex, Type: TypeString, Doc: "regular expression of topics to consume, matched against a whole topic name as Kafka does (this or topics)", Validate: func(v string) error {
+		if _, err := TopicsRegex(v); err != nil {
 			return fmt.Errorf("is not a valid regular expression: %v", err)
 		}
 		return nil
@@ -258,8 +258,23 @@ func validateSinkFramework(es *ConfigErrors, cfg map[string]string) {
 				es.add(KeyDLQTopic, "must not be one of the topics the connector consumes (%q)", dlq)
 			}
 		}
+		// A sink reading its own dead letter queue would loop on every
+		// record it cannot handle (Kafka Connect refuses it too).
+		if re, err := TopicsRegex(regex); regex != "" && err == nil && re.MatchString(dlq) {
+			es.add(KeyDLQTopic, "must not be a topic the connector consumes: %q matches topics.regex %q", dlq, regex)
+		}
 	}
 }
+
+// TopicsRegex compiles a topics.regex value as Kafka applies it: the
+// expression must match a topic's whole name (Java's Pattern.matches), so
+// "orders" reads orders and not orders-dlq.
+func TopicsRegex(expr string) (*regexp.Regexp, error) {
+	return regexp.Compile(AnchoredTopicsRegex(expr))
+}
+
+// AnchoredTopicsRegex returns expr anchored to match a whole topic name.
+func AnchoredTopicsRegex(expr string) string { return `^(?:` + strings.TrimSpace(expr) + `)$` }
 
 // SplitList splits a comma-separated list, trimming blanks and dropping
 // empty items.

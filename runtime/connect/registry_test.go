@@ -157,3 +157,36 @@ func TestValidateConfigCrossKeyHook(t *testing.T) {
 		t.Errorf("references are the worker's to check: %v", err)
 	}
 }
+
+// topics.regex matches whole topic names, as Kafka's: a dead letter queue
+// the regex matches is refused (the sink would read its own DLQ), one it
+// only matches inside the name is not.
+func TestTopicsRegexAndDLQ(t *testing.T) {
+	r := NewRegistry()
+	_ = r.Register(testPlugin())
+	for _, tc := range []struct {
+		regex, dlq string
+		refused    bool
+	}{
+		{"orders", "orders-dlq", false}, // matched anywhere it would be refused
+		{"orders.*", "orders-dlq", true},
+		{"ev-.*", "ev-a-dlq", true},
+		{"ev-a|ev-b", "xev-a", false},
+		{"ev-a|ev-b", "ev-b", true},
+	} {
+		err := r.ValidateConfig("x.Sink", map[string]string{"topics.regex": tc.regex, "size": "1", "errors.deadletterqueue.topic.name": tc.dlq})
+		refused := err != nil && strings.Contains(err.Error(), "errors.deadletterqueue.topic.name")
+		if refused != tc.refused {
+			t.Errorf("regex %q, dlq %q: refused=%v (%v), want %v", tc.regex, tc.dlq, refused, err, tc.refused)
+		}
+	}
+	re, err := TopicsRegex("ev-a|ev-b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for topic, want := range map[string]bool{"ev-a": true, "ev-b": true, "xev-a": false, "ev-a-dlq": false, "ev-bb": false} {
+		if got := re.MatchString(topic); got != want {
+			t.Errorf("%q matches %v, want %v", topic, got, want)
+		}
+	}
+}
