@@ -33,9 +33,11 @@ type sinkRun struct {
 
 	keyConv, valConv connect.Converter
 	hdrConv          connect.Converter
-	chain            connect.Chain // the connector's transforms, this run's own instances
-	fail             context.CancelCauseFunc
-	lag              *atomic.Int64
+	// The converters' classes, for __connect.errors.class.name.
+	keyClass, valClass, hdrClass string
+	chain                        connect.Chain // the connector's transforms, this run's own instances
+	fail                         context.CancelCauseFunc
+	lag                          *atomic.Int64
 
 	mu        sync.Mutex
 	assigned  map[connect.TopicPartition]bool
@@ -86,6 +88,9 @@ func (w *Worker) runSinkTask(ctx context.Context, id int) error {
 		w: w, id: id, log: log, s: w.sink,
 		task:    w.plugin.NewSinkTask(),
 		keyConv: keyConv, valConv: valConv, hdrConv: hdrConv,
+		keyClass:  convert.ClassFromConfig(w.spec.Config, w.spec.WorkerProperties, true),
+		valClass:  convert.ClassFromConfig(w.spec.Config, w.spec.WorkerProperties, false),
+		hdrClass:  convert.HeaderClassFromConfig(w.spec.Config, w.spec.WorkerProperties),
 		chain:     chain,
 		lastPut:   map[connect.TopicPartition]int64{},
 		lag:       lag.(*atomic.Int64),
@@ -389,24 +394,37 @@ func (r *sinkRun) convert(kr *kgo.Record, dst *connect.Record) error {
 		}
 	}
 	var err error
-	if dst.Key, err = r.keyConv.ToValue(kr.Topic, kr.Key); err != nil {
-		return &stageError{stage: "KEY_CONVERTER", err: fmt.Errorf("key: %w", err)}
+	if dst.KeySchema, dst.Key, err = toSchemaAndValue(r.keyConv, kr.Topic, kr.Key); err != nil {
+		return &stageError{stage: "KEY_CONVERTER", class: r.keyClass, err: fmt.Errorf("key: %w", err)}
 	}
-	if dst.Value, err = r.valConv.ToValue(kr.Topic, kr.Value); err != nil {
-		return &stageError{stage: "VALUE_CONVERTER", err: fmt.Errorf("value: %w", err)}
+	if dst.ValueSchema, dst.Value, err = toSchemaAndValue(r.valConv, kr.Topic, kr.Value); err != nil {
+		return &stageError{stage: "VALUE_CONVERTER", class: r.valClass, err: fmt.Errorf("value: %w", err)}
 	}
 	for i, h := range dst.Headers {
 		if dst.Headers[i].Data, err = r.hdrConv.ToValue(kr.Topic, h.Value); err != nil {
-			return &stageError{stage: "HEADER_CONVERTER", err: fmt.Errorf("header %q: %w", h.Key, err)}
+			return &stageError{stage: "HEADER_CONVERTER", class: r.hdrClass, err: fmt.Errorf("header %q: %w", h.Key, err)}
 		}
 	}
 	return nil
 }
 
+// toSchemaAndValue converts data with c, with its Connect schema when c
+// reads schemas (JsonConverter with schemas.enable=true).
+func toSchemaAndValue(c connect.Converter, topic string, data []byte) (*connect.Schema, any, error) {
+	if sc, ok := c.(connect.SchemaConverter); ok {
+		return sc.ToSchemaAndValue(topic, data)
+	}
+	v, err := c.ToValue(topic, data)
+	return nil, v, err
+}
+
 // stageError is a record failure with the Kafka Connect stage it happened
-// in (KEY_CONVERTER, VALUE_CONVERTER, HEADER_CONVERTER, TRANSFORMATION).
+// in (KEY_CONVERTER, VALUE_CONVERTER, HEADER_CONVERTER, TRANSFORMATION) and
+// the class that failed (the converter's; a transform's is in its
+// connect.TransformError).
 type stageError struct {
 	stage string
+	class string
 	err   error
 }
 
@@ -435,13 +453,15 @@ func (r *sinkRun) transform(rec *connect.Record) (*connect.Record, error) {
 	if out == nil {
 		return nil, nil
 	}
-	if out.RawKey == nil && out.Key != nil {
-		if out.RawKey, err = r.keyConv.FromValue(out.Topic, out.Key); err != nil {
+	// A value with a schema is encoded with it (the transforms keep the
+	// schema in step with the value), as Kafka Connect's converters would.
+	if out.RawKey == nil && (out.Key != nil || out.KeySchema != nil) {
+		if out.RawKey, err = fromValue(r.keyConv, out.Topic, out.KeySchema, out.Key); err != nil {
 			return nil, &stageError{stage: "TRANSFORMATION", err: fmt.Errorf("encode transformed key: %w", err)}
 		}
 	}
-	if out.RawValue == nil && out.Value != nil {
-		if out.RawValue, err = r.valConv.FromValue(out.Topic, out.Value); err != nil {
+	if out.RawValue == nil && (out.Value != nil || out.ValueSchema != nil) {
+		if out.RawValue, err = fromValue(r.valConv, out.Topic, out.ValueSchema, out.Value); err != nil {
 			return nil, &stageError{stage: "TRANSFORMATION", err: fmt.Errorf("encode transformed value: %w", err)}
 		}
 	}

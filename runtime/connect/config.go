@@ -233,6 +233,7 @@ var SinkFrameworkConfig = []ConfigField{
 	{Name: KeyHeaderConverter, Type: TypeClass, Validate: isHeaderConverter, Doc: "converter of record headers (overrides the worker configuration; default SimpleHeaderConverter)"},
 	{Name: KeyKeyConverter + ".schemas.enable", Type: TypeBoolean, Doc: "JsonConverter: keys carry a schema/payload envelope"},
 	{Name: KeyValueConverter + ".schemas.enable", Type: TypeBoolean, Doc: "JsonConverter: values carry a schema/payload envelope"},
+	JSONConverterFields[0], JSONConverterFields[1], JSONConverterFields[2], JSONConverterFields[3],
 	{Name: KeyErrorsTolerance, Type: TypeString, Default: "none", Validate: OneOf("none", "all"), Doc: "none: a record that cannot be converted fails the task; all: it is skipped"},
 	{Name: KeyDLQTopic, Type: TypeString, Doc: "topic that receives records skipped under errors.tolerance=all"},
 	{Name: KeyDLQReplication, Type: TypeInt, Doc: "replication factor of the dead letter queue topic if it is created (default: the broker's)"},
@@ -240,6 +241,24 @@ var SinkFrameworkConfig = []ConfigField{
 	{Name: KeyErrorsLog, Type: TypeBoolean, Default: "false", Doc: "log every skipped record's coordinates"},
 	RetryTimeoutField, RetryMaxDelayField,
 	{Name: KeyOffsetFlushMs, Type: TypeLong, Validate: AtLeast(1), Doc: "how often durable offsets are committed (default 60000)"},
+}
+
+// JSONConverterFields are the JsonConverter properties a connector may set
+// for its key and value converters besides schemas.enable.
+var JSONConverterFields = []ConfigField{
+	{Name: KeyKeyConverter + ".decimal.format", Type: TypeString, Validate: decimalFormat, Doc: "JsonConverter: BASE64 (default) or NUMERIC, how Decimal keys are written"},
+	{Name: KeyValueConverter + ".decimal.format", Type: TypeString, Validate: decimalFormat, Doc: "JsonConverter: BASE64 (default) or NUMERIC, how Decimal values are written"},
+	{Name: KeyKeyConverter + ".replace.null.with.default", Type: TypeBoolean, Doc: "JsonConverter: a null key field with a schema default reads and writes as the default (default true)"},
+	{Name: KeyValueConverter + ".replace.null.with.default", Type: TypeBoolean, Doc: "JsonConverter: a null value field with a schema default reads and writes as the default (default true)"},
+}
+
+// decimalFormat accepts JsonConverter's decimal.format values, in any case.
+func decimalFormat(v string) error {
+	switch strings.ToUpper(strings.TrimSpace(v)) {
+	case "BASE64", "NUMERIC":
+		return nil
+	}
+	return fmt.Errorf("must be BASE64 or NUMERIC, got %q", v)
 }
 
 func validateSinkFramework(es *ConfigErrors, cfg map[string]string) {

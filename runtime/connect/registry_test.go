@@ -190,3 +190,15 @@ func TestTopicsRegexAndDLQ(t *testing.T) {
 		}
 	}
 }
+
+// JsonConverter's decimal.format is checked at create time, in any case.
+func TestDecimalFormatValidated(t *testing.T) {
+	r := NewRegistry()
+	_ = r.Register(testPlugin())
+	for v, ok := range map[string]bool{"NUMERIC": true, "base64": true, "HEX": false} {
+		err := r.ValidateConfig("x.Sink", map[string]string{"topics": "a", "size": "1", "value.converter.decimal.format": v})
+		if (err == nil) != ok || (!ok && !strings.Contains(err.Error(), "value.converter.decimal.format: must be BASE64 or NUMERIC")) {
+			t.Errorf("decimal.format=%s: %v", v, err)
+		}
+	}
+}

@@ -5,7 +5,9 @@ import (
 	"strings"
 )
 
-// Schema types, as Kafka Connect's Schema.Type names them in JSON.
+// Schema types, as Kafka Connect's Schema.Type names them (lowercase).
+// JsonConverter's envelope writes float32 and float64 as "float" and
+// "double".
 const (
 	SchemaInt8    = "int8"
 	SchemaInt16   = "int16"
@@ -108,7 +110,14 @@ func (s *Schema) JSON() map[string]any {
 	if s == nil {
 		return nil
 	}
-	out := map[string]any{"type": s.Type, "optional": s.Optional}
+	typ := s.Type
+	switch typ {
+	case SchemaFloat32:
+		typ = "float"
+	case SchemaFloat64:
+		typ = "double"
+	}
+	out := map[string]any{"type": typ, "optional": s.Optional}
 	if s.Name != "" {
 		out["name"] = s.Name
 	}
@@ -146,11 +155,16 @@ func (s *Schema) JSON() map[string]any {
 	return out
 }
 
-// SchemaConverter is a Converter that can write a value's schema with it
-// (JsonConverter). The runtime uses it for source records that carry a
-// schema.
+// SchemaConverter is a Converter that reads and writes Connect schemas with
+// the data (JsonConverter). The runtime reads sink records with
+// ToSchemaAndValue (setting Record.KeySchema and ValueSchema) and writes
+// records that carry a schema with FromSchemaAndValue.
 type SchemaConverter interface {
 	Converter
+	// ToSchemaAndValue converts raw bytes into a value and the schema that
+	// describes it (nil when the data carries none); the value has the
+	// schema's Go shape (Schema's doc).
+	ToSchemaAndValue(topic string, data []byte) (*Schema, any, error)
 	// FromSchemaAndValue converts value, described by schema, into raw
 	// bytes.
 	FromSchemaAndValue(topic string, schema *Schema, value any) ([]byte, error)

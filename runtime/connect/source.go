@@ -13,8 +13,8 @@ type SourceRecord struct {
 	Value     any
 	// KeySchema and ValueSchema, if set, describe Key and Value (Kafka
 	// Connect's keySchema, valueSchema); converters that write schemas put
-	// them in the record. A record passed through transforms loses them:
-	// Ferry's transforms work on schemaless values.
+	// them in the record. Transforms update them with the values they
+	// change, as Kafka's do.
 	KeySchema   *Schema
 	ValueSchema *Schema
 	Headers     []Header
@@ -126,6 +126,7 @@ var SourceFrameworkConfig = []ConfigField{
 	{Name: KeyHeaderConverter, Type: TypeClass, Validate: isHeaderConverter, Doc: "converter of record headers (overrides the worker configuration; default SimpleHeaderConverter)"},
 	{Name: KeyKeyConverter + ".schemas.enable", Type: TypeBoolean, Doc: "JsonConverter: keys carry a schema/payload envelope"},
 	{Name: KeyValueConverter + ".schemas.enable", Type: TypeBoolean, Doc: "JsonConverter: values carry a schema/payload envelope"},
+	JSONConverterFields[0], JSONConverterFields[1], JSONConverterFields[2], JSONConverterFields[3],
 	{Name: KeyErrorsTolerance, Type: TypeString, Default: "none", Validate: OneOf("none", "all"), Doc: "none: a record that cannot be converted or transformed fails the task; all: it is skipped"},
 	{Name: KeyErrorsLog, Type: TypeBoolean, Default: "false", Doc: "log every skipped record"},
 	RetryTimeoutField, RetryMaxDelayField,

@@ -12,6 +12,12 @@ import (
 // and the task. Apply returns the record to pass on, or nil to drop it (as
 // Filter does). It may change rec in place and return it. A transform is
 // used from one goroutine at a time.
+//
+// A transform that changes a key or value the record has a schema for
+// (Record.KeySchema, ValueSchema) sets the schema that describes the new
+// value, as Kafka's transforms do (schemas are shared between records:
+// make a new one, never change one in place), or nil when it cannot. The
+// runtime encodes a changed key or value with its schema.
 type Transform interface {
 	Apply(rec *Record) (*Record, error)
 }
@@ -174,7 +180,8 @@ func (c Chain) ApplySource(sr *SourceRecord, ts time.Time) (*SourceRecord, error
 	if len(c) == 0 {
 		return sr, nil
 	}
-	rec := &Record{Topic: sr.Topic, Partition: -1, Offset: -1, Timestamp: ts, Key: sr.Key, Value: sr.Value, Headers: sr.Headers}
+	rec := &Record{Topic: sr.Topic, Partition: -1, Offset: -1, Timestamp: ts, Key: sr.Key, Value: sr.Value,
+		KeySchema: sr.KeySchema, ValueSchema: sr.ValueSchema, Headers: sr.Headers}
 	if sr.Partition != nil {
 		rec.Partition = *sr.Partition
 	}
@@ -184,7 +191,8 @@ func (c Chain) ApplySource(sr *SourceRecord, ts time.Time) (*SourceRecord, error
 	}
 	res := *sr
 	res.Topic, res.Key, res.Value, res.Headers = out.Topic, out.Key, out.Value, out.Headers
-	res.KeySchema, res.ValueSchema = nil, nil // the transforms may have changed the values' shape
+	// The transforms keep each schema in step with its value.
+	res.KeySchema, res.ValueSchema = out.KeySchema, out.ValueSchema
 	if sr.Partition != nil || out.Partition >= 0 {
 		p := out.Partition
 		res.Partition = &p

@@ -47,7 +47,8 @@ func ParseString(s string) any {
 
 // FormatValue renders a value as text as Kafka Connect's
 // Values.convertToString does: strings as they are, numbers and booleans as
-// literals, time.Time as ISO-8601 UTC with milliseconds, []byte as base64,
+// literals, time.Time as ISO-8601 UTC with milliseconds, a Decimal in plain
+// notation (BigDecimal.toPlainString), []byte as base64,
 // maps and lists as compact JSON. nil gives nil.
 func FormatValue(v any) []byte {
 	switch x := v.(type) {
@@ -67,6 +68,8 @@ func FormatValue(v any) []byte {
 		return []byte(FormatDouble(float64(x)))
 	case time.Time:
 		return []byte(x.UTC().Format("2006-01-02T15:04:05.000Z"))
+	case Decimal:
+		return []byte(x.String())
 	case map[string]any, []any:
 		var buf bytes.Buffer
 		enc := json.NewEncoder(&buf)

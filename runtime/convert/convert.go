@@ -5,11 +5,12 @@ package convert
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/ferryhq/ferry/runtime/connect"
@@ -152,15 +153,32 @@ func (*ByteArray) FromValue(_ string, v any) ([]byte, error) {
 
 // JSON is org.apache.kafka.connect.json.JsonConverter. With schemas.enable
 // (the default, as in Kafka) every message is a {"schema":…,"payload":…}
-// envelope and the value is the payload, with "bytes" fields base64-decoded
-// as the schema says; without, the message is plain JSON. Numbers stay
-// json.Number so 64-bit integers are exact.
+// envelope: ToSchemaAndValue reads the schema into a connect.Schema and
+// shapes the payload after it (connect.Schema's doc lists the Go shapes),
+// refusing a payload that does not fit; a null schema leaves the payload
+// schemaless. Without schemas.enable the message is plain JSON. Schemaless
+// numbers stay json.Number so 64-bit integers are exact.
+//
+// Properties, as Kafka's: schemas.enable (true), decimal.format (BASE64:
+// a Decimal is written as base64 of its unscaled bytes; NUMERIC: as a JSON
+// number; both are read whatever the setting), replace.null.with.default
+// (true: a null or absent value of a schema with a default reads and
+// writes as the default), schemas.cache.size (1000 schemas read).
 type JSON struct {
 	Schemas bool
+
+	decimalNumeric bool // decimal.format=NUMERIC
+	replaceNull    bool // replace.null.with.default
+	cacheSize      int
 
 	// last is the schema this converter last wrote and its JSON: a task
 	// gives every record the same schema, which is rendered once.
 	last atomic.Pointer[renderedSchema]
+
+	// read caches the schemas read, by their JSON text: a topic's records
+	// carry the same schema, which is parsed once.
+	mu   sync.Mutex
+	read map[string]*connect.Schema
 }
 
 var _ connect.Converter = (*JSON)(nil)
@@ -169,19 +187,57 @@ var _ connect.Converter = (*JSON)(nil)
 // envelope while schemas.enable is true.
 var ErrEnvelope = errors.New(`JsonConverter with schemas.enable requires "schema" and "payload" fields and may not contain additional fields; if you are trying to deserialize plain JSON data, set schemas.enable=false`)
 
-// Configure reads schemas.enable (default true).
+// Configure reads schemas.enable (default true), decimal.format (BASE64 or
+// NUMERIC, any case), replace.null.with.default (true) and
+// schemas.cache.size (1000).
 func (j *JSON) Configure(props map[string]string, _ bool) error {
-	j.Schemas = true
-	if v, ok := props["schemas.enable"]; ok {
+	j.Schemas, j.replaceNull, j.decimalNumeric, j.cacheSize = true, true, false, defaultSchemaCache
+	var problems []string
+	boolProp := func(key string, dst *bool) {
+		v, ok := props[key]
+		if !ok {
+			return
+		}
 		switch strings.ToLower(strings.TrimSpace(v)) {
 		case "true":
+			*dst = true
 		case "false":
-			j.Schemas = false
+			*dst = false
 		default:
-			return fmt.Errorf("schemas.enable must be true or false, got %q", v)
+			problems = append(problems, fmt.Sprintf("%s must be true or false, got %q", key, v))
 		}
 	}
+	boolProp("schemas.enable", &j.Schemas)
+	boolProp("replace.null.with.default", &j.replaceNull)
+	if v, ok := props["decimal.format"]; ok {
+		if err := CheckDecimalFormat(v); err != nil {
+			problems = append(problems, "decimal.format "+err.Error())
+		}
+		j.decimalNumeric = strings.EqualFold(strings.TrimSpace(v), "NUMERIC")
+	}
+	if v, ok := props["schemas.cache.size"]; ok {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 0 {
+			problems = append(problems, fmt.Sprintf("schemas.cache.size must be a non-negative integer, got %q", v))
+		}
+		j.cacheSize = n
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
 	return nil
+}
+
+const defaultSchemaCache = 1000
+
+// CheckDecimalFormat checks a JsonConverter decimal.format value: BASE64 or
+// NUMERIC, in any case, as Kafka accepts it.
+func CheckDecimalFormat(v string) error {
+	switch strings.ToUpper(strings.TrimSpace(v)) {
+	case "BASE64", "NUMERIC":
+		return nil
+	}
+	return fmt.Errorf("must be BASE64 or NUMERIC, got %q", v)
 }
 
 func decodeJSON(data []byte) (any, error) {
@@ -195,122 +251,171 @@ func decodeJSON(data []byte) (any, error) {
 	return v, nil
 }
 
-// ToValue parses the JSON (nil for a Kafka null).
-func (j *JSON) ToValue(_ string, data []byte) (any, error) {
+// ToValue parses the JSON (nil for a Kafka null); with schemas.enable, the
+// payload shaped after its schema (ToSchemaAndValue without the schema).
+func (j *JSON) ToValue(topic string, data []byte) (any, error) {
+	_, v, err := j.ToSchemaAndValue(topic, data)
+	return v, err
+}
+
+var _ connect.SchemaConverter = (*JSON)(nil)
+
+// ToSchemaAndValue reads a message as Kafka's toConnectData: with
+// schemas.enable, the envelope's schema and its payload shaped after it (a
+// null schema gives a nil schema and the schemaless payload); without, a
+// nil schema and the plain JSON. A Kafka null is (nil, nil).
+func (j *JSON) ToSchemaAndValue(_ string, data []byte) (*connect.Schema, any, error) {
 	if data == nil {
+		return nil, nil, nil
+	}
+	if !j.Schemas {
+		if len(data) == 0 {
+			return nil, nil, nil // as Kafka: empty bytes are a null
+		}
+		v, err := decodeJSON(data)
+		return nil, v, err
+	}
+	raw, payload, err := readEnvelope(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := j.schemaOf(raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("envelope schema: %w", err)
+	}
+	if s == nil {
+		return nil, payload, nil
+	}
+	v, err := j.toConnect(s, payload)
+	if err != nil {
+		return nil, nil, fmt.Errorf("payload does not fit its schema: %w", err)
+	}
+	return s, v, nil
+}
+
+// readEnvelope splits {"schema":…,"payload":…}: the schema's JSON text (to
+// look up parsed) and the decoded payload.
+func readEnvelope(data []byte) (schema []byte, payload any, err error) {
+	notEnvelope := func() ([]byte, any, error) {
+		if _, err := decodeJSON(data); err != nil {
+			return nil, nil, err
+		}
+		return nil, nil, ErrEnvelope
+	}
+	p := jsonParser{data: data, text: string(data)}
+	p.skipSpace()
+	if p.i >= len(data) || data[p.i] != '{' {
+		return notEnvelope()
+	}
+	p.i++
+	p.skipSpace()
+	var hasSchema, hasPayload bool
+	for p.i < len(data) && data[p.i] == '"' {
+		k, err := p.str()
+		if err != nil {
+			return notEnvelope()
+		}
+		p.skipSpace()
+		if p.i >= len(data) || data[p.i] != ':' {
+			return notEnvelope()
+		}
+		p.i++
+		p.skipSpace()
+		switch k {
+		case "schema":
+			start := p.i
+			if err := p.skipValue(); err != nil {
+				return notEnvelope()
+			}
+			schema, hasSchema = data[start:p.i], true
+		case "payload":
+			if payload, err = p.value(1); err != nil {
+				return notEnvelope()
+			}
+			hasPayload = true
+		default:
+			return notEnvelope()
+		}
+		end, err := p.separator('}')
+		if err != nil {
+			return notEnvelope()
+		}
+		if end {
+			if rest := bytes.TrimSpace(data[p.i:]); len(rest) > 0 || !hasSchema || !hasPayload {
+				return notEnvelope()
+			}
+			return schema, payload, nil
+		}
+	}
+	return notEnvelope()
+}
+
+// schemaOf returns the schema whose JSON text is raw, parsed once.
+func (j *JSON) schemaOf(raw []byte) (*connect.Schema, error) {
+	if string(raw) == "null" {
 		return nil, nil
 	}
-	v, err := decodeJSON(data)
+	j.mu.Lock()
+	s, ok := j.read[string(raw)]
+	j.mu.Unlock()
+	if ok {
+		return s, nil
+	}
+	tree, err := decodeJSON(raw)
 	if err != nil {
 		return nil, err
 	}
-	if !j.Schemas {
-		return v, nil
+	if s, err = j.parseSchema(tree); err != nil {
+		return nil, err
 	}
-	env, ok := v.(map[string]any)
-	if !ok || len(env) != 2 {
-		return nil, ErrEnvelope
+	j.mu.Lock()
+	if j.read == nil || len(j.read) >= max(j.cacheSize, 1) {
+		j.read = map[string]*connect.Schema{} // full: start over, as an LRU would evict
 	}
-	schema, okS := env["schema"]
-	payload, okP := env["payload"]
-	if !okS || !okP {
-		return nil, ErrEnvelope
+	if j.cacheSize > 0 {
+		j.read[string(raw)] = s
 	}
-	return applySchema(schema, payload)
-}
-
-// applySchema walks payload along schema, decoding base64 "bytes" values.
-func applySchema(schema, payload any) (any, error) {
-	s, ok := schema.(map[string]any)
-	if !ok || payload == nil {
-		return payload, nil // null schema: schemaless payload
-	}
-	typ, _ := s["type"].(string)
-	switch typ {
-	case "bytes":
-		str, ok := payload.(string)
-		if !ok {
-			return nil, fmt.Errorf("schema type bytes needs a base64 string payload, got %T", payload)
-		}
-		b, err := base64.StdEncoding.DecodeString(str)
-		if err != nil {
-			return nil, fmt.Errorf("schema type bytes: invalid base64: %w", err)
-		}
-		return b, nil
-	case "struct":
-		obj, ok := payload.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("schema type struct needs an object payload, got %T", payload)
-		}
-		fields, _ := s["fields"].([]any)
-		for _, f := range fields {
-			fm, _ := f.(map[string]any)
-			name, _ := fm["field"].(string)
-			if fv, ok := obj[name]; ok {
-				cv, err := applySchema(fm, fv)
-				if err != nil {
-					return nil, fmt.Errorf("field %q: %w", name, err)
-				}
-				obj[name] = cv
-			}
-		}
-		return obj, nil
-	case "array":
-		arr, ok := payload.([]any)
-		if !ok {
-			return nil, fmt.Errorf("schema type array needs an array payload, got %T", payload)
-		}
-		for i := range arr {
-			cv, err := applySchema(s["items"], arr[i])
-			if err != nil {
-				return nil, fmt.Errorf("item %d: %w", i, err)
-			}
-			arr[i] = cv
-		}
-		return arr, nil
-	case "map":
-		if obj, ok := payload.(map[string]any); ok {
-			for k, v := range obj {
-				cv, err := applySchema(s["values"], v)
-				if err != nil {
-					return nil, fmt.Errorf("map value %q: %w", k, err)
-				}
-				obj[k] = cv
-			}
-			return obj, nil
-		}
-		return payload, nil // non-string keys travel as [[k, v], ...]; kept as is
-	}
-	return payload, nil
+	j.mu.Unlock()
+	return s, nil
 }
 
 // FromValue renders v as JSON; with schemas.enable, inside an envelope with
-// a null schema (Ferry values carry no Connect schema).
+// a null schema (the value has no Connect schema).
 func (j *JSON) FromValue(_ string, v any) ([]byte, error) {
 	if v == nil && !j.Schemas {
 		return nil, nil
 	}
 	if j.Schemas {
-		return envelope(nullSchema, nil, v)
+		return envelope(nullSchema, func(b *bytes.Buffer) error { return writeMarshal(b, v) })
 	}
 	return Marshal(v)
 }
 
-var _ connect.SchemaConverter = (*JSON)(nil)
-
-// FromSchemaAndValue renders v as JSON; with schemas.enable, inside an
-// envelope whose schema is s, as Kafka's JsonConverter writes a value with
-// a Connect schema. A nil s is FromValue.
+// FromSchemaAndValue renders v, described by s, as Kafka's fromConnectData:
+// with schemas.enable inside an envelope whose schema is s, else the value
+// alone, written after s either way (logical types, bytes, defaults, a
+// struct's fields in the schema's order). A nil s is FromValue.
 func (j *JSON) FromSchemaAndValue(topic string, s *connect.Schema, v any) ([]byte, error) {
-	if s == nil || !j.Schemas {
+	if s == nil {
 		return j.FromValue(topic, v)
+	}
+	if !j.Schemas {
+		var b bytes.Buffer
+		if err := j.writePayload(&b, s, v); err != nil {
+			return nil, err
+		}
+		return b.Bytes(), nil
 	}
 	r := j.last.Load()
 	if r == nil || r.s != s {
-		r = &renderedSchema{s: s, json: schemaJSON(s)}
+		js, err := j.schemaJSON(s)
+		if err != nil {
+			return nil, err
+		}
+		r = &renderedSchema{s: s, json: js}
 		j.last.Store(r)
 	}
-	return envelope(r.json, s, v)
+	return envelope(r.json, func(b *bytes.Buffer) error { return j.writePayload(b, s, v) })
 }
 
 // Marshal encodes v as compact JSON without HTML escaping and without a

@@ -76,3 +76,15 @@ func HeaderFromConfig(connector, worker map[string]string) (connect.Converter, e
 	}
 	return NewHeader(class, props)
 }
+
+// HeaderClassFromConfig returns the header converter class HeaderFromConfig
+// uses.
+func HeaderClassFromConfig(connector, worker map[string]string) string {
+	if v := strings.TrimSpace(connector[connect.KeyHeaderConverter]); v != "" {
+		return v
+	}
+	if v := strings.TrimSpace(worker[connect.KeyHeaderConverter]); v != "" {
+		return v
+	}
+	return DefaultHeaderConverter
+}

@@ -368,3 +368,65 @@ func (p *jsonParser) hex4() (rune, bool) {
 	}
 	return r, true
 }
+
+// skipValue moves past one JSON value at p.i without decoding it. It finds
+// where the value ends; it does not check it (the caller parses what it
+// has not seen before).
+func (p *jsonParser) skipValue() error {
+	d := p.data
+	if p.i >= len(d) {
+		return p.unexpected()
+	}
+	switch d[p.i] {
+	case '"':
+		return p.skipString()
+	case '{', '[':
+		depth := 0
+		for p.i < len(d) {
+			switch d[p.i] {
+			case '"':
+				if err := p.skipString(); err != nil {
+					return err
+				}
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					p.i++
+					return nil
+				}
+			}
+			p.i++
+		}
+		return p.unexpected()
+	}
+	start := p.i
+	for p.i < len(d) {
+		switch d[p.i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			if p.i == start {
+				return p.unexpected()
+			}
+			return nil
+		}
+		p.i++
+	}
+	return nil
+}
+
+// skipString moves past the string at p.i (which is '"').
+func (p *jsonParser) skipString() error {
+	d := p.data
+	for p.i++; p.i < len(d); p.i++ {
+		switch d[p.i] {
+		case '\\':
+			p.i++
+		case '"':
+			p.i++
+			return nil
+		}
+	}
+	return p.unexpected()
+}

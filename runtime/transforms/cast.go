@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/big"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ type cast struct {
 	whole string            // non-empty: cast the whole key or value
 	casts map[string]string // field → type
 	order []string
+	cache schemaCache
 }
 
 var _ connect.Transform = (*cast)(nil)
@@ -72,6 +74,9 @@ func (t *cast) Apply(r *connect.Record) (*connect.Record, error) {
 	if v == nil {
 		return r, nil
 	}
+	if sc := t.side.schema(r); sc != nil {
+		return t.applyWithSchema(r, sc, v)
+	}
 	if t.whole != "" {
 		cv, err := castTo(v, t.whole)
 		if err != nil {
@@ -97,6 +102,120 @@ func (t *cast) Apply(r *connect.Record) (*connect.Record, error) {
 	}
 	t.side.set(r, out)
 	return r, nil
+}
+
+// applyWithSchema casts with Kafka's getOrBuildSchema: a cast field's
+// schema becomes the target type (optional if it was, its default cast
+// too), the others stay; a whole-value cast makes a schema of the target
+// type. A logical type cast to another type loses its name.
+func (t *cast) applyWithSchema(r *connect.Record, sc *connect.Schema, v any) (*connect.Record, error) {
+	upd, err := t.cache.get(sc, func() (*connect.Schema, error) {
+		if t.whole != "" {
+			return castSchema(sc, t.whole)
+		}
+		if sc.Type != connect.SchemaStruct {
+			return nil, fmt.Errorf("only Struct objects supported for [cast types], found: %s", sc.Type)
+		}
+		out := structLike(sc)
+		out.Optional = sc.Optional
+		for _, f := range sc.Fields {
+			fs := f.Schema
+			if typ, ok := t.casts[f.Name]; ok {
+				var err error
+				if fs, err = castSchema(fs, typ); err != nil {
+					return nil, fmt.Errorf("field %q: %w", f.Name, err)
+				}
+			}
+			out.Fields = append(out.Fields, connect.Field{Name: f.Name, Schema: fs})
+		}
+		return out, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if t.whole != "" {
+		cv, err := castWithSchema(sc, v, t.whole)
+		if err != nil {
+			return nil, err
+		}
+		t.side.setWithSchema(r, upd, cv)
+		return r, nil
+	}
+	m, err := requireStruct(sc, v, "cast types")
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]any, len(m))
+	for _, f := range sc.Fields {
+		x := m[f.Name]
+		if typ, ok := t.casts[f.Name]; ok {
+			cv, err := castWithSchema(f.Schema, x, typ)
+			if err != nil {
+				return nil, fmt.Errorf("field %q: %w", f.Name, err)
+			}
+			x = cv
+		}
+		out[f.Name] = x
+	}
+	t.side.setWithSchema(r, upd, out)
+	return r, nil
+}
+
+// castSchema is the schema of a value of schema s cast to typ.
+func castSchema(s *connect.Schema, typ string) (*connect.Schema, error) {
+	switch s.Type {
+	case connect.SchemaStruct, connect.SchemaArray, connect.SchemaMap:
+		return nil, fmt.Errorf("cast transformation does not support casting to/from %s", strings.ToUpper(s.Type))
+	}
+	out := &connect.Schema{Type: typ, Optional: s.Optional}
+	if typ == s.Type || !isLogical(s) {
+		out.Name, out.Version, out.Doc, out.Parameters = s.Name, s.Version, s.Doc, s.Parameters
+	}
+	if typ == s.Type && isLogical(s) {
+		return s, nil // nothing changes
+	}
+	if s.Default != nil {
+		d, err := castWithSchema(s, s.Default, typ)
+		if err != nil {
+			return nil, fmt.Errorf("default: %w", err)
+		}
+		out.Default = d
+	}
+	return out, nil
+}
+
+// castWithSchema casts v, described by s, to typ as Kafka's
+// castValueToType: a Date, Time or Timestamp cast to a string is its ISO
+// 8601 text (Values.dateFormatFor), cast to a number its base
+// representation.
+func castWithSchema(s *connect.Schema, v any, typ string) (any, error) {
+	if t, ok := v.(time.Time); ok && typ == "string" {
+		switch s.Name {
+		case connect.DateSchemaName:
+			return t.UTC().Format("2006-01-02"), nil
+		case connect.TimeSchemaName:
+			return t.UTC().Format("15:04:05.000Z"), nil
+		}
+		return castTo(t, typ)
+	}
+	return castTo(encodeLogical(s, v), typ)
+}
+
+// encodeLogical turns a Date, Time or Timestamp value into its base
+// representation (days, milliseconds of the day, milliseconds), as Kafka's
+// Cast.encodeLogicalType before a cast.
+func encodeLogical(s *connect.Schema, v any) any {
+	t, ok := v.(time.Time)
+	if !ok {
+		return v
+	}
+	switch s.Name {
+	case connect.DateSchemaName:
+		return int32(t.UnixMilli() / (24 * 3600 * 1000))
+	case connect.TimeSchemaName:
+		return int32(t.UnixMilli() % (24 * 3600 * 1000))
+	}
+	return t.UnixMilli()
 }
 
 // typeKind names the Connect type of a Go value, as Cast's messages do.
@@ -127,6 +246,8 @@ func typeKind(v any) string {
 		return "bytes"
 	case time.Time:
 		return "timestamp"
+	case connect.Decimal:
+		return "decimal"
 	case []any:
 		return "array"
 	case map[string]any:
@@ -179,6 +300,8 @@ func castTo(v any, typ string) (any, error) {
 			return strings.EqualFold(x, "true"), nil
 		case []byte, time.Time:
 			return nil, fmt.Errorf("cast transformation does not support casting %s to boolean", typeKind(v))
+		case connect.Decimal:
+			return x.Unscaled != nil && x.Unscaled.Sign() != 0, nil
 		}
 		f, err := toFloat64(v)
 		if err != nil {
@@ -247,6 +370,9 @@ func toInt64(v any, typ string) (int64, error) {
 		return n, nil
 	case time.Time:
 		return x.UnixMilli(), nil
+	case connect.Decimal:
+		f, _ := decimalFloat(x).Float64()
+		return truncate(f), nil
 	}
 	return 0, fmt.Errorf("cast transformation does not support casting %s to %s", typeKind(v), typ)
 }
@@ -289,6 +415,18 @@ func toFloat64(v any) (float64, error) {
 		return f, nil
 	case time.Time:
 		return float64(x.UnixMilli()), nil
+	case connect.Decimal:
+		f, _ := decimalFloat(x).Float64()
+		return f, nil
 	}
 	return 0, fmt.Errorf("cast transformation does not support casting %s to a number", typeKind(v))
+}
+
+// decimalFloat is d's value as a big.Float.
+func decimalFloat(d connect.Decimal) *big.Float {
+	f, _, _ := big.ParseFloat(d.String(), 10, 64, big.ToNearestEven)
+	if f == nil {
+		return new(big.Float)
+	}
+	return f
 }

@@ -1,6 +1,9 @@
 package transforms
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/ferryhq/ferry/runtime/connect"
 )
 
@@ -10,6 +13,7 @@ type headerFrom struct {
 	fields  []string
 	headers []string
 	move    bool
+	cache   schemaCache
 }
 
 var _ connect.Transform = (*headerFrom)(nil)
@@ -32,23 +36,54 @@ func (t *headerFrom) Apply(r *connect.Record) (*connect.Record, error) {
 	if t.move {
 		op = "move"
 	}
-	m, err := requireMap(t.side.get(r), "header "+op)
+	sc := t.side.schema(r)
+	var m map[string]any
+	var err error
+	if sc != nil {
+		m, err = requireStruct(sc, t.side.get(r), "header "+op)
+		if err == nil {
+			for _, f := range t.fields {
+				if sc.Field(f) == nil {
+					return nil, fmt.Errorf("field %q is not in the %s's schema", f, strings.ToLower(t.side.String()))
+				}
+			}
+		}
+	} else {
+		m, err = requireMap(t.side.get(r), "header "+op)
+	}
 	if err != nil {
 		return nil, err
 	}
 	for i, f := range t.fields {
 		r.Headers = append(r.Headers, connect.Header{Key: t.headers[i], Data: m[f]})
 	}
-	if t.move {
-		out := make(map[string]any, len(m))
-		for k, x := range m {
-			out[k] = x
-		}
-		for _, f := range t.fields {
-			delete(out, f)
-		}
-		t.side.set(r, out)
+	if !t.move {
+		return r, nil
 	}
+	out := make(map[string]any, len(m))
+	for k, x := range m {
+		out[k] = x
+	}
+	for _, f := range t.fields {
+		delete(out, f)
+	}
+	if sc == nil {
+		t.side.set(r, out)
+		return r, nil
+	}
+	// The moved fields leave the schema too (Kafka's moveSchema).
+	upd, _ := t.cache.get(sc, func() (*connect.Schema, error) {
+		moved := setOf(t.fields)
+		s := structLike(sc)
+		s.Optional = sc.Optional
+		for _, f := range sc.Fields {
+			if !moved[f.Name] {
+				s.Fields = append(s.Fields, f)
+			}
+		}
+		return s, nil
+	})
+	t.side.setWithSchema(r, upd, out)
 	return r, nil
 }
 

@@ -11,17 +11,34 @@ import (
 	"github.com/ferryhq/ferry/runtime/connect"
 )
 
-// javaLayout translates a java.text.SimpleDateFormat pattern into a Go time
-// layout. It supports the letters timestamps use (y M d D E a H k h K m s S
-// z Z X) and quoted literals; others are an error.
-func javaLayout(p string) (string, error) {
-	var b strings.Builder
+// javaPattern is a java.text.SimpleDateFormat pattern: it formats times
+// letter by letter as Java does, and parses through the equivalent Go
+// layout.
+type javaPattern struct {
+	pattern  string
+	toks     []javaToken
+	layout   string // for parsing; "" when the pattern cannot be parsed
+	parseErr error  // why it cannot
+}
+
+// javaToken is a quoted literal or a run of one pattern letter.
+type javaToken struct {
+	lit    string
+	letter byte
+	n      int
+}
+
+// compileJava reads a SimpleDateFormat pattern. It supports the letters
+// timestamps use (y Y u M L d D E a H k h K m s S z Z X) and quoted
+// literals; others are an error.
+func compileJava(p string) (*javaPattern, error) {
+	jp := &javaPattern{pattern: p}
 	for i := 0; i < len(p); {
 		c := p[i]
 		if c == '\'' {
 			j := i + 1
 			if j < len(p) && p[j] == '\'' { // '' is a literal quote
-				b.WriteByte('\'')
+				jp.toks = append(jp.toks, javaToken{lit: "'"})
 				i += 2
 				continue
 			}
@@ -29,14 +46,14 @@ func javaLayout(p string) (string, error) {
 				j++
 			}
 			if j >= len(p) {
-				return "", fmt.Errorf("unterminated quote in pattern %q", p)
+				return nil, fmt.Errorf("unterminated quote in pattern %q", p)
 			}
-			b.WriteString(p[i+1 : j])
+			jp.toks = append(jp.toks, javaToken{lit: p[i+1 : j]})
 			i = j + 1
 			continue
 		}
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			b.WriteByte(c)
+			jp.toks = append(jp.toks, javaToken{lit: string(c)})
 			i++
 			continue
 		}
@@ -45,8 +62,118 @@ func javaLayout(p string) (string, error) {
 			n++
 		}
 		i += n
-		switch c {
-		case 'y', 'Y', 'u':
+		if !strings.ContainsRune("yYuMLdDEaHkhKmsSzZX", rune(c)) {
+			return nil, fmt.Errorf("illegal pattern character '%c' in %q", c, p)
+		}
+		jp.toks = append(jp.toks, javaToken{letter: c, n: n})
+	}
+	jp.layout, jp.parseErr = javaLayout(jp)
+	return jp, nil
+}
+
+// pad renders n with at least width digits, as Java pads numeric fields.
+func pad(n, width int) string {
+	s := strconv.Itoa(n)
+	if len(s) < width {
+		s = strings.Repeat("0", width-len(s)) + s
+	}
+	return s
+}
+
+// format renders t (in UTC) as SimpleDateFormat would.
+func (jp *javaPattern) format(t time.Time) string {
+	t = t.UTC()
+	var b strings.Builder
+	for _, tk := range jp.toks {
+		if tk.letter == 0 {
+			b.WriteString(tk.lit)
+			continue
+		}
+		n := tk.n
+		switch tk.letter {
+		case 'y', 'Y':
+			if n == 2 {
+				b.WriteString(pad(t.Year()%100, 2))
+			} else {
+				b.WriteString(pad(t.Year(), n))
+			}
+		case 'u': // day number of week, Monday 1 … Sunday 7
+			b.WriteString(pad((int(t.Weekday())+6)%7+1, n))
+		case 'M', 'L':
+			switch {
+			case n >= 4:
+				b.WriteString(t.Month().String())
+			case n == 3:
+				b.WriteString(t.Month().String()[:3])
+			default:
+				b.WriteString(pad(int(t.Month()), n))
+			}
+		case 'd':
+			b.WriteString(pad(t.Day(), n))
+		case 'D':
+			b.WriteString(pad(t.YearDay(), n))
+		case 'E':
+			if n >= 4 {
+				b.WriteString(t.Weekday().String())
+			} else {
+				b.WriteString(t.Weekday().String()[:3])
+			}
+		case 'a':
+			b.WriteString(t.Format("PM"))
+		case 'H': // hour of day, 0-23
+			b.WriteString(pad(t.Hour(), n))
+		case 'k': // hour of day, 1-24
+			h := t.Hour()
+			if h == 0 {
+				h = 24
+			}
+			b.WriteString(pad(h, n))
+		case 'K': // hour in am/pm, 0-11
+			b.WriteString(pad(t.Hour()%12, n))
+		case 'h': // hour in am/pm, 1-12
+			h := t.Hour() % 12
+			if h == 0 {
+				h = 12
+			}
+			b.WriteString(pad(h, n))
+		case 'm':
+			b.WriteString(pad(t.Minute(), n))
+		case 's':
+			b.WriteString(pad(t.Second(), n))
+		case 'S': // milliseconds, as Java counts them
+			b.WriteString(pad(t.Nanosecond()/1e6, n))
+		case 'z':
+			b.WriteString(t.Format("MST"))
+		case 'Z':
+			b.WriteString(t.Format("-0700"))
+		case 'X':
+			b.WriteString(t.Format([]string{"Z07", "Z0700", "Z07:00"}[min(n, 3)-1]))
+		}
+	}
+	return b.String()
+}
+
+// parse reads s with the pattern, in UTC unless it names a zone.
+func (jp *javaPattern) parse(s string) (time.Time, error) {
+	if jp.parseErr != nil {
+		return time.Time{}, jp.parseErr
+	}
+	return time.Parse(jp.layout, s)
+}
+
+// javaLayout translates a pattern into the Go layout that parses what it
+// formats. Fractions of a second (S) must follow '.' or ','; u, k and K
+// have no Go equivalent and are refused for parsing.
+func javaLayout(jp *javaPattern) (string, error) {
+	var b strings.Builder
+	for _, tk := range jp.toks {
+		if tk.letter == 0 {
+			b.WriteString(tk.lit)
+			continue
+		}
+		n := tk.n
+		switch tk.letter {
+		case 'y', 'Y':
 			if n == 2 {
 				b.WriteString("06")
 			} else {
@@ -66,9 +193,9 @@ func javaLayout(p string) (string, error) {
 			}
 		case 'a':
 			b.WriteString("PM")
-		case 'H', 'k':
+		case 'H':
 			b.WriteString("15")
-		case 'h', 'K':
+		case 'h':
 			b.WriteString([]string{"3", "03"}[min(n, 2)-1])
 		case 'm':
 			b.WriteString([]string{"4", "04"}[min(n, 2)-1])
@@ -77,7 +204,7 @@ func javaLayout(p string) (string, error) {
 		case 'S':
 			s := b.String()
 			if s == "" || (s[len(s)-1] != '.' && s[len(s)-1] != ',') {
-				return "", fmt.Errorf("pattern %q: fractions of a second (S) must follow '.' or ','", p)
+				return "", fmt.Errorf("pattern %q: parsing needs fractions of a second (S) to follow '.' or ','", jp.pattern)
 			}
 			b.WriteString(strings.Repeat("0", n))
 		case 'z':
@@ -86,8 +213,8 @@ func javaLayout(p string) (string, error) {
 			b.WriteString("-0700")
 		case 'X':
 			b.WriteString([]string{"Z07", "Z0700", "Z07:00"}[min(n, 3)-1])
-		default:
-			return "", fmt.Errorf("illegal pattern character '%c' in %q", c, p)
+		default: // u, k, K
+			return "", fmt.Errorf("pattern %q: letter '%c' can format timestamps but not parse them", jp.pattern, tk.letter)
 		}
 	}
 	return b.String(), nil
@@ -95,8 +222,8 @@ func javaLayout(p string) (string, error) {
 
 // timestampRouter is TimestampRouter.
 type timestampRouter struct {
-	format string
-	layout string
+	format  string
+	pattern *javaPattern
 }
 
 var _ connect.Transform = (*timestampRouter)(nil)
@@ -104,11 +231,11 @@ var _ connect.Transform = (*timestampRouter)(nil)
 func newTimestampRouter(o *opts) connect.Transform {
 	t := &timestampRouter{format: o.str("topic.format", "${topic}-${timestamp}")}
 	tf := o.str("timestamp.format", "yyyyMMdd")
-	l, err := javaLayout(tf)
+	p, err := compileJava(tf)
 	if err != nil {
 		o.bad("timestamp.format", "%v", err)
 	}
-	t.layout = l
+	t.pattern = p
 	return t
 }
 
@@ -116,7 +243,7 @@ func (t *timestampRouter) Apply(r *connect.Record) (*connect.Record, error) {
 	if r.Timestamp.IsZero() {
 		return nil, fmt.Errorf("timestamp missing on record: %s", r.Coordinates())
 	}
-	ts := r.Timestamp.UTC().Format(t.layout)
+	ts := t.pattern.format(r.Timestamp)
 	r.Topic = strings.ReplaceAll(strings.ReplaceAll(t.format, "${topic}", r.Topic), "${timestamp}", ts)
 	return r, nil
 }
@@ -135,9 +262,9 @@ type timestampConverter struct {
 	side      side
 	field     string
 	target    string
-	layout    string // "" when no format is set
-	pattern   string // the format as configured
+	pattern   *javaPattern // nil when no format is set
 	precision string
+	cache     schemaCache
 }
 
 var _ connect.Transform = (*timestampConverter)(nil)
@@ -151,12 +278,11 @@ func newTimestampConverter(o *opts, s side) connect.Transform {
 		o.bad("target.type", "unknown timestamp type in TimestampConverter: %s. Valid values are unix, Date, Time, Timestamp, string.", t.target)
 	}
 	if f := o.str("format", ""); strings.TrimSpace(f) != "" {
-		t.pattern = f
-		l, err := javaLayout(f)
+		p, err := compileJava(f)
 		if err != nil {
 			o.bad("format", "TimestampConverter requires a SimpleDateFormat-compatible pattern for string timestamps: %s (%v)", f, err)
 		}
-		t.layout = l
+		t.pattern = p
 	} else if t.target == tsString {
 		o.bad("format", "TimestampConverter requires format option to be specified when using string timestamps")
 	}
@@ -168,6 +294,9 @@ func (t *timestampConverter) Apply(r *connect.Record) (*connect.Record, error) {
 	v := t.side.get(r)
 	if v == nil {
 		return r, nil
+	}
+	if sc := t.side.schema(r); sc != nil {
+		return t.applyWithSchema(r, sc, v)
 	}
 	if t.field == "" {
 		cv, err := t.convert(v)
@@ -194,6 +323,89 @@ func (t *timestampConverter) Apply(r *connect.Record) (*connect.Record, error) {
 	return r, nil
 }
 
+// applyWithSchema converts with schemas as Kafka's TimestampConverter: the
+// input's type comes from its schema (Timestamp, Date, Time, string or
+// int64 unix time), and the converted value's schema is the target's
+// (string, int64, or the Date, Time, Timestamp logical types), optional if
+// the input's was.
+func (t *timestampConverter) applyWithSchema(r *connect.Record, sc *connect.Schema, v any) (*connect.Record, error) {
+	if t.field == "" {
+		if err := timestampInput(sc); err != nil {
+			return nil, err
+		}
+		cv, err := t.convert(v)
+		if err != nil {
+			return nil, err
+		}
+		upd, _ := t.cache.get(sc, func() (*connect.Schema, error) { return t.targetSchema(sc.Optional), nil })
+		t.side.setWithSchema(r, upd, cv)
+		return r, nil
+	}
+	m, err := requireStruct(sc, v, "converting timestamp formats")
+	if err != nil {
+		return nil, err
+	}
+	upd, err := t.cache.get(sc, func() (*connect.Schema, error) {
+		f := sc.Field(t.field)
+		if f == nil {
+			return nil, fmt.Errorf("field %q is not in the value's schema", t.field)
+		}
+		if err := timestampInput(f.Schema); err != nil {
+			return nil, fmt.Errorf("field %q: %w", t.field, err)
+		}
+		out := structLike(sc)
+		out.Optional = sc.Optional
+		for _, g := range sc.Fields {
+			fs := g.Schema
+			if g.Name == t.field {
+				fs = t.targetSchema(g.Schema.Optional)
+			}
+			out.Fields = append(out.Fields, connect.Field{Name: g.Name, Schema: fs})
+		}
+		return out, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]any, len(m))
+	for k, x := range m {
+		out[k] = x
+	}
+	cv, err := t.convert(m[t.field])
+	if err != nil {
+		return nil, fmt.Errorf("field %q: %w", t.field, err)
+	}
+	out[t.field] = cv
+	t.side.setWithSchema(r, upd, out)
+	return r, nil
+}
+
+// timestampInput checks a schema is one TimestampConverter reads.
+func timestampInput(s *connect.Schema) error {
+	switch {
+	case s.Name == connect.TimestampSchemaName, s.Name == connect.DateSchemaName, s.Name == connect.TimeSchemaName:
+	case s.Name == "" && (s.Type == connect.SchemaString || s.Type == connect.SchemaInt64):
+	default:
+		return fmt.Errorf("schema %s %s does not correspond to a known timestamp type format", s.Type, s.Name)
+	}
+	return nil
+}
+
+// targetSchema is the schema of a converted timestamp.
+func (t *timestampConverter) targetSchema(optional bool) *connect.Schema {
+	switch t.target {
+	case tsString:
+		return primitive(connect.SchemaString, optional)
+	case tsUnix:
+		return primitive(connect.SchemaInt64, optional)
+	case tsDate:
+		return logicalSchema(connect.DateSchemaName, optional)
+	case tsTime:
+		return logicalSchema(connect.TimeSchemaName, optional)
+	}
+	return logicalSchema(connect.TimestampSchemaName, optional)
+}
+
 // toTime reads a timestamp: time.Time as is, numbers as unix time in the
 // configured precision, strings with the configured format.
 func (t *timestampConverter) toTime(v any) (time.Time, error) {
@@ -201,12 +413,12 @@ func (t *timestampConverter) toTime(v any) (time.Time, error) {
 	case time.Time:
 		return time.UnixMilli(x.UnixMilli()).UTC(), nil
 	case string:
-		if t.layout == "" {
+		if t.pattern == nil {
 			return time.Time{}, fmt.Errorf("TimestampConverter requires format option to be specified when using string timestamps")
 		}
-		ts, err := time.Parse(t.layout, x)
+		ts, err := t.pattern.parse(x)
 		if err != nil {
-			return time.Time{}, fmt.Errorf("could not parse timestamp: value (%s) does not match pattern (%s): %w", x, t.pattern, err)
+			return time.Time{}, fmt.Errorf("could not parse timestamp: value (%s) does not match pattern (%s): %w", x, t.pattern.pattern, err)
 		}
 		return time.UnixMilli(ts.UnixMilli()).UTC(), nil
 	case json.Number, int64, int32, int, float64:
@@ -251,7 +463,7 @@ func (t *timestampConverter) convert(v any) (any, error) {
 	}
 	switch t.target {
 	case tsString:
-		return ts.Format(t.layout), nil
+		return t.pattern.format(ts), nil
 	case tsUnix:
 		switch t.precision {
 		case "seconds":

@@ -1,8 +1,9 @@
 // Package transforms implements Kafka Connect's built-in single message
 // transforms and predicates (org.apache.kafka.connect.transforms.*) with
 // their class names, options, defaults and semantics, on the Go values the
-// converters produce (schemaless maps; values converted with
-// schemas.enable=true arrive as their payload and are handled the same way).
+// converters produce: schemaless maps, or values with a Connect schema
+// (JsonConverter with schemas.enable=true, source records that carry one),
+// whose schema each transform keeps in step as Kafka's do (schema.go).
 //
 // The package registers every class in connect.Default() when it is
 // imported; the runtime imports it, so the worker and the control plane

@@ -385,23 +385,73 @@ func TestValidateConfigIncludesTransforms(t *testing.T) {
 	}
 }
 
-func TestJavaLayout(t *testing.T) {
-	for pattern, want := range map[string]string{
-		"yyyyMMdd":                     "20240305",
-		"yyyy-MM-dd'T'HH:mm:ss.SSSXXX": "2024-03-05T14:07:09.123Z",
-		"yy/M/d h:mm a":                "24/3/5 2:07 PM",
-		"EEE, dd MMM yyyy":             "Tue, 05 Mar 2024",
-		"'week' D":                     "week 065",
-		"HH''mm":                       "14'07",
+// Patterns format as java.text.SimpleDateFormat does (ts is Tuesday
+// 2024-03-05 14:07:09.123 UTC), and parse what they format.
+func TestJavaPattern(t *testing.T) {
+	midnight := time.Date(2024, 3, 10, 0, 30, 5, 7_000_000, time.UTC) // a Sunday
+	noon := time.Date(2024, 3, 10, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		pattern string
+		at      time.Time
+		want    string
+		parses  bool
+	}{
+		{"yyyyMMdd", ts, "20240305", true},
+		{"yyyy-MM-dd'T'HH:mm:ss.SSSXXX", ts, "2024-03-05T14:07:09.123Z", true},
+		{"yy/M/d h:mm a", ts, "24/3/5 2:07 PM", true},
+		{"EEE, dd MMM yyyy", ts, "Tue, 05 Mar 2024", true},
+		{"EEEE d MMMM", ts, "Tuesday 5 March", false}, // no year: parses into year 0
+		{"'week' D", ts, "week 65", false},            // Go parses the day of year with three digits only
+		{"DDD", ts, "065", true},
+		{"HH''mm", ts, "14'07", true},
+		// u is the day number of the week (Monday 1 … Sunday 7), not a year.
+		{"u", ts, "2", false},
+		{"u", midnight, "7", false},
+		{"uu", ts, "02", false},
+		// k is the hour of the day 1-24, K the hour of am/pm 0-11.
+		{"k", ts, "14", false},
+		{"k", midnight, "24", false},
+		{"kk:mm", midnight, "24:30", false},
+		{"K", ts, "2", false},
+		{"K", noon, "0", false},
+		{"KK a", midnight, "00 AM", false},
+		{"h", noon, "12", true},
+		{"hh", midnight, "12", true},
+		// S counts milliseconds, padded to the letters' count.
+		{"ss.S", midnight, "05.7", false},
+		{"ss.SSS", midnight, "05.007", true},
 	} {
-		l, err := javaLayout(pattern)
+		jp, err := compileJava(tc.pattern)
 		if err != nil {
-			t.Errorf("%s: %v", pattern, err)
+			t.Errorf("%s: %v", tc.pattern, err)
 			continue
 		}
-		if got := ts.Format(l); got != want {
-			t.Errorf("%s → %q, want %q", pattern, got, want)
+		if got := jp.format(tc.at); got != tc.want {
+			t.Errorf("%s at %v → %q, want %q", tc.pattern, tc.at, got, tc.want)
 		}
+		if !tc.parses {
+			continue
+		}
+		back, err := jp.parse(tc.want)
+		if err != nil {
+			t.Errorf("%s: parse %q: %v", tc.pattern, tc.want, err)
+		} else if got := jp.format(back); got != tc.want {
+			t.Errorf("%s: %q parses to %v, which formats as %q", tc.pattern, tc.want, back, got)
+		}
+	}
+	// u, k and K cannot be parsed through Go's layouts: a clear error, not a
+	// wrong time.
+	for _, p := range []string{"u", "kk:mm", "K a"} {
+		jp, err := compileJava(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := jp.parse("1"); err == nil || !strings.Contains(err.Error(), "can format timestamps but not parse them") {
+			t.Errorf("%s: parse error %v", p, err)
+		}
+	}
+	if _, err := compileJava("yyyyQQ"); err == nil || !strings.Contains(err.Error(), "illegal pattern character 'Q'") {
+		t.Errorf("Q: %v", err)
 	}
 }
 
