@@ -2,10 +2,13 @@ package nomad
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -40,9 +43,11 @@ type Config struct {
 	// WatchWait is how long each blocking query of Watch waits for a
 	// change (default DefaultWatchWait).
 	WatchWait time.Duration
-	// ObserveMaxAge is how long Observe may answer from the cache Watch
-	// keeps when nothing changed (default DefaultObserveMaxAge).
-	ObserveMaxAge time.Duration
+	// ObserveMaxAge is how long Observe may answer a failing observation
+	// from the cache Watch keeps when nothing changed (default
+	// DefaultObserveMaxAge); ObserveRecheck how long any other (default
+	// DefaultObserveRecheck).
+	ObserveMaxAge, ObserveRecheck time.Duration
 }
 
 // Validate reports every problem with the configuration.
@@ -51,7 +56,7 @@ func (c *Config) Validate() error {
 	if err := c.Render.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if c.Timeout < 0 || c.StableAfter < 0 || c.CrashLoopAfter < 0 || c.WatchWait < 0 || c.ObserveMaxAge < 0 {
+	if c.Timeout < 0 || c.StableAfter < 0 || c.CrashLoopAfter < 0 || c.WatchWait < 0 || c.ObserveMaxAge < 0 || c.ObserveRecheck < 0 {
 		errs = append(errs, errors.New("timeouts and counts must not be negative"))
 	}
 	return errors.Join(errs...)
@@ -75,6 +80,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ObserveMaxAge == 0 {
 		c.ObserveMaxAge = DefaultObserveMaxAge
+	}
+	if c.ObserveRecheck == 0 {
+		c.ObserveRecheck = DefaultObserveRecheck
 	}
 }
 
@@ -147,6 +155,10 @@ func (d *Deployer) write(ctx context.Context) *api.WriteOptions {
 	return w.WithContext(ctx)
 }
 
+// itemJobIndex is the variable item in which Apply records the
+// JobModifyIndex it left the job at (not read by the job's template).
+const itemJobIndex = "ferry_job_index"
+
 // isNotFound reports whether Nomad answered 404. Only Nomad's answer
 // counts: a connection error never means "not there".
 func isNotFound(err error) bool {
@@ -156,83 +168,159 @@ func isNotFound(err error) bool {
 
 // Apply makes the connector's job match dep. It writes the variable, then:
 // registers the job if there is none (EnforceIndex with index 0, so two
-// replicas can never both create it); registers it again if it changed or
-// was stopped (EnforceIndex on the index it read, so a write in between
-// fails instead of being lost; PreserveCounts when the count is already
-// right, so a config change never undoes a scale decision, else the new
-// count in the same write); and scales the group when only the count
-// differs, which adds or removes workers without replacing the others.
-// A changed revision or restart generation changes the job's meta, which
-// makes Nomad replace every allocation, one at a time.
+// replicas can never both create it); registers it again if it changed, was
+// stopped or was edited outside Ferry (EnforceIndex on the index it read,
+// so a write in between fails instead of being lost; PreserveCounts when
+// the count is already right, so a config change never undoes a scale
+// decision, else the new count in the same write); and scales the group
+// when only the count differs, which adds or removes workers without
+// replacing the others. A changed revision or restart generation changes
+// the job's meta, which makes Nomad replace every allocation, one at a time.
+//
+// While Watch is in sync and neither the job nor the variable moved since
+// Apply last left them as asked, Apply asks Nomad nothing.
+//
+// Its errors are *Error when they say something about Nomad: Permanent
+// (Nomad refused, or the job is not Ferry's) or Unavailable.
 func (d *Deployer) Apply(ctx context.Context, dep Deployment) error {
-	defer d.watch.forget(dep.Name)
 	job, err := Render(dep, d.cfg.Render)
 	if err != nil {
-		return fmt.Errorf("apply: %w", err)
+		return &Error{Err: fmt.Errorf("apply: %w", err), permanent: true}
 	}
 	v, err := RenderVariable(dep, d.cfg.Render)
 	if err != nil {
-		return fmt.Errorf("apply: %w", err)
+		return &Error{Err: fmt.Errorf("apply: %w", err), permanent: true}
 	}
+	want := appliedState{hash: job.Meta[MetaJobHash], count: dep.Workers, varDigest: itemsDigest(v.Items)}
+	if d.watch.unchanged(dep.Name, *job.ID, v.Path, want) {
+		return nil
+	}
+	st, wrote, err := d.apply(ctx, dep, job, v)
+	if wrote {
+		// Observe must look again: its cache predates this write.
+		d.watch.forget(dep.Name)
+	}
+	if err != nil {
+		d.watch.dropApplied(dep.Name)
+		return classify(fmt.Errorf("apply %q: %w", dep.Name, err))
+	}
+	st.hash, st.count, st.varDigest = want.hash, want.count, want.varDigest
+	d.watch.setApplied(dep.Name, st)
+	return nil
+}
+
+// apply is Apply asking Nomad. It returns the job's and the variable's
+// indexes as it leaves them, and whether it wrote anything.
+func (d *Deployer) apply(ctx context.Context, dep Deployment, job *api.Job, v *api.Variable) (appliedState, bool, error) {
+	var st appliedState
 	id := *job.ID
 	log := d.log.With().Str("connector", dep.Name).Str("job", id).Logger()
 	cur, err := d.info(ctx, id)
 	if err != nil {
-		return fmt.Errorf("apply %q: %w", dep.Name, err)
+		return st, false, err
 	}
 	// Checked before the variable is written: a job under this ID can read
 	// the variable, so a job that is not Ferry's must not get the secrets.
 	if cur != nil && cur.Meta[MetaConnector] != dep.Name {
-		return fmt.Errorf("apply %q: job %s exists and is not this connector's (meta %s=%q)", dep.Name, id, MetaConnector, cur.Meta[MetaConnector])
+		return st, false, &Error{Err: fmt.Errorf("job %s exists and is not this connector's (meta %s=%q): rename or remove that job", id, MetaConnector, cur.Meta[MetaConnector]), permanent: true}
 	}
-	// The variable first: the template of a new or updated job reads it.
-	if err := d.putVariable(ctx, v); err != nil {
-		return fmt.Errorf("apply %q: %w", dep.Name, err)
-	}
-	if cur == nil {
-		if err := d.register(ctx, job, &api.RegisterOptions{EnforceIndex: true, ModifyIndex: 0}); err != nil {
-			return fmt.Errorf("apply %q: create job: %w", dep.Name, err)
-		}
-		log.Info().Int("workers", dep.Workers).Int64("revision", dep.Revision).Msg("job registered")
-		return nil
-	}
-	count, hasGroup := groupCount(cur)
-	var modifyIndex uint64
-	if cur.JobModifyIndex != nil {
-		modifyIndex = *cur.JobModifyIndex
-	}
-	if why := changed(cur, job); why != "" {
-		// PreserveCounts keeps the count Nomad has. When that differs from
-		// the count asked for (or the group is new), the job is registered
-		// with the new count instead: d.Workers is the latest scale
-		// decision, and a Scale call right after this register would be
-		// refused while the deployment it starts is active.
-		opts := &api.RegisterOptions{EnforceIndex: true, ModifyIndex: modifyIndex, PreserveCounts: true}
-		if !hasGroup || count != dep.Workers {
-			opts.PreserveCounts = false
-		}
-		if err := d.register(ctx, job, opts); err != nil {
-			return fmt.Errorf("apply %q: update job: %w", dep.Name, err)
-		}
-		log.Info().Str("why", why).Int64("revision", dep.Revision).Int64("restarts", dep.Restarts).Int("workers", dep.Workers).Msg("job updated")
-		return nil
-	}
-	if count == dep.Workers {
-		return nil
-	}
-	err = d.scale(ctx, id, dep)
-	if isActiveDeployment(err) {
-		// Nomad refuses to scale a job while a deployment runs (a rollout
-		// of the previous revision): register the job with the new count
-		// instead, which Nomad accepts and folds into a new deployment.
-		log.Debug().Msg("scale blocked by an active deployment, registering the new count")
-		err = d.register(ctx, job, &api.RegisterOptions{EnforceIndex: true, ModifyIndex: modifyIndex})
-	}
+	curVar, err := d.peekVariable(ctx, v.Path)
 	if err != nil {
-		return fmt.Errorf("apply %q: %w", dep.Name, err)
+		return st, false, err
 	}
-	log.Info().Int("from", count).Int("workers", dep.Workers).Msg("job scaled")
-	return nil
+	// ours is the JobModifyIndex Ferry last left the job at, recorded in
+	// the variable (so any replica knows it): a job whose index moved
+	// while its meta did not was edited outside Ferry.
+	var ours uint64
+	if curVar != nil {
+		ours, _ = strconv.ParseUint(curVar.Items[itemJobIndex], 10, 64)
+	}
+	wrote := false
+	// The variable first: the template of a new or updated job reads it.
+	if curVar == nil || !sameItems(curVar.Items, v.Items) {
+		items := maps.Clone(v.Items)
+		if cur != nil && ours != 0 {
+			items[itemJobIndex] = curVar.Items[itemJobIndex]
+		}
+		if curVar, err = d.putVariable(ctx, v.Path, items, curVar); err != nil {
+			return st, wrote, err
+		}
+		wrote = true
+	}
+
+	var jobIndex uint64
+	switch {
+	case cur == nil:
+		if err := d.register(ctx, job, &api.RegisterOptions{EnforceIndex: true, ModifyIndex: 0}); err != nil {
+			return st, true, fmt.Errorf("create job: %w", err)
+		}
+		wrote = true
+		log.Info().Int("workers", dep.Workers).Int64("revision", dep.Revision).Msg("job registered")
+		if jobIndex, err = d.jobIndex(ctx, id); err != nil {
+			return st, wrote, err
+		}
+	default:
+		count, hasGroup := groupCount(cur)
+		var modifyIndex uint64
+		if cur.JobModifyIndex != nil {
+			modifyIndex = *cur.JobModifyIndex
+		}
+		why := changed(cur, job)
+		if why == "" && ours != 0 && modifyIndex != ours {
+			why = "job edited outside ferry"
+		}
+		switch {
+		case why != "":
+			// PreserveCounts keeps the count Nomad has. When that differs
+			// from the count asked for (or the group is new), the job is
+			// registered with the new count instead: dep.Workers is the
+			// latest scale decision, and a Scale call right after this
+			// register would be refused while the deployment it starts is
+			// active.
+			opts := &api.RegisterOptions{EnforceIndex: true, ModifyIndex: modifyIndex, PreserveCounts: true}
+			if !hasGroup || count != dep.Workers {
+				opts.PreserveCounts = false
+			}
+			if err := d.register(ctx, job, opts); err != nil {
+				return st, wrote, fmt.Errorf("update job: %w", err)
+			}
+			wrote = true
+			log.Info().Str("why", why).Int64("revision", dep.Revision).Int64("restarts", dep.Restarts).Int("workers", dep.Workers).Msg("job updated")
+			// Read back: Nomad's answer carries another index when the
+			// job it was sent equals the one it has.
+			if jobIndex, err = d.jobIndex(ctx, id); err != nil {
+				return st, wrote, err
+			}
+		case count != dep.Workers:
+			jobIndex, err = d.scale(ctx, id, dep)
+			if isActiveDeployment(err) {
+				// Nomad refuses to scale a job while a deployment runs (a
+				// rollout of the previous revision): register the job with
+				// the new count instead, which Nomad accepts and folds into
+				// a new deployment.
+				log.Debug().Msg("scale blocked by an active deployment, registering the new count")
+				if err = d.register(ctx, job, &api.RegisterOptions{EnforceIndex: true, ModifyIndex: modifyIndex}); err == nil {
+					jobIndex, err = d.jobIndex(ctx, id)
+				}
+			}
+			wrote = true
+			if err != nil {
+				return st, wrote, err
+			}
+			log.Info().Int("from", count).Int("workers", dep.Workers).Msg("job scaled")
+		default:
+			jobIndex = modifyIndex
+		}
+	}
+	if strconv.FormatUint(jobIndex, 10) != curVar.Items[itemJobIndex] {
+		items := maps.Clone(curVar.Items)
+		items[itemJobIndex] = strconv.FormatUint(jobIndex, 10)
+		if curVar, err = d.putVariable(ctx, v.Path, items, curVar); err != nil {
+			return st, wrote, err
+		}
+		wrote = true
+	}
+	return appliedState{jobIndex: jobIndex, varIndex: curVar.ModifyIndex}, wrote, nil
 }
 
 // isActiveDeployment reports whether Nomad refused a scale because a
@@ -295,7 +383,9 @@ func (d *Deployer) register(ctx context.Context, job *api.Job, opts *api.Registe
 	return nil
 }
 
-func (d *Deployer) scale(ctx context.Context, id string, dep Deployment) error {
+// scale sets the group's count and returns the job's new JobModifyIndex
+// (a new count is a new job version).
+func (d *Deployer) scale(ctx context.Context, id string, dep Deployment) (uint64, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	n := dep.Workers
@@ -304,36 +394,92 @@ func (d *Deployer) scale(ctx context.Context, id string, dep Deployment) error {
 	if dep.Reason != "" {
 		msg = "ferry: " + dep.Reason
 	}
-	if _, _, err := d.cfg.Client.Jobs().Scale(id, GroupName, &n, msg, false, meta, d.write(ctx)); err != nil {
-		return fmt.Errorf("scale job %s to %d: %w", id, n, err)
+	resp, _, err := d.cfg.Client.Jobs().Scale(id, GroupName, &n, msg, false, meta, d.write(ctx))
+	if err != nil {
+		return 0, fmt.Errorf("scale job %s to %d: %w", id, n, err)
 	}
-	return nil
+	if resp == nil || resp.JobModifyIndex == 0 {
+		cancel()
+		return d.jobIndex(ctx, id)
+	}
+	return resp.JobModifyIndex, nil
 }
 
-// putVariable writes the variable when its items differ from Nomad's, with
-// check-and-set so a concurrent writer makes this fail rather than be lost.
-func (d *Deployer) putVariable(ctx context.Context, v *api.Variable) error {
+// jobIndex reads the job's JobModifyIndex.
+func (d *Deployer) jobIndex(ctx context.Context, id string) (uint64, error) {
+	job, err := d.info(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	if job == nil || job.JobModifyIndex == nil {
+		return 0, fmt.Errorf("job %s vanished right after it was registered", id)
+	}
+	return *job.JobModifyIndex, nil
+}
+
+// peekVariable reads a variable, nil when there is none.
+func (d *Deployer) peekVariable(ctx context.Context, path string) (*api.Variable, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	v, _, err := d.cfg.Client.Variables().Peek(path, d.query(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("read variable %s: %w", path, err)
+	}
+	return v, nil
+}
+
+// putVariable writes items to the variable at path with check-and-set
+// against cur (nil: it must not exist yet), so a concurrent writer makes
+// this fail rather than be lost. It returns the variable as written.
+func (d *Deployer) putVariable(ctx context.Context, path string, items map[string]string, cur *api.Variable) (*api.Variable, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	vars := d.cfg.Client.Variables()
-	cur, _, err := vars.Peek(v.Path, d.query(ctx))
-	if err != nil {
-		return fmt.Errorf("read variable %s: %w", v.Path, err)
-	}
-	if cur != nil && maps.Equal(map[string]string(cur.Items), map[string]string(v.Items)) {
-		return nil
-	}
+	v := &api.Variable{Namespace: d.cfg.Render.Namespace, Path: path, Items: items}
+	var out *api.Variable
+	var err error
 	if cur == nil {
-		_, _, err = vars.CheckedCreate(v, d.write(ctx))
+		out, _, err = vars.CheckedCreate(v, d.write(ctx))
 	} else {
-		nv := *v
-		nv.ModifyIndex = cur.ModifyIndex
-		_, _, err = vars.CheckedUpdate(&nv, d.write(ctx))
+		v.ModifyIndex = cur.ModifyIndex
+		out, _, err = vars.CheckedUpdate(v, d.write(ctx))
 	}
 	if err != nil {
-		return fmt.Errorf("write variable %s: %w", v.Path, err)
+		return nil, fmt.Errorf("write variable %s: %w", path, err)
 	}
-	return nil
+	if out == nil {
+		out = v
+	}
+	return out, nil
+}
+
+// sameItems reports whether a variable's items are the rendered ones (the
+// item Ferry records the job index in aside).
+func sameItems(have api.VariableItems, want map[string]string) bool {
+	n := len(have)
+	if _, ok := have[itemJobIndex]; ok {
+		n--
+	}
+	if n != len(want) {
+		return false
+	}
+	for k, v := range want {
+		if hv, ok := have[k]; !ok || hv != v {
+			return false
+		}
+	}
+	return true
+}
+
+// itemsDigest is a digest of a variable's items, so Apply can remember what
+// it wrote without keeping the secrets.
+func itemsDigest(items map[string]string) string {
+	keys := slices.Sorted(maps.Keys(items))
+	h := sha256.New()
+	for _, k := range keys {
+		fmt.Fprintf(h, "%d:%s%d:%s", len(k), k, len(items[k]), items[k])
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Remove deregisters the connector's job with purge and deletes its
@@ -343,23 +489,23 @@ func (d *Deployer) Remove(ctx context.Context, name string) error {
 	if !jobs.ValidName(name) {
 		return fmt.Errorf("remove: invalid connector name %q", name)
 	}
-	defer d.watch.forget(name)
+	defer d.watch.removed(name)
 	id := JobID(name)
 	cur, err := d.info(ctx, id)
 	if err != nil {
-		return fmt.Errorf("remove %q: %w", name, err)
+		return classify(fmt.Errorf("remove %q: %w", name, err))
 	}
 	if cur != nil {
 		if owner := cur.Meta[MetaConnector]; owner != name {
-			return fmt.Errorf("remove %q: job %s is not this connector's (meta %s=%q)", name, id, MetaConnector, owner)
+			return &Error{Err: fmt.Errorf("remove %q: job %s is not this connector's (meta %s=%q)", name, id, MetaConnector, owner), permanent: true}
 		}
 		if err := d.deregister(ctx, id); err != nil {
-			return fmt.Errorf("remove %q: %w", name, err)
+			return classify(fmt.Errorf("remove %q: %w", name, err))
 		}
 		d.log.Info().Str("connector", name).Str("job", id).Msg("job deregistered")
 	}
 	if err := d.deleteVariable(ctx, VariablePath(name)); err != nil {
-		return fmt.Errorf("remove %q: %w", name, err)
+		return classify(fmt.Errorf("remove %q: %w", name, err))
 	}
 	return nil
 }
@@ -384,8 +530,17 @@ func (d *Deployer) deleteVariable(ctx context.Context, path string) error {
 }
 
 // List returns the names of the connectors that have a job (meta
-// ferry_connector, ID ferry-<name>), sorted.
+// ferry_connector, ID JobID(name)), sorted. While Watch is in sync it
+// answers from the job list the watch follows.
 func (d *Deployer) List(ctx context.Context) ([]string, error) {
+	if names, ok := d.watch.listed(); ok {
+		return names, nil
+	}
+	names, err := d.list(ctx)
+	return names, classify(err)
+}
+
+func (d *Deployer) list(ctx context.Context) ([]string, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	q := d.query(ctx)
@@ -427,13 +582,13 @@ func (d *Deployer) Observe(ctx context.Context, name string) (Observation, error
 		return Observation{}, fmt.Errorf("observe: invalid connector name %q", name)
 	}
 	now := d.cfg.Now()
-	obs, ok, gen := d.watch.cached(name, now, d.cfg.ObserveMaxAge)
+	obs, ok, gen := d.watch.cached(name, now, d.cfg.ObserveMaxAge, d.cfg.ObserveRecheck)
 	if ok {
 		return obs, nil
 	}
 	obs, err := d.observe(ctx, name)
 	if err != nil {
-		return Observation{}, err
+		return Observation{}, classify(err)
 	}
 	d.watch.store(name, obs, now, gen)
 	return obs, nil

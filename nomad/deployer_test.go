@@ -230,7 +230,7 @@ func TestApplyNewScalingBounds(t *testing.T) {
 	}
 	// Nomad itself refuses a count outside the bounds.
 	d.Reason = "autoscaler: scale out from 3 to 9 workers: cpu 97%"
-	if err := dep.scale(ctx, JobID(d.Name), withWorkers(d, 9)); err == nil {
+	if _, err := dep.scale(ctx, JobID(d.Name), withWorkers(d, 9)); err == nil {
 		t.Error("scale outside the bounds succeeded")
 	}
 	if _, _, _, scales, _ = f.snapshot(); len(scales) == 0 || scales[len(scales)-1].Message != "ferry: "+d.Reason {
@@ -439,7 +439,7 @@ func TestObserve(t *testing.T) {
 }
 
 func TestPlacementReasonNoNodes(t *testing.T) {
-	got := placementReason(1, 2, &api.AllocationMetric{NodePool: "connect", NodesInPool: 0, QuotaExhausted: []string{"cpu exhausted (4000 needed > 2000 limit)"}})
+	got := placementReason(1, 2, &api.AllocationMetric{NodePool: "connect", NodesInPool: 0, QuotaExhausted: []string{"cpu exhausted (4000 needed > 2000 limit)"}}, nil)
 	want := `placement failed: 1 worker × 2 MCU need 2 vCPU / 8192 MB; no ready node in the job's datacenters (node pool "connect", 0 nodes in pool); quota exhausted: cpu exhausted (4000 needed > 2000 limit)`
 	if got != want {
 		t.Errorf("reason = %s\nwant     %s", got, want)
@@ -467,8 +467,10 @@ func TestNomadDown(t *testing.T) {
 	}
 	srv.Close()
 
-	if err := dep.Apply(ctx, withWorkers(d, 3)); err == nil {
-		t.Error("apply with nomad down succeeded")
+	err = dep.Apply(ctx, withWorkers(d, 3))
+	var e *Error
+	if err == nil || !errors.As(err, &e) || !e.Unavailable() || e.Permanent() {
+		t.Errorf("apply with nomad down: %v, want an error that says nomad is unavailable", err)
 	}
 	if _, err := dep.Observe(ctx, d.Name); err == nil {
 		t.Error("observe with nomad down succeeded")
@@ -521,8 +523,9 @@ func TestNomadHangs(t *testing.T) {
 	dep.cfg.Timeout = 200 * time.Millisecond
 	start := time.Now()
 	_, err := dep.Observe(ctxT(t), "orders-s3")
-	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("observe against a hung nomad: %v", err)
+	var e *Error
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) || !errors.As(err, &e) || !e.Unavailable() {
+		t.Errorf("observe against a hung nomad: %v, want an unavailable deadline error", err)
 	}
 	if el := time.Since(start); el > 3*time.Second {
 		t.Errorf("observe took %s", el)
@@ -614,5 +617,73 @@ func TestApplyCustomPlugin(t *testing.T) {
 	}
 	if _, regs, _, _, _ = f.snapshot(); len(regs) != 2 || regs[1].Job.TaskGroups[0].Tasks[0].Artifacts[0].GetterOptions["checksum"] != d.Plugin.Checksum {
 		t.Errorf("a new plugin file was not registered: %d registers", len(regs))
+	}
+}
+
+// TestLongNameLifecycle: a connector with a 128-character name (the most
+// the API accepts) is applied, listed, observed through the watch and
+// removed, its job ID cut and hashed and its variable path within Nomad's
+// 128 bytes.
+func TestLongNameLifecycle(t *testing.T) {
+	f := newFakeNomad(t)
+	dep := newTestDeployer(t, f.start(t).URL)
+	dep.cfg.WatchWait = time.Second
+	ctx := ctxT(t)
+	d := testDeployment()
+	d.Name = strings.Repeat("long-name-", 12) + "12345678"
+	d.Spec.Connector = d.Name
+	if len(d.Name) != 128 {
+		t.Fatalf("name has %d characters", len(d.Name))
+	}
+	id := JobID(d.Name)
+	if err := dep.Apply(ctx, d); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	if f.jobs[id] == nil || f.vars[VariablePath(d.Name)] == nil || len(VariablePath(d.Name)) > 128 {
+		t.Fatalf("job %s or its variable missing", id)
+	}
+	for _, watched := range []bool{false, true} {
+		if watched {
+			startWatch(t, dep)
+		}
+		if names, err := dep.List(ctx); err != nil || !reflect.DeepEqual(names, []string{d.Name}) {
+			t.Errorf("list (watch %v) = %v, %v", watched, names, err)
+		}
+	}
+	drain(dep)
+	f.setAllocs(id, alloc("l0", id, 0, 0, api.AllocClientStatusRunning, api.AllocDesiredStatusRun, 300))
+	waitChange(t, dep, d.Name) // the watch maps the cut job ID back through the meta
+	if obs, err := dep.Observe(ctx, d.Name); err != nil || obs.Alive != 1 {
+		t.Errorf("observe = %+v, %v", obs, err)
+	}
+	if err := dep.Remove(ctx, d.Name); err != nil {
+		t.Fatalf("remove: %v", err)
+	}
+	if f.jobs[id] != nil || f.vars[VariablePath(d.Name)] != nil {
+		t.Error("job or variable left after remove")
+	}
+}
+
+// TestWatchAsksOnlyForFerrysJobs: the watch's allocation and deployment
+// queries carry a filter for ferry- jobs (allocations without task
+// states), and variables are listed under Ferry's prefix only.
+func TestWatchAsksOnlyForFerrysJobs(t *testing.T) {
+	f := newFakeNomad(t)
+	dep := newTestDeployer(t, f.start(t).URL)
+	dep.cfg.WatchWait = 200 * time.Millisecond
+	f.setAllocs("other", &api.AllocationListStub{ID: "x", JobID: "other", TaskGroup: "web"})
+	startWatch(t, dep)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, p := range []string{"/v1/allocations", "/v1/deployments"} {
+		if len(f.filters[p]) == 0 || f.filters[p][0] != `JobID matches "^ferry-"` {
+			t.Errorf("%s filters = %q", p, f.filters[p])
+		}
+	}
+	if len(f.allocTaskStates) == 0 || f.allocTaskStates[0] != "false" {
+		t.Errorf("allocation lists ask for task states: %q", f.allocTaskStates)
+	}
+	if f.requests["GET /v1/vars"] == 0 {
+		t.Error("variables are not watched")
 	}
 }

@@ -36,6 +36,13 @@ type fakeNomad struct {
 	// scale them.
 	deploying map[string]bool
 	latest    map[string]*api.Deployment
+	// nodes and nodeAllocs are the cluster's nodes and what runs on them
+	// (for the free capacity of a placement failure).
+	nodes      []*api.NodeListStub
+	nodeAllocs map[string][]*api.Allocation
+	// fail, when set, answers every request matching "METHOD path" prefix
+	// with a status and body (Nomad refusing or failing).
+	fail map[string]failure
 
 	registers   []api.JobRegisterRequest
 	rawRegister []map[string]any // register bodies as sent
@@ -47,6 +54,12 @@ type fakeNomad struct {
 	blocking []string
 	// requests counts requests by "METHOD path".
 	requests map[string]int
+	// allocTaskStates records the task_states parameter of allocation lists.
+	allocTaskStates []string
+	// nonBlocking counts the requests without an index (not the watch's).
+	nonBlocking int
+	// filters records the filter expression of every list query by path.
+	filters map[string][]string
 }
 
 func newFakeNomad(t testing.TB) *fakeNomad {
@@ -55,8 +68,22 @@ func newFakeNomad(t testing.TB) *fakeNomad {
 		jobs: map[string]*api.Job{}, vars: map[string]*api.Variable{},
 		allocs: map[string][]*api.AllocationListStub{}, evals: map[string][]*api.Evaluation{},
 		summaries: map[string]*api.JobSummary{}, deploying: map[string]bool{}, latest: map[string]*api.Deployment{},
-		requests: map[string]int{},
+		requests: map[string]int{}, filters: map[string][]string{},
+		nodeAllocs: map[string][]*api.Allocation{}, fail: map[string]failure{},
 	}
+}
+
+// failure is a canned error answer.
+type failure struct {
+	status int
+	body   string
+}
+
+// failOn makes requests whose "METHOD path" starts with key fail.
+func (f *fakeNomad) failOn(key string, status int, body string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fail[key] = failure{status, body}
 }
 
 // start serves the fake on a loopback port; the server is closed when the
@@ -72,23 +99,69 @@ func (f *fakeNomad) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requests[r.Method+" "+r.URL.Path]++
+	if r.URL.Query().Get("index") == "" {
+		f.nonBlocking++
+	}
 	w.Header().Set("X-Nomad-Index", strconv.FormatUint(f.index, 10))
 	path := r.URL.Path
+	for key, fl := range f.fail {
+		if strings.HasPrefix(r.Method+" "+r.URL.Path, key) {
+			http.Error(w, fl.body, fl.status)
+			return
+		}
+	}
+	filter := r.URL.Query().Get("filter")
+	if filter != "" {
+		f.filters[path] = append(f.filters[path], filter)
+	}
+	// The only filter the Deployer sends: the job ID starts with ferry-.
+	keep := func(jobID string) bool {
+		return filter == "" || filter == `JobID matches "^ferry-"` && strings.HasPrefix(jobID, JobPrefix)
+	}
+	if filter != "" && filter != `JobID matches "^ferry-"` {
+		http.Error(w, "fake nomad: unknown filter "+filter, http.StatusBadRequest)
+		return
+	}
 	switch {
 	case path == "/v1/allocations" && r.Method == http.MethodGet:
 		var out []*api.AllocationListStub
 		for _, as := range f.allocs {
-			out = append(out, as...)
+			for _, a := range as {
+				if keep(a.JobID) {
+					out = append(out, a)
+				}
+			}
+		}
+		f.allocTaskStates = append(f.allocTaskStates, r.URL.Query().Get("task_states"))
+		if r.URL.Query().Get("task_states") == "false" {
+			for i, a := range out {
+				c := *a
+				c.TaskStates = nil
+				out[i] = &c
+			}
 		}
 		f.reply(w, nonNil(out))
 	case path == "/v1/deployments" && r.Method == http.MethodGet:
 		out := []*api.Deployment{}
 		for _, dep := range f.latest {
-			if dep != nil {
+			if dep != nil && keep(dep.JobID) {
 				out = append(out, dep)
 			}
 		}
 		f.reply(w, out)
+	case path == "/v1/vars" && r.Method == http.MethodGet:
+		prefix := r.URL.Query().Get("prefix")
+		out := []*api.VariableMetadata{}
+		for p, v := range f.vars {
+			if strings.HasPrefix(p, prefix) {
+				out = append(out, &api.VariableMetadata{Path: p, CreateIndex: v.CreateIndex, ModifyIndex: v.ModifyIndex})
+			}
+		}
+		f.reply(w, out)
+	case path == "/v1/nodes" && r.Method == http.MethodGet:
+		f.reply(w, nonNil(f.nodes))
+	case strings.HasPrefix(path, "/v1/node/") && strings.HasSuffix(path, "/allocations"):
+		f.reply(w, nonNil(f.nodeAllocs[strings.TrimSuffix(strings.TrimPrefix(path, "/v1/node/"), "/allocations")]))
 	case path == "/v1/jobs" && (r.Method == http.MethodPut || r.Method == http.MethodPost):
 		f.register(w, r)
 	case path == "/v1/jobs" && r.Method == http.MethodGet:
@@ -205,6 +278,9 @@ func (f *fakeNomad) list(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		s := &api.JobListStub{ID: id, Name: id, Type: *j.Type, Stop: *j.Stop, JobModifyIndex: *j.JobModifyIndex}
+		if j.ModifyIndex != nil {
+			s.ModifyIndex = *j.ModifyIndex
+		}
 		if withMeta {
 			s.Meta = j.Meta
 		}
@@ -328,6 +404,9 @@ func (f *fakeNomad) variable(w http.ResponseWriter, r *http.Request, path string
 		f.vars[path] = &v
 		f.reply(w, &v)
 	case http.MethodDelete:
+		if _, ok := f.vars[path]; ok {
+			f.index++
+		}
 		delete(f.vars, path)
 		w.WriteHeader(http.StatusNoContent)
 	default:
@@ -367,6 +446,47 @@ func (f *fakeNomad) setAllocs(id string, allocs ...*api.AllocationListStub) {
 		}
 	}
 	f.allocs[id] = allocs
+}
+
+// editJob changes a job as someone outside Ferry would (nomad job run of
+// an edited file that keeps the meta): a new version and JobModifyIndex.
+func (f *fakeNomad) editJob(id string, edit func(*api.Job)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	j := f.jobs[id]
+	edit(j)
+	f.index++
+	*j.Version++
+	j.JobModifyIndex, j.ModifyIndex = new(f.index), new(f.index)
+}
+
+// editVariable changes a variable's item as someone outside Ferry would.
+func (f *fakeNomad) editVariable(path, key, value string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v := f.vars[path]
+	f.index++
+	v.Items[key] = value
+	v.ModifyIndex = f.index
+}
+
+// passRequests is how many requests the fake has had that were not
+// blocking queries (the watch's, the only ones with an index).
+func (f *fakeNomad) passRequests() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.nonBlocking
+}
+
+// total is how many requests the fake has answered.
+func (f *fakeNomad) total() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.requests {
+		n += c
+	}
+	return n
 }
 
 func (f *fakeNomad) setPlacementFailure(id string, queued int, evals ...*api.Evaluation) {

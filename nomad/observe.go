@@ -3,6 +3,7 @@ package nomad
 import (
 	"context"
 	"fmt"
+	"path"
 	"regexp"
 	"sort"
 	"strings"
@@ -183,7 +184,122 @@ func (d *Deployer) placement(ctx context.Context, id string, job *api.Job) (stri
 		// Queued, but no evaluation has failed yet: placement is under way.
 		return "", nil
 	}
-	return placementReason(queued, jobMcu(job), m), nil
+	free, ok := d.freeCapacity(ctx, job)
+	if !ok {
+		free = nil
+	}
+	return placementReason(queued, jobMcu(job), m, free), nil
+}
+
+// capacity is what the nodes a job may run on have free, as far as the
+// server's token can see.
+type capacity struct {
+	nodes         int
+	cpuMHz, memMB int64 // summed over the nodes
+	maxCPU        int64 // the most CPU (MHz) free on one node
+	maxMem        int64 // the most memory (MB) free on one node
+	cores         int   // reservable cores free, summed
+	maxCores      int   // the most reservable cores free on one node
+	mhzPerVCPU    int64
+	reserveCores  bool
+}
+
+// maxCapacityNodes bounds how many nodes freeCapacity reads the
+// allocations of (one request each).
+const maxCapacityNodes = 32
+
+// freeCapacity adds up what the ready, eligible nodes of the job's node
+// pool and datacenters have free: their resources less what is reserved
+// and what their live allocations hold. It needs node:read; without it (or
+// with more than maxCapacityNodes nodes) it reports false and the reason
+// goes without it. Allocations in namespaces the token cannot read are not
+// seen, so the figure is an upper bound then.
+func (d *Deployer) freeCapacity(ctx context.Context, job *api.Job) (*capacity, bool) {
+	q := d.query(ctx)
+	q.Params = map[string]string{"resources": "true"}
+	nodes, _, err := d.cfg.Client.Nodes().List(q)
+	if err != nil {
+		d.log.Debug().Err(err).Msg("cannot list nodes for the placement message")
+		return nil, false
+	}
+	pool := api.NodePoolDefault
+	if job.NodePool != nil && *job.NodePool != "" {
+		pool = *job.NodePool
+	}
+	c := &capacity{mhzPerVCPU: int64(d.cfg.Render.mhzPerVCPU()), reserveCores: d.cfg.Render.ReserveCores}
+	for _, n := range nodes {
+		if n.Status != api.NodeStatusReady || n.SchedulingEligibility != api.NodeSchedulingEligible || n.NodeResources == nil {
+			continue
+		}
+		if pool != api.NodePoolAll && n.NodePool != pool || !inDatacenters(n.Datacenter, job.Datacenters) {
+			continue
+		}
+		if c.nodes == maxCapacityNodes {
+			return nil, false
+		}
+		c.nodes++
+		cpu, mem := n.NodeResources.Cpu.CpuShares, n.NodeResources.Memory.MemoryMB
+		cores := len(n.NodeResources.Cpu.ReservableCpuCores)
+		if r := n.ReservedResources; r != nil {
+			cpu -= int64(r.Cpu.CpuShares)
+			mem -= int64(r.Memory.MemoryMB)
+		}
+		aq := d.query(ctx)
+		allocs, _, err := d.cfg.Client.Nodes().Allocations(n.ID, aq)
+		if err != nil {
+			d.log.Debug().Err(err).Msg("cannot list a node's allocations for the placement message")
+			return nil, false
+		}
+		for _, a := range allocs {
+			if a.DesiredStatus != api.AllocDesiredStatusRun || a.ClientStatus == api.AllocClientStatusComplete ||
+				a.ClientStatus == api.AllocClientStatusFailed || a.ClientStatus == api.AllocClientStatusLost || a.AllocatedResources == nil {
+				continue
+			}
+			for _, t := range a.AllocatedResources.Tasks {
+				cpu -= t.Cpu.CpuShares
+				mem -= t.Memory.MemoryMB
+				cores -= len(t.Cpu.ReservedCores)
+			}
+		}
+		cpu, mem, cores = max(cpu, 0), max(mem, 0), max(cores, 0)
+		c.cpuMHz += cpu
+		c.memMB += mem
+		c.cores += cores
+		c.maxCPU, c.maxMem, c.maxCores = max(c.maxCPU, cpu), max(c.maxMem, mem), max(c.maxCores, cores)
+	}
+	return c, c.nodes > 0
+}
+
+// inDatacenters reports whether dc matches one of the job's datacenter
+// patterns (globs; none means every datacenter).
+func inDatacenters(dc string, patterns []string) bool {
+	if len(patterns) == 0 {
+		return true
+	}
+	for _, p := range patterns {
+		if ok, _ := path.Match(p, dc); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// String words the free capacity, e.g. "cluster has 3 vCPU (6000 MHz) /
+// 20480 MB free on 3 nodes, at most 1 vCPU (2000 MHz) / 8192 MB on one".
+func (c *capacity) String() string {
+	if c.reserveCores {
+		return fmt.Sprintf("cluster has %d cores / %d MB free on %d %s, at most %d cores / %d MB on one",
+			c.cores, c.memMB, c.nodes, plural(c.nodes, "node", "nodes"), c.maxCores, c.maxMem)
+	}
+	return fmt.Sprintf("cluster has %d vCPU (%d MHz) / %d MB free on %d %s, at most %d vCPU (%d MHz) / %d MB on one",
+		c.cpuMHz/c.mhzPerVCPU, c.cpuMHz, c.memMB, c.nodes, plural(c.nodes, "node", "nodes"), c.maxCPU/c.mhzPerVCPU, c.maxCPU, c.maxMem)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // jobMcu is the MCUs per worker the job reserves, from its memory.
@@ -201,16 +317,17 @@ func jobMcu(job *api.Job) int {
 	return 0
 }
 
-// placementReason words Nomad's placement metrics for a person, e.g.
-// "placement failed: 2 workers × 4 MCU need 8 vCPU / 32768 MB; nodes
-// exhausted: cpu (3 of 3 nodes)".
-func placementReason(queued, mcu int, m *api.AllocationMetric) string {
+// placementReason words Nomad's placement metrics (and the free capacity,
+// when known) for a person, e.g. "placement failed: 2 workers × 4 MCU need
+// 8 vCPU / 32768 MB; cluster has 6 vCPU (12000 MHz) / 20480 MB free on 3
+// nodes, at most 2 vCPU (4000 MHz) / 8192 MB on one; nodes exhausted: cpu
+// (3 of 3 nodes)".
+func placementReason(queued, mcu int, m *api.AllocationMetric, free *capacity) string {
 	var b strings.Builder
-	workers := "workers"
-	if queued == 1 {
-		workers = "worker"
+	fmt.Fprintf(&b, "placement failed: %d %s × %d MCU need %d vCPU / %d MB", queued, plural(queued, "worker", "workers"), mcu, queued*mcu, queued*mcu*MBPerMcu)
+	if free != nil {
+		b.WriteString("; " + free.String())
 	}
-	fmt.Fprintf(&b, "placement failed: %d %s × %d MCU need %d vCPU / %d MB", queued, workers, mcu, queued*mcu, queued*mcu*MBPerMcu)
 	if m.NodesEvaluated == 0 && m.NodesExhausted == 0 {
 		pool := m.NodePool
 		if pool == "" {

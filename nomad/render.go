@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"path"
 	"sort"
 	"strconv"
@@ -63,11 +64,30 @@ const (
 )
 
 // Item keys of the job's Nomad Variable that are not secrets: the two
-// WorkerSpec fields that change with the worker count.
+// WorkerSpec fields that change with the worker count, and the NATS URL,
+// which may differ from one server replica to the next (and so must not be
+// part of the job, or a leader failover would replace every worker).
 const (
 	itemWorkers  = "workers"
 	itemTasksMax = "tasks_max"
+	itemNatsURL  = "nats_url"
 )
+
+// EnvMetricsAddr is the environment variable naming the address a worker
+// serves Prometheus /metrics on (runtime.EnvMetricsAddr; this package may
+// not import the runtime, cmd/ferry's tests check the two agree).
+const EnvMetricsAddr = "FERRY_METRICS_ADDR"
+
+// Names of the worker's metrics endpoint in the rendered job: the dynamic
+// port and the Nomad service Prometheus discovers workers by.
+const (
+	MetricsPort    = "metrics"
+	MetricsService = "ferry-worker"
+)
+
+// workerArtifactDir is where, relative to the task directory, the ferry
+// binary's archive (RenderConfig.WorkerArtifact) is unpacked.
+const workerArtifactDir = "local/ferry/"
 
 // Deployment is what one connector should run. It mirrors
 // scheduler.Deployment field for field, plus what only Nomad needs.
@@ -107,6 +127,50 @@ type PluginArtifact struct {
 	Binary string
 }
 
+// WorkerArtifact is an archive holding the ferry binary that Nomad downloads
+// into each worker's task directory (local/ferry/) before it starts, for the
+// exec and raw_exec drivers on clients without ferry installed.
+type WorkerArtifact struct {
+	// Source is a go-getter URL of an archive (.tar.gz, .tgz, .zip, ...,
+	// or any URL with ?archive=<type>): Nomad saves a plain file without
+	// its execute bit, so the binary must come in an archive, which keeps it.
+	Source string
+	// Checksum, optional, is "type:value" (e.g. "sha256:…"); Nomad refuses
+	// a download that does not match.
+	Checksum string
+	// Binary is the path of the ferry binary inside the archive (default
+	// "ferry").
+	Binary string
+}
+
+func (a *WorkerArtifact) binary() string {
+	if a.Binary == "" {
+		return "ferry"
+	}
+	return a.Binary
+}
+
+// archiveSuffixes are the file extensions go-getter unpacks.
+var archiveSuffixes = []string{".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar.zst", ".tzst"}
+
+// isArchive reports whether go-getter unpacks what source names.
+func isArchive(source string) bool {
+	u, err := url.Parse(source)
+	if err != nil {
+		return false
+	}
+	if a := u.Query().Get("archive"); a != "" {
+		return a != "false"
+	}
+	p := strings.ToLower(u.Path)
+	for _, s := range archiveSuffixes {
+		if strings.HasSuffix(p, s) {
+			return true
+		}
+	}
+	return false
+}
+
 // RenderConfig is how the server renders every connector's job: where the
 // jobs go and how a worker is started.
 type RenderConfig struct {
@@ -119,6 +183,9 @@ type RenderConfig struct {
 	// WorkerCommand is the ferry binary on the client nodes (raw_exec, exec);
 	// the task runs "WorkerCommand worker".
 	WorkerCommand string
+	// WorkerArtifact, instead of WorkerCommand, has Nomad download the
+	// ferry binary into every worker's task directory (raw_exec, exec).
+	WorkerArtifact *WorkerArtifact
 	// Image is the ferry image (docker); the task runs its entrypoint with
 	// the argument "worker".
 	Image string
@@ -136,12 +203,18 @@ func (c RenderConfig) Validate() error {
 	var errs []error
 	switch c.Driver {
 	case "", DriverRawExec, DriverExec:
-		if c.WorkerCommand == "" {
-			errs = append(errs, fmt.Errorf("driver %s needs a worker command", c.driver()))
+		if c.WorkerCommand == "" && c.WorkerArtifact == nil {
+			errs = append(errs, fmt.Errorf("driver %s needs a worker command or a worker artifact", c.driver()))
+		}
+		if c.WorkerCommand != "" && c.WorkerArtifact != nil {
+			errs = append(errs, errors.New("a worker command and a worker artifact exclude each other"))
 		}
 	case DriverDocker:
 		if c.Image == "" {
 			errs = append(errs, errors.New("driver docker needs an image"))
+		}
+		if c.WorkerArtifact != nil {
+			errs = append(errs, errors.New("a worker artifact is for the exec and raw_exec drivers; docker runs the image's binary"))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("unknown driver %q (want raw_exec, exec or docker)", c.Driver))
@@ -151,6 +224,20 @@ func (c RenderConfig) Validate() error {
 	}
 	if c.KillTimeout < 0 {
 		errs = append(errs, errors.New("kill timeout must not be negative"))
+	}
+	if a := c.WorkerArtifact; a != nil {
+		switch {
+		case a.Source == "":
+			errs = append(errs, errors.New("worker artifact has no source"))
+		case !isArchive(a.Source):
+			errs = append(errs, fmt.Errorf("worker artifact %q must be an archive (%s, or ?archive=<type>): Nomad saves a plain file without its execute bit", a.Source, strings.Join(archiveSuffixes, ", ")))
+		}
+		if !relativePath(a.binary()) {
+			errs = append(errs, fmt.Errorf("worker artifact binary %q must be a relative path inside the archive, without '..'", a.Binary))
+		}
+		if a.Checksum != "" && !strings.Contains(a.Checksum, ":") {
+			errs = append(errs, fmt.Errorf("worker artifact checksum %q: want type:value, e.g. sha256:…", a.Checksum))
+		}
 	}
 	for _, dc := range c.Datacenters {
 		if dc == "" {
@@ -185,22 +272,37 @@ func (c RenderConfig) killTimeout() time.Duration {
 // maxVariablePath is the longest path Nomad accepts for a variable (bytes).
 const maxVariablePath = 128
 
-// JobID is the Nomad job ID of a connector.
-func JobID(connector string) string { return JobPrefix + connector }
+// variablePrefix is where the variables a job's tasks may read live.
+const variablePrefix = "nomad/jobs/"
+
+// maxJobID is the longest job ID whose variable path Nomad accepts.
+const maxJobID = maxVariablePath - len(variablePrefix)
+
+// JobID is the Nomad job ID of a connector: "ferry-<name>". A name too long
+// for the job's variable path (over 111 characters; connector names may
+// have 128) is cut and ends in "_" and 16 hex digits of its SHA-256, which
+// no name can produce ('_' is not allowed in names); the job's meta
+// ferry_connector still names the connector in full.
+func JobID(connector string) string {
+	id := JobPrefix + connector
+	if len(id) <= maxJobID {
+		return id
+	}
+	sum := sha256.Sum256([]byte(connector))
+	h := hex.EncodeToString(sum[:8])
+	return id[:maxJobID-len(h)-1] + "_" + h
+}
 
 // VariablePath is the path of the Nomad Variable holding a connector's
 // secrets. Nomad lets a job's tasks read nomad/jobs/<job ID> without any
 // ACL policy.
-func VariablePath(connector string) string { return "nomad/jobs/" + JobID(connector) }
+func VariablePath(connector string) string { return variablePrefix + JobID(connector) }
 
 // validate reports every problem with a deployment that rendering cannot fix.
 func (d Deployment) validate() error {
 	var errs []error
 	if !jobs.ValidName(d.Name) {
 		errs = append(errs, fmt.Errorf("invalid connector name %q", d.Name))
-	}
-	if n := len(VariablePath(d.Name)); n > maxVariablePath {
-		errs = append(errs, fmt.Errorf("connector name is %d characters too long for a Nomad variable path (at most %d)", n-maxVariablePath, maxVariablePath-len(VariablePath(""))))
 	}
 	if d.Workers < 0 {
 		errs = append(errs, fmt.Errorf("negative worker count %d", d.Workers))
@@ -310,6 +412,21 @@ func renderGroup(d Deployment, cfg RenderConfig, tmpl string) *api.TaskGroup {
 			HealthyDeadline: new(3 * time.Minute),
 			AutoRevert:      new(false),
 		},
+		// A node that loses the servers stops its workers after 30 s, and
+		// Nomad places their replacements only once that time (and the
+		// kill timeout) has passed since it lost the node: the same worker
+		// index never runs twice at once, which a source task would turn
+		// into duplicate records.
+		Disconnect: &api.DisconnectStrategy{StopOnClientAfter: new(30 * time.Second)},
+		// A dynamic port for the worker's Prometheus endpoint, announced as
+		// a Nomad service Prometheus can discover (nomad_sd_configs).
+		Networks: []*api.NetworkResource{{DynamicPorts: []api.Port{{Label: MetricsPort}}}},
+		Services: []*api.Service{{
+			Name:      MetricsService,
+			Provider:  "nomad",
+			PortLabel: MetricsPort,
+			Tags:      []string{"connector=" + d.Name},
+		}},
 		Tasks: []*api.Task{renderTask(d, cfg, tmpl)},
 	}
 	if a := d.Autoscaling; a != nil {
@@ -339,6 +456,9 @@ func renderTask(d Deployment, cfg RenderConfig, tmpl string) *api.Task {
 			// As the local executor does: a worker's Go scheduler uses as
 			// many threads as it has vCPUs.
 			"GOMAXPROCS": strconv.Itoa(d.Mcu),
+			// The worker serves /metrics on its dynamic port: on the
+			// node's address (raw_exec, exec share the host's network).
+			EnvMetricsAddr: "${NOMAD_ADDR_" + MetricsPort + "}",
 		},
 		Resources:   &api.Resources{MemoryMB: new(d.Mcu * MBPerMcu)},
 		KillTimeout: new(cfg.killTimeout()),
@@ -354,7 +474,15 @@ func renderTask(d Deployment, cfg RenderConfig, tmpl string) *api.Task {
 			// file. A new revision is a new job version, which replaces
 			// the workers anyway.
 			ChangeMode: new("noop"),
-			Perms:      new("0600"),
+			// Readable by the task whatever user it runs as: Nomad renders
+			// the file as its own user (root), while an exec task runs as
+			// nobody and a docker image as its own user, neither of which
+			// Ferry can know the uid of. The secrets directory is the
+			// task's own tmpfs (never on disk, invisible to other tasks'
+			// chroots and containers), which is how Nomad itself hands a
+			// task its workload identity and Vault tokens (world-readable
+			// when the task names no user).
+			Perms: new("0644"),
 		}},
 	}
 	if cfg.ReserveCores {
@@ -364,9 +492,15 @@ func renderTask(d Deployment, cfg RenderConfig, tmpl string) *api.Task {
 	}
 	switch t.Driver {
 	case DriverDocker:
-		t.Config = map[string]any{"image": cfg.Image, "args": []string{"worker"}}
+		t.Config = map[string]any{"image": cfg.Image, "args": []string{"worker"}, "ports": []string{MetricsPort}}
+		// In its own network namespace the worker listens on every
+		// interface of the container, at the port Nomad maps to it.
+		t.Env[EnvMetricsAddr] = ":${NOMAD_PORT_" + MetricsPort + "}"
 	default:
 		t.Config = map[string]any{"command": cfg.WorkerCommand, "args": []string{"worker"}}
+		if a := cfg.WorkerArtifact; a != nil {
+			t.Config["command"] = "${NOMAD_TASK_DIR}/ferry/" + a.binary()
+		}
 	}
 	if p := d.Plugin; p != nil && p.Binary != "" {
 		// The plugin's binary is a Ferry worker with more connectors: the
@@ -380,18 +514,23 @@ func renderTask(d Deployment, cfg RenderConfig, tmpl string) *api.Task {
 			t.Config["command"] = bin
 		}
 	}
+	if a := cfg.WorkerArtifact; a != nil && t.Driver != DriverDocker && (d.Plugin == nil || d.Plugin.Binary == "") {
+		// A plugin's own binary replaces the ferry binary: no need for it.
+		t.Artifacts = append(t.Artifacts, artifact(a.Source, a.Checksum, workerArtifactDir))
+	}
 	if p := d.Plugin; p != nil {
-		a := &api.TaskArtifact{
-			GetterSource: new(p.Source),
-			RelativeDest: new(pluginDir),
-		}
-		if p.Checksum != "" {
-			a.GetterOptions = map[string]string{"checksum": p.Checksum}
-		}
-		t.Artifacts = []*api.TaskArtifact{a}
+		t.Artifacts = append(t.Artifacts, artifact(p.Source, p.Checksum, pluginDir))
 		t.Env[EnvPluginDir] = "${NOMAD_TASK_DIR}/plugins"
 	}
 	return t
+}
+
+func artifact(source, checksum, dest string) *api.TaskArtifact {
+	a := &api.TaskArtifact{GetterSource: new(source), RelativeDest: new(dest)}
+	if checksum != "" {
+		a.GetterOptions = map[string]string{"checksum": checksum}
+	}
+	return a
 }
 
 // RenderVariable builds the Nomad Variable a deployment's template reads:
@@ -417,8 +556,8 @@ const placeholderMark = "\x00ferry-var:"
 // renderSpec builds the template that renders the worker spec, and the
 // variable items it reads.
 //
-// The spec is marshalled as JSON with each secret value, and the workers and
-// tasksMax numbers, replaced by a placeholder string; then every placeholder
+// The spec is marshalled as JSON with each secret value, the workers and
+// tasksMax numbers and the NATS URL replaced by a placeholder string; then every placeholder
 // (quotes included) becomes a template action that prints the variable item
 // as a JSON value: a string through toJSON, a number as is. The whole
 // document sits inside {{ with nomadVar "<path>" }}…{{ end }}, so the file
@@ -451,6 +590,13 @@ func renderSpec(d Deployment) (string, map[string]string, error) {
 			return "", nil, fmt.Errorf("worker spec has no %q field", field)
 		}
 		fields[field], _ = json.Marshal(placeholderMark + item)
+	}
+	if ws.NatsURL != "" {
+		if _, ok := fields["natsUrl"]; !ok {
+			return "", nil, errors.New(`worker spec has no "natsUrl" field`)
+		}
+		items[itemNatsURL] = ws.NatsURL
+		fields["natsUrl"], _ = json.Marshal(placeholderMark + itemNatsURL)
 	}
 	doc, err := marshal(fields)
 	if err != nil {

@@ -69,6 +69,10 @@ var renderCases = []struct {
 	{"docker", testDeployment, RenderConfig{Driver: DriverDocker, Image: "ghcr.io/ferryhq/ferry:1.0.0", MHzPerVCPU: 2500}},
 	{"custom-plugin", pluginDeployment, RenderConfig{WorkerCommand: "/usr/local/bin/ferry"}},
 	{"custom-plugin-docker", pluginDeployment, RenderConfig{Driver: DriverDocker, Image: "ghcr.io/ferryhq/ferry:1.0.0"}},
+	{"worker-artifact", testDeployment, RenderConfig{Driver: DriverExec, WorkerArtifact: &WorkerArtifact{
+		Source:   "https://github.com/ferryhq/ferry/releases/download/v1.0.0/ferry_linux_amd64.tar.gz",
+		Checksum: "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+	}}},
 }
 
 // pluginDeployment runs a custom plugin's connector: its checked file is
@@ -145,6 +149,17 @@ func TestJobHash(t *testing.T) {
 	if h := hash(rotated, cfg); h != base {
 		t.Errorf("a secret value changed the job hash (the job must not depend on secrets)")
 	}
+	// What differs from one server replica to the next (the NATS URL it
+	// discovered) must not change the job, or a leader failover would
+	// replace every worker: it goes to the variable.
+	otherReplica := testDeployment()
+	otherReplica.Spec.NatsURL = "nats://10.0.0.7:4222,nats://10.0.0.8:4222"
+	if h := hash(otherReplica, cfg); h != base {
+		t.Errorf("another replica's NATS URL changed the job hash: %s → %s", base, h)
+	}
+	if v, err := RenderVariable(otherReplica, cfg); err != nil || v.Items[itemNatsURL] != otherReplica.Spec.NatsURL {
+		t.Errorf("the NATS URL is not in the variable: %v, %v", v, err)
+	}
 	changedCfg := testDeployment()
 	changedCfg.Spec.Config["topics"] = "orders,returns"
 	if h := hash(changedCfg, cfg); h == base {
@@ -163,13 +178,18 @@ func TestRenderRejects(t *testing.T) {
 		want []string
 	}{
 		"bad name":       {func(d *Deployment) { d.Name = "a.b" }, ok, []string{`invalid connector name "a.b"`}},
-		"long name":      {func(d *Deployment) { d.Name = strings.Repeat("a", 112) }, ok, []string{"1 characters too long", "at most 111"}},
 		"no mcu":         {func(d *Deployment) { d.Mcu = 0 }, ok, []string{"mcu count 0"}},
 		"outside bounds": {func(d *Deployment) { d.Autoscaling = &jobs.AutoScaling{MinWorkerCount: 3, MaxWorkerCount: 4} }, ok, []string{"outside autoscaling bounds 3..4"}},
 		"nul in config":  {func(d *Deployment) { d.Spec.Config["x"] = "a\x00ferry-var:b" }, ok, []string{"NUL"}},
 		"all config problems at once": {func(d *Deployment) {}, RenderConfig{Driver: "podman", MHzPerVCPU: -1},
 			[]string{`unknown driver "podman"`, "MHz per vCPU must not be negative"}},
 		"docker without image": {func(d *Deployment) {}, RenderConfig{Driver: DriverDocker}, []string{"needs an image"}},
+		"artifact not an archive": {func(d *Deployment) {}, RenderConfig{Driver: DriverExec, WorkerArtifact: &WorkerArtifact{Source: "https://example.com/ferry", Binary: "../ferry"}},
+			[]string{`worker artifact "https://example.com/ferry" must be an archive`, "execute bit", `binary "../ferry"`}},
+		"artifact and command": {func(d *Deployment) {}, RenderConfig{WorkerCommand: "/bin/ferry", WorkerArtifact: &WorkerArtifact{Source: "https://example.com/ferry.zip"}},
+			[]string{"exclude each other"}},
+		"artifact with docker": {func(d *Deployment) {}, RenderConfig{Driver: DriverDocker, Image: "x", WorkerArtifact: &WorkerArtifact{Source: "https://example.com/ferry.zip"}},
+			[]string{"exec and raw_exec"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			d := testDeployment()
@@ -267,23 +287,6 @@ func checkJob(t *testing.T, d Deployment, cfg RenderConfig, job *api.Job, v *api
 			t.Errorf("env %s = %q, want %q", k, task.Env[k], want)
 		}
 	}
-	if (d.Plugin != nil) != (len(task.Artifacts) == 1) {
-		t.Errorf("artifacts = %d with plugin %v", len(task.Artifacts), d.Plugin)
-	}
-	wantBin := cfg.WorkerCommand
-	binKey := "command"
-	if cfg.driver() == DriverDocker {
-		wantBin, binKey = "", "entrypoint"
-	}
-	if p := d.Plugin; p != nil {
-		a := task.Artifacts[0]
-		if *a.GetterSource != p.Source || *a.RelativeDest != "local/plugins/" || a.GetterOptions["checksum"] != p.Checksum {
-			t.Errorf("artifact = %+v", a)
-		}
-		if p.Binary != "" {
-			wantBin = "${NOMAD_TASK_DIR}/plugins/" + p.Binary
-		}
-	}
 	// task is a decoded copy: lists are []any.
 	strs := func(v any) []string {
 		var out []string
@@ -294,6 +297,35 @@ func checkJob(t *testing.T, d Deployment, cfg RenderConfig, job *api.Job, v *api
 			}
 		}
 		return out
+	}
+	wantArtifacts := 0
+	if d.Plugin != nil {
+		wantArtifacts++
+	}
+	wantBin := cfg.WorkerCommand
+	if a := cfg.WorkerArtifact; a != nil {
+		wantArtifacts++
+		wantBin = "${NOMAD_TASK_DIR}/ferry/" + a.binary()
+		w := task.Artifacts[0]
+		if *w.GetterSource != a.Source || *w.RelativeDest != "local/ferry/" || w.GetterOptions["checksum"] != a.Checksum {
+			t.Errorf("worker artifact = %+v", w)
+		}
+	}
+	if len(task.Artifacts) != wantArtifacts {
+		t.Errorf("artifacts = %d, want %d", len(task.Artifacts), wantArtifacts)
+	}
+	binKey := "command"
+	if cfg.driver() == DriverDocker {
+		wantBin, binKey = "", "entrypoint"
+	}
+	if p := d.Plugin; p != nil {
+		a := task.Artifacts[len(task.Artifacts)-1]
+		if *a.GetterSource != p.Source || *a.RelativeDest != "local/plugins/" || a.GetterOptions["checksum"] != p.Checksum {
+			t.Errorf("artifact = %+v", a)
+		}
+		if p.Binary != "" {
+			wantBin = "${NOMAD_TASK_DIR}/plugins/" + p.Binary
+		}
 	}
 	if binKey == "command" {
 		if got, _ := task.Config[binKey].(string); got != wantBin {
@@ -307,6 +339,31 @@ func checkJob(t *testing.T, d Deployment, cfg RenderConfig, job *api.Job, v *api
 	}
 	if len(task.Templates) != 1 || *task.Templates[0].DestPath != "secrets/spec.json" || *task.Templates[0].ChangeMode != "noop" {
 		t.Fatalf("want one template rendering secrets/spec.json without restarting the task")
+	}
+	// Nomad renders the file as root; the worker may run as nobody (exec)
+	// or an image's user (docker): it must be able to read it.
+	if p := *task.Templates[0].Perms; p != "0644" {
+		t.Errorf("spec file perms %s: a worker that is not root cannot read it", p)
+	}
+	// Metrics: a dynamic port, the address in the env, a Nomad service.
+	if len(g.Networks) != 1 || len(g.Networks[0].DynamicPorts) != 1 || g.Networks[0].DynamicPorts[0].Label != MetricsPort {
+		t.Errorf("networks = %+v, want one dynamic port %q", g.Networks, MetricsPort)
+	}
+	wantAddr := "${NOMAD_ADDR_metrics}"
+	if cfg.driver() == DriverDocker {
+		wantAddr = ":${NOMAD_PORT_metrics}"
+		if ports := strs(task.Config["ports"]); len(ports) != 1 || ports[0] != MetricsPort {
+			t.Errorf("docker ports = %q", ports)
+		}
+	}
+	if task.Env[EnvMetricsAddr] != wantAddr {
+		t.Errorf("env %s = %q, want %q", EnvMetricsAddr, task.Env[EnvMetricsAddr], wantAddr)
+	}
+	if len(g.Services) != 1 || g.Services[0].Name != MetricsService || g.Services[0].Provider != "nomad" || g.Services[0].PortLabel != MetricsPort {
+		t.Errorf("services = %+v", g.Services)
+	}
+	if g.Disconnect == nil || g.Disconnect.StopOnClientAfter == nil || *g.Disconnect.StopOnClientAfter <= 0 {
+		t.Errorf("disconnect = %+v: a lost node's workers must stop before they are replaced", g.Disconnect)
 	}
 
 	// Execute the template with Nomad's nomadVar and toJSON semantics.
@@ -447,5 +504,46 @@ func validateWithAgent(t *testing.T, job *api.Job) {
 	}
 	if resp.Error != "" || len(resp.ValidationErrors) > 0 {
 		t.Errorf("nomad rejects the job: %s %v", resp.Error, resp.ValidationErrors)
+	}
+}
+
+// TestLongNames: every name the API accepts (up to 128 characters) renders
+// and deploys; names too long for the variable path get a cut job ID that
+// ends in a hash, is unique per name, and is reversed through the meta.
+func TestLongNames(t *testing.T) {
+	cfg := RenderConfig{WorkerCommand: "/bin/ferry"}
+	seen := map[string]string{}
+	for _, n := range []int{1, 111, 112, 127, 128} {
+		for _, last := range []string{"a", "b"} {
+			name := strings.Repeat("x", n-1) + last
+			d := testDeployment()
+			d.Name, d.Spec.Connector = name, name
+			job, err := Render(d, cfg)
+			if err != nil {
+				t.Fatalf("%d characters: %v", n, err)
+			}
+			v, err := RenderVariable(d, cfg)
+			if err != nil {
+				t.Fatalf("%d characters: %v", n, err)
+			}
+			id := *job.ID
+			if len(v.Path) > maxVariablePath || v.Path != "nomad/jobs/"+id {
+				t.Errorf("%d characters: variable path %q (%d bytes), job %s", n, v.Path, len(v.Path), id)
+			}
+			if n <= 111 && id != "ferry-"+name {
+				t.Errorf("%d characters: job ID %q, want ferry-<name>", n, id)
+			}
+			if n > 111 && (!strings.Contains(id, "_") || !strings.HasPrefix(id, "ferry-xxx")) {
+				t.Errorf("%d characters: job ID %q, want a cut name and '_' hash", n, id)
+			}
+			if job.Meta[MetaConnector] != name {
+				t.Errorf("%d characters: meta names %q", n, job.Meta[MetaConnector])
+			}
+			if other, dup := seen[id]; dup {
+				t.Errorf("%s and %s share job ID %s", other, name, id)
+			}
+			seen[id] = name
+			validateWithAgent(t, job)
+		}
 	}
 }

@@ -212,3 +212,78 @@ func TestWatchOutageFallsBackToNomad(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// pass is one reconcile pass of the reconciler over the named deployments:
+// Apply, then Observe, each.
+func pass(t testing.TB, ctx context.Context, dep *Deployer, ds []Deployment) {
+	t.Helper()
+	for _, d := range ds {
+		if err := dep.Apply(ctx, d); err != nil {
+			t.Fatalf("apply %s: %v", d.Name, err)
+		}
+		if _, err := dep.Observe(ctx, d.Name); err != nil {
+			t.Fatalf("observe %s: %v", d.Name, err)
+		}
+	}
+}
+
+// TestIdlePassAsksNomadNothing: with the watch in sync, a reconcile pass
+// (Apply then Observe per connector, List for orphans) over connectors
+// whose jobs did not change sends Nomad no request at all (the watch's own
+// blocking queries aside); a change to one connector's allocations costs
+// requests for that connector only.
+func TestIdlePassAsksNomadNothing(t *testing.T) {
+	f := newFakeNomad(t)
+	dep := newTestDeployer(t, f.start(t).URL)
+	dep.cfg.WatchWait = time.Second
+	ctx := ctxT(t)
+	var ds []Deployment
+	for _, name := range []string{"a-conn", "b-conn", "c-conn"} {
+		d := withWorkers(testDeployment(), 1)
+		d.Name, d.Spec.Connector = name, name
+		ds = append(ds, d)
+	}
+	startWatch(t, dep)
+	pass(t, ctx, dep, ds) // creates the jobs
+	// Passes until the watch has seen Ferry's own writes.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		before := f.passRequests()
+		pass(t, ctx, dep, ds)
+		if _, err := dep.List(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if f.passRequests() == before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("passes still ask nomad after 5s: %v", f.requests)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	before := f.passRequests()
+	for range 5 {
+		pass(t, ctx, dep, ds)
+		if names, err := dep.List(ctx); err != nil || len(names) != 3 {
+			t.Fatalf("list = %v, %v", names, err)
+		}
+	}
+	if n := f.passRequests() - before; n != 0 {
+		t.Errorf("5 idle passes over 3 connectors sent %d requests, want 0", n)
+	}
+
+	// A change to b's allocations: b is looked at again, a is not.
+	info := func(name string) int { return f.count("GET /v1/job/" + JobID(name)) }
+	infoA, infoB := info("a-conn"), info("b-conn")
+	drain(dep)
+	id := JobID("b-conn")
+	f.setAllocs(id, alloc("b0", id, 0, 0, api.AllocClientStatusRunning, api.AllocDesiredStatusRun, 300))
+	waitChange(t, dep, "b-conn")
+	pass(t, ctx, dep, ds)
+	if info("b-conn") == infoB {
+		t.Error("a change to b's allocations did not make observe look again")
+	}
+	if info("a-conn") != infoA {
+		t.Error("a change to b's allocations made a be read again")
+	}
+}

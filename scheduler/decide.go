@@ -12,8 +12,13 @@ import (
 const (
 	CodeWorkerFailed         = "WorkerFailed"
 	CodeWorkerCrashLoop      = "WorkerCrashLoop"
+	CodePlacementFailed      = "PlacementFailed"
 	CodeStartTimeout         = "StartTimeout"
 	CodeInvalidConfiguration = "InvalidConfiguration"
+	// CodeDeploymentRejected: the platform (Nomad) refused the connector's
+	// job, e.g. its ACL policy, a missing namespace, or a job of the same
+	// name that is not Ferry's.
+	CodeDeploymentRejected = "DeploymentRejected"
 )
 
 // facts is what one reconcile pass knows about a connector.
@@ -24,6 +29,8 @@ type facts struct {
 	view      workerView // fresh worker statuses at connector.RunRevision()
 	obs       Observation
 	invalid   error     // a rendering problem the user must fix
+	rejected  error     // the deployer refused the deployment (permanent)
+	deployErr error     // the deployer failed this pass (transient)
 	since     time.Time // when it entered CREATING/UPDATING at this revision
 	now       time.Time
 	timeout   time.Duration
@@ -43,8 +50,10 @@ type decision struct {
 //	CREATING ─┬─ every worker RUNNING at the revision ─▶ RUNNING ◀─┐ recovered
 //	UPDATING ─┤                                            │        │
 //	          └─ a worker FAILED, a crash loop, ───────────┴──────▶ FAILED
-//	             a bad configuration, or no RUNNING
-//	             within the start timeout (pending only)
+//	             no room to place workers, a bad
+//	             configuration, the deployment refused,
+//	             or no RUNNING within the start timeout
+//	             (pending only)
 //
 // An update's operation ends with the connector: UPDATE_COMPLETE when it
 // reaches RUNNING, UPDATE_FAILED with the same description when it fails.
@@ -61,6 +70,9 @@ func decide(f facts) decision {
 		}
 		if f.view.Last != "" {
 			msg += "; last worker message: " + f.view.Last
+		}
+		if f.deployErr != nil {
+			msg += "; last deployment error: " + f.deployErr.Error()
 		}
 		fail = &jobs.StateDescription{Code: CodeStartTimeout, Message: msg}
 	}
@@ -93,12 +105,20 @@ func failure(f facts) *jobs.StateDescription {
 	switch {
 	case f.invalid != nil:
 		return &jobs.StateDescription{Code: CodeInvalidConfiguration, Message: f.invalid.Error()}
+	case f.rejected != nil:
+		return &jobs.StateDescription{Code: CodeDeploymentRejected, Message: f.rejected.Error()}
 	case f.view.Failed != nil:
 		msg := f.view.Failed.Message
 		if msg == "" {
 			msg = "the worker reported FAILED without a message"
 		}
 		return &jobs.StateDescription{Code: CodeWorkerFailed, Message: fmt.Sprintf("worker %d: %s", f.view.Failed.Index, msg)}
+	case f.obs.PlacementFailed:
+		msg := f.obs.Reason
+		if msg == "" {
+			msg = "no node has room for the workers"
+		}
+		return &jobs.StateDescription{Code: CodePlacementFailed, Message: msg}
 	case f.obs.CrashLoop:
 		msg := f.obs.Reason
 		if msg == "" {

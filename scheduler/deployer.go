@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 
 	"github.com/ferryhq/ferry/jobs"
 )
@@ -9,6 +10,14 @@ import (
 // Deployer runs a connector's workers somewhere: child processes of the
 // ferry process (scheduler/local) or Nomad allocations (nomad). The
 // reconciler is its only caller and calls it from one goroutine.
+//
+// An error may say what retrying can do through methods the reconciler
+// looks for with errors.As (so a deployer need not import this package):
+// Permanent() bool, true when the platform refused the deployment and only
+// a person can fix it (the connector turns FAILED with the error's
+// message); Unavailable() bool, true when the platform cannot be reached
+// or cannot serve (the reconciler stops the pass and backs off as a whole,
+// rather than waiting out a timeout per connector).
 type Deployer interface {
 	// Apply makes the connector's workers match d. It is idempotent: a
 	// changed Revision or Restarts replaces every worker; a changed Workers
@@ -77,8 +86,24 @@ type Observation struct {
 	// reconciler then believes only statuses from those incarnations.
 	IDs map[int]string
 	// CrashLoop is set when workers keep exiting soon after they start;
+	// PlacementFailed when the platform has no room for some of them.
 	// Reason then says why in words a person can act on (e.g. the last
-	// lines a worker wrote to stderr).
-	CrashLoop bool
-	Reason    string
+	// lines a worker wrote to stderr, or the capacity asked and free).
+	CrashLoop       bool
+	PlacementFailed bool
+	Reason          string
+}
+
+// permanent reports whether err says the deployment was refused and only a
+// person can fix it (see Deployer).
+func permanent(err error) bool {
+	var p interface{ Permanent() bool }
+	return errors.As(err, &p) && p.Permanent()
+}
+
+// unavailable reports whether err says the platform cannot be reached or
+// cannot serve (see Deployer).
+func unavailable(err error) bool {
+	var u interface{ Unavailable() bool }
+	return errors.As(err, &u) && u.Unavailable()
 }

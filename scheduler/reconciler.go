@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ferryhq/ferry/jobs"
@@ -218,6 +219,13 @@ func (r *Reconciler) reconcileAll(ctx context.Context) {
 			err = r.reconcileConnector(ctx, e, now)
 		}
 		if err != nil {
+			if unavailable(err) {
+				// The platform is down or hangs: every other connector
+				// would wait out the same timeout. Stop the pass and back
+				// off as a whole; connectors keep their state meanwhile.
+				r.failed(ctx, "", now, err)
+				return
+			}
 			r.failed(ctx, e.Key, now, err)
 			continue
 		}
@@ -330,6 +338,9 @@ func (r *Reconciler) reconcileConnector(ctx context.Context, e store.Entry[jobs.
 	workers = c.Spec.Capacity.ClampWorkers(workers)
 
 	f := facts{connector: c, status: status, workers: workers, now: now, timeout: r.cfg.StartTimeout}
+	// applyErr, when the deployer failed, is returned once the status says
+	// what it means, so the connector is retried with backoff.
+	var applyErr error
 	spec, err := r.renderSpec(ctx, c, workers)
 	var plugin *PluginArtifact
 	if err == nil {
@@ -346,15 +357,32 @@ func (r *Reconciler) reconcileConnector(ctx context.Context, e store.Entry[jobs.
 			Workers: workers, Mcu: c.Spec.Capacity.Mcu(), Autoscaling: c.Spec.Capacity.AutoScaling, Spec: spec,
 			Reason: r.operationReason(ctx, name, status.Operation), Plugin: plugin,
 		}
-		if err := r.cfg.Deployer.Apply(ctx, d); err != nil {
-			return fmt.Errorf("apply deployment: %w", err)
+		applyErr = r.cfg.Deployer.Apply(ctx, d)
+		switch {
+		case applyErr == nil:
+			obs, err := r.cfg.Deployer.Observe(ctx, name)
+			if err != nil {
+				return fmt.Errorf("observe deployment: %w", err)
+			}
+			f.obs = obs
+			f.view = r.workers.view(name, c.RunRevision(), workers, obs.IDs, now)
+		case permanent(applyErr):
+			// Refused: retrying will not help until a person acts, so
+			// say so now (FAILED with the refusal) rather than retry in
+			// silence; the retries go on, with backoff, and the
+			// connector recovers once its workers run.
+			f.rejected = errors.New(oneLine(applyErr.Error()))
+			f.view = r.workers.view(name, c.RunRevision(), workers, nil, now)
+		default:
+			// Nomad is down or lost a race: keep the state as it is,
+			// unless the connector waited for its workers too long.
+			since := r.pendingSince(name, status, c.Revision, now)
+			if !pendingState(status.State) || now.Sub(since) <= r.cfg.StartTimeout {
+				return fmt.Errorf("apply deployment: %w", applyErr)
+			}
+			f.deployErr = errors.New(oneLine(applyErr.Error()))
+			f.view = r.workers.view(name, c.RunRevision(), workers, nil, now)
 		}
-		obs, err := r.cfg.Deployer.Observe(ctx, name)
-		if err != nil {
-			return fmt.Errorf("observe deployment: %w", err)
-		}
-		f.obs = obs
-		f.view = r.workers.view(name, c.RunRevision(), workers, obs.IDs, now)
 	}
 	f.since = r.pendingSince(name, status, c.Revision, now)
 
@@ -374,26 +402,36 @@ func (r *Reconciler) reconcileConnector(ctx context.Context, e store.Entry[jobs.
 			return err
 		}
 	}
-	if sameStatus(d.status, status) {
-		return nil
-	}
-	d.status.Updated = now
-	if _, err := r.cfg.Store.Status.Update(ctx, name, d.status, se.Revision); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			// The API or the autoscaler changed the status since this pass
-			// read it: not a failure, look again at once.
+	if !sameStatus(d.status, status) {
+		d.status.Updated = now
+		if _, err := r.cfg.Store.Status.Update(ctx, name, d.status, se.Revision); err != nil {
+			if !errors.Is(err, store.ErrConflict) {
+				return fmt.Errorf("write status: %w", err)
+			}
+			// The API or the autoscaler changed the status since this
+			// pass read it: not a failure, look again at once.
 			r.wake()
-			return nil
+		} else {
+			ev := r.log.Info().Str("connector", name).Str("state", d.status.State).Int64("revision", c.Revision).Int("workers", workers)
+			if sd := d.status.StateDescription; sd != nil {
+				ev = ev.Str("code", sd.Code).Str("reason", sd.Message)
+			}
+			ev.Msg("connector state")
 		}
-		return fmt.Errorf("write status: %w", err)
 	}
-	ev := r.log.Info().Str("connector", name).Str("state", d.status.State).Int64("revision", c.Revision).Int("workers", workers)
-	if sd := d.status.StateDescription; sd != nil {
-		ev = ev.Str("code", sd.Code).Str("reason", sd.Message)
+	if applyErr != nil {
+		return fmt.Errorf("apply deployment: %w", applyErr)
 	}
-	ev.Msg("connector state")
 	return nil
 }
+
+func pendingState(state string) bool {
+	return state == jobs.StateCreating || state == jobs.StateUpdating
+}
+
+// oneLine folds a multi-line error (Nomad's lists its problems one per
+// line) into one line for a state description.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // pendingSince returns when the connector entered its current pending
 // state at this revision, as this reconciler saw it (a restarted

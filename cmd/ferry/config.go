@@ -9,11 +9,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ferryhq/ferry/cmd/ferry/internal/devstack"
+	"github.com/ferryhq/ferry/nomad"
 	"github.com/ferryhq/ferry/scheduler/autoscale"
 	"github.com/rs/zerolog"
 )
@@ -86,6 +88,8 @@ type devConfig struct {
 	// Nomad is the address of a Nomad agent; empty runs workers as local
 	// child processes.
 	Nomad string
+	// NomadMHzPerVCPU is the Nomad CPU share of one vCPU of an MCU.
+	NomadMHzPerVCPU int
 
 	// LogFile receives every log line as JSON, workers' included; "" means
 	// <DataDir>/ferry-dev.log, "off" disables it.
@@ -111,6 +115,7 @@ func (c *devConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.S3Listen, devstack.FlagS3Listen, devstack.DefaultS3Addr, "listen address of the embedded S3")
 	fs.StringVar(&c.S3Bucket, "s3-bucket", devstack.DefaultBucket, "bucket the embedded S3 creates on start")
 	fs.StringVar(&c.Nomad, "nomad", "", "address of a Nomad agent, e.g. http://127.0.0.1:4646 (default: workers run as local child processes)")
+	fs.IntVar(&c.NomadMHzPerVCPU, "nomad-mhz-per-vcpu", 2000, "with --nomad: Nomad CPU MHz reserved per vCPU of an MCU (lower it to fit more workers on a small machine)")
 	fs.StringVar(&c.LogFile, "log-file", "", `JSON log file, workers' lines included (default <data-dir>/ferry-dev.log; "off" disables)`)
 	fs.DurationVar(&c.MetricsInterval, "metrics-interval", 5*time.Second, "how often workers report metrics and status")
 	registerAutoscaler(fs, &c.Autoscaler)
@@ -148,6 +153,9 @@ func (c devConfig) Validate() error {
 	}
 	if c.Nomad != "" {
 		errs = append(errs, checkURL("nomad", c.Nomad, "http", "https"))
+		if c.NomadMHzPerVCPU < 100 {
+			errs = append(errs, fmt.Errorf("--nomad-mhz-per-vcpu %d: must be at least 100", c.NomadMHzPerVCPU))
+		}
 	}
 	if c.MetricsInterval < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("--metrics-interval %s: must be at least 100ms", c.MetricsInterval))
@@ -225,6 +233,11 @@ type serverConfig struct {
 	// WorkerCommand is the path of the ferry binary on Nomad clients, for
 	// the raw_exec and exec drivers.
 	WorkerCommand string
+	// WorkerArtifact, instead of WorkerCommand, is a URL of an archive
+	// holding the ferry binary (WorkerArtifactBinary inside it) that Nomad
+	// downloads for every worker, checked against WorkerArtifactChecksum
+	// ("sha256:…") when set.
+	WorkerArtifact, WorkerArtifactChecksum, WorkerArtifactBinary string
 	// MHzPerVCPU is the Nomad CPU share of one vCPU of an MCU; ReserveCores
 	// reserves whole cores (one per MCU) instead.
 	MHzPerVCPU   int
@@ -269,6 +282,9 @@ func (c *serverConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Driver, "driver", "", "Nomad task driver of workers: raw_exec, exec or docker (default docker with --worker-image, exec otherwise)")
 	fs.StringVar(&c.WorkerImage, "worker-image", "", "container image of ferry for the docker driver")
 	fs.StringVar(&c.WorkerCommand, "worker-command", "/usr/local/bin/ferry", "path of the ferry binary on Nomad clients (raw_exec and exec drivers)")
+	fs.StringVar(&c.WorkerArtifact, "worker-artifact", "", "URL of an archive (.tar.gz, .zip, ...) holding the ferry binary, which Nomad downloads for every worker instead of --worker-command (raw_exec and exec drivers)")
+	fs.StringVar(&c.WorkerArtifactChecksum, "worker-artifact-checksum", "", "checksum of --worker-artifact, type:value (e.g. sha256:…); Nomad refuses a download that does not match")
+	fs.StringVar(&c.WorkerArtifactBinary, "worker-artifact-binary", "ferry", "path of the ferry binary inside --worker-artifact")
 	fs.IntVar(&c.MHzPerVCPU, "nomad-mhz-per-vcpu", 2000, "Nomad CPU MHz reserved per vCPU of an MCU")
 	fs.IntVar(&c.MHzPerVCPU, "mhz-per-vcpu", 2000, "deprecated name of --nomad-mhz-per-vcpu")
 	fs.BoolVar(&c.ReserveCores, "nomad-reserve-cores", false, "reserve whole cores (one per MCU) instead of --nomad-mhz-per-vcpu MHz")
@@ -286,6 +302,10 @@ func (c serverConfig) withDefaults() serverConfig {
 	if c.WorkerNATS == "" {
 		c.WorkerNATS = c.NATS
 	}
+	// In a fixed order, so replicas that discover the same NATS servers in
+	// another order hand workers the same URL (NATS clients shuffle the
+	// list anyway).
+	c.WorkerNATS = sortedList(c.WorkerNATS)
 	if len(c.Datacenters) == 0 {
 		c.Datacenters = []string{"*"}
 	}
@@ -360,15 +380,24 @@ func (c serverConfig) nomadProblems() []error {
 			errs = append(errs, errors.New("one of --worker-image and --worker-command is required"))
 		}
 	case "raw_exec", "exec":
-		if c.WorkerCommand == "" {
-			errs = append(errs, fmt.Errorf("--driver %s needs --worker-command", c.Driver))
+		if c.WorkerCommand == "" && c.WorkerArtifact == "" {
+			errs = append(errs, fmt.Errorf("--driver %s needs --worker-command or --worker-artifact", c.Driver))
 		}
 		if c.WorkerImage != "" {
 			errs = append(errs, fmt.Errorf("--worker-image is for --driver docker, not %s", c.Driver))
 		}
+		if c.WorkerArtifact != "" {
+			a := nomad.WorkerArtifact{Source: c.WorkerArtifact, Checksum: c.WorkerArtifactChecksum, Binary: c.WorkerArtifactBinary}
+			if err := (nomad.RenderConfig{Driver: c.Driver, WorkerArtifact: &a}).Validate(); err != nil {
+				errs = append(errs, fmt.Errorf("--worker-artifact: %w", err))
+			}
+		}
 	case "docker":
 		if c.WorkerImage == "" {
 			errs = append(errs, errors.New("--driver docker needs --worker-image"))
+		}
+		if c.WorkerArtifact != "" {
+			errs = append(errs, errors.New("--worker-artifact is for --driver exec or raw_exec; docker runs --worker-image"))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("--driver %q: want raw_exec, exec or docker", c.Driver))
@@ -411,6 +440,19 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// sortedList sorts a comma-separated list, dropping blanks around items.
+func sortedList(s string) string {
+	if s == "" {
+		return s
+	}
+	items := strings.Split(s, ",")
+	for i := range items {
+		items[i] = strings.TrimSpace(items[i])
+	}
+	slices.Sort(items)
+	return strings.Join(items, ",")
 }
 
 func envOr(name, def string) string {

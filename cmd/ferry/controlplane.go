@@ -35,6 +35,10 @@ type controlPlaneConfig struct {
 	// DeployerChanges, if set, names connectors whose deployment changed,
 	// so the reconciler looks at them at once.
 	DeployerChanges <-chan string
+	// DeployerWatch, if set, follows the deployer's platform (Nomad's
+	// blocking queries) for as long as this replica leads: the reconciler
+	// is its only user, so the other replicas need not ask Nomad anything.
+	DeployerWatch   func(ctx context.Context) error
 	WorkerDefaults  map[string]string
 	MetricsInterval time.Duration
 	// Autoscaler tunes the autoscaler (zero fields take its defaults).
@@ -174,7 +178,11 @@ func runControlPlane(ctx context.Context, cfg controlPlaneConfig) error {
 			if err != nil {
 				return err
 			}
-			return runTogether(lctx, rec.Run, sc.Run, pc.Run)
+			runs := []func(context.Context) error{rec.Run, sc.Run, pc.Run}
+			if cfg.DeployerWatch != nil {
+				runs = append(runs, cfg.DeployerWatch)
+			}
+			return runTogether(lctx, runs...)
 		})
 		if err != nil && !errors.Is(err, context.Canceled) {
 			errs <- fmt.Errorf("reconciler: %w", err)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/ferryhq/ferry/nomad"
@@ -26,24 +25,6 @@ func newLocalExecutor(dataDir string, log zerolog.Logger) (*local.Executor, erro
 		Logger:      log.With().Str("component", "local-executor").Logger(),
 		KillTimeout: 15 * time.Second,
 	})
-}
-
-// watchNomad follows Nomad with blocking queries until the returned stop
-// function is called, so the reconciler's Observe calls answer from the
-// watcher's cache instead of polling Nomad, and its Changes wake the
-// reconciler.
-func watchNomad(ctx context.Context, d *nomad.Deployer) (stop func()) {
-	wctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		_ = d.Watch(wctx)
-	}()
-	return func() {
-		cancel()
-		wg.Wait()
-	}
 }
 
 // nomadDeployer adapts the nomad package's Deployer to the scheduler's
@@ -76,6 +57,6 @@ func (n nomadDeployer) Observe(ctx context.Context, name string) (scheduler.Obse
 	}
 	return scheduler.Observation{
 		Deployed: o.Deployed, Workers: o.Workers, Alive: o.Alive, IDs: o.IDs,
-		CrashLoop: o.Failing(), Reason: o.Reason,
+		CrashLoop: o.CrashLoop || o.RolloutFailed, PlacementFailed: o.PlacementFailed, Reason: o.Reason,
 	}, nil
 }

@@ -22,6 +22,7 @@ func wireDev(ctx context.Context, cfg devConfig, env devEnv) error {
 	log := env.Logger
 	var deployer scheduler.Deployer
 	var changes <-chan string
+	var watch func(context.Context) error
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	if cfg.Nomad != "" {
@@ -31,14 +32,13 @@ func wireDev(ctx context.Context, cfg devConfig, env devEnv) error {
 		}
 		d, err := nomad.NewDeployer(nomad.Config{
 			Nomad:  nomad.ClientConfig{Address: cfg.Nomad},
-			Render: nomad.RenderConfig{Driver: "raw_exec", WorkerCommand: exe},
+			Render: nomad.RenderConfig{Driver: "raw_exec", WorkerCommand: exe, MHzPerVCPU: cfg.NomadMHzPerVCPU},
 			Logger: log.With().Str("component", "nomad").Logger(),
 		})
 		if err != nil {
 			return err
 		}
-		deployer, changes = nomadDeployer{d}, d.Changes()
-		defer watchNomad(ctx, d)()
+		deployer, changes, watch = nomadDeployer{d}, d.Changes(), d.Watch
 	} else {
 		x, err := newLocalExecutor(cfg.DataDir, log)
 		if err != nil {
@@ -61,6 +61,7 @@ func wireDev(ctx context.Context, cfg devConfig, env devEnv) error {
 		NATSURL: env.NATSURL, WorkerNATSURL: env.NATSURL,
 		Deployer:        deployer,
 		DeployerChanges: changes,
+		DeployerWatch:   watch,
 		WorkerDefaults:  env.WorkerDefaults,
 		MetricsInterval: cfg.MetricsInterval,
 		Autoscaler:      cfg.Autoscaler,

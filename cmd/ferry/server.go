@@ -48,9 +48,16 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		return runControlPlane(ctx, cp)
 	}
 	cmd, image := cfg.WorkerCommand, cfg.WorkerImage
-	if cfg.Driver == nomad.DriverDocker {
+	var artifact *nomad.WorkerArtifact
+	switch {
+	case cfg.Driver == nomad.DriverDocker:
 		cmd = ""
-	} else {
+	case cfg.WorkerArtifact != "":
+		// Nomad fetches the ferry binary for every worker: no command to
+		// install on the clients.
+		cmd, image = "", ""
+		artifact = &nomad.WorkerArtifact{Source: cfg.WorkerArtifact, Checksum: cfg.WorkerArtifactChecksum, Binary: cfg.WorkerArtifactBinary}
+	default:
 		image = ""
 	}
 	d, err := nomad.NewDeployer(nomad.Config{
@@ -63,7 +70,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		Render: nomad.RenderConfig{
 			Namespace: cfg.NomadNamespace, Region: cfg.NomadRegion,
 			Datacenters: cfg.Datacenters, NodePool: cfg.NodePool,
-			Driver: cfg.Driver, WorkerCommand: cmd, Image: image,
+			Driver: cfg.Driver, WorkerCommand: cmd, Image: image, WorkerArtifact: artifact,
 			MHzPerVCPU: cfg.MHzPerVCPU, ReserveCores: cfg.ReserveCores,
 		},
 		Logger: log.With().Str("component", "nomad").Logger(),
@@ -73,7 +80,6 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	}
 	log.Info().Str("nomad", cfg.Nomad).Str("namespace", cfg.NomadNamespace).Str("driver", cfg.Driver).
 		Bool("token", cfg.NomadToken != "").Msg("workers run as nomad jobs")
-	defer watchNomad(ctx, d)()
-	cp.Deployer, cp.DeployerChanges = nomadDeployer{d}, d.Changes()
+	cp.Deployer, cp.DeployerChanges, cp.DeployerWatch = nomadDeployer{d}, d.Changes(), d.Watch
 	return runControlPlane(ctx, cp)
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -136,13 +137,14 @@ type worker struct {
 	done      chan struct{} // closed when the supervisor has returned
 	stderr    *tail
 
-	mu         sync.Mutex
-	id         string // current incarnation
-	pid        int
-	alive      bool
-	quickExits int    // exits in a row within StableAfter of starting
-	lastExit   string // how the last incarnation ended
-	lastLines  []string
+	mu          sync.Mutex
+	id          string // current incarnation
+	pid         int
+	metricsAddr string // where it serves /metrics ("" for nowhere)
+	alive       bool
+	quickExits  int    // exits in a row within StableAfter of starting
+	lastExit    string // how the last incarnation ended
+	lastLines   []string
 }
 
 // New checks cfg and returns an Executor.
@@ -437,6 +439,14 @@ func (e *Executor) runOnce(ctx context.Context, w *worker, log zerolog.Logger) e
 		jobs.EnvWorkerID+"="+id,
 		jobs.EnvDataDir+"="+w.dataDir,
 	)
+	// Each worker serves Prometheus /metrics on a loopback port of its own,
+	// as a Nomad allocation does on its dynamic port.
+	metricsAddr, perr := freeLoopbackAddr()
+	if perr != nil {
+		log.Warn().Err(perr).Msg("no free port for the worker's metrics; it serves none")
+	} else {
+		cmd.Env = append(cmd.Env, EnvMetricsAddr+"="+metricsAddr)
+	}
 	cmd.Dir = w.dataDir
 	cmd.SysProcAttr = sysProcAttr()
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
@@ -451,9 +461,9 @@ func (e *Executor) runOnce(ctx context.Context, w *worker, log zerolog.Logger) e
 		return fmt.Errorf("start %s: %w", w.command[0], err)
 	}
 	w.mu.Lock()
-	w.id, w.pid, w.alive = id, cmd.Process.Pid, true
+	w.id, w.pid, w.alive, w.metricsAddr = id, cmd.Process.Pid, true, metricsAddr
 	w.mu.Unlock()
-	ilog.Info().Int("pid", cmd.Process.Pid).Msg("worker started")
+	ilog.Info().Int("pid", cmd.Process.Pid).Str("metrics", metricsAddr).Msg("worker started")
 	err := cmd.Wait()
 	stdout.flush()
 	stderr.flush()
@@ -464,6 +474,26 @@ func (e *Executor) runOnce(ctx context.Context, w *worker, log zerolog.Logger) e
 		ilog.Info().Msg("worker stopped")
 	}
 	return err
+}
+
+// EnvMetricsAddr is the environment variable naming the address a worker
+// serves Prometheus /metrics on (runtime.EnvMetricsAddr, which this package
+// may not import; cmd/ferry's tests check the two agree).
+const EnvMetricsAddr = "FERRY_METRICS_ADDR"
+
+// freeLoopbackAddr returns a loopback address whose port was free a moment
+// ago. (Another process may take it before the worker listens: the worker
+// then logs that it serves no metrics, and its next start gets another.)
+func freeLoopbackAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("find a free port: %w", err)
+	}
+	addr := l.Addr().String()
+	if err := l.Close(); err != nil {
+		return "", fmt.Errorf("find a free port: %w", err)
+	}
+	return addr, nil
 }
 
 func hasEnv(env []string, name string) bool {
@@ -601,6 +631,8 @@ type WorkerProcess struct {
 	PID      int
 	Revision int64
 	Restarts int64
+	// MetricsAddr is where it serves Prometheus /metrics.
+	MetricsAddr string
 }
 
 // Processes returns the connector's live worker processes by index, for
@@ -616,7 +648,7 @@ func (e *Executor) Processes(name string) []WorkerProcess {
 	for idx, w := range g.slots {
 		w.mu.Lock()
 		if w.alive {
-			out = append(out, WorkerProcess{Index: idx, ID: w.id, PID: w.pid, Revision: w.revision, Restarts: w.restarts})
+			out = append(out, WorkerProcess{Index: idx, ID: w.id, PID: w.pid, Revision: w.revision, Restarts: w.restarts, MetricsAddr: w.metricsAddr})
 		}
 		w.mu.Unlock()
 	}

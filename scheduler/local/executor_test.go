@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -196,11 +197,17 @@ func TestExecutorLifecycle(t *testing.T) {
 		t.Fatalf("spec = %+v, %v", spec, err)
 	}
 	ids := map[string]bool{}
+	metrics := map[string]bool{}
 	for _, p := range e.Processes("c1") {
 		info, _ := readInfo(t, e, "c1", 1, p.Index)
 		if info.Index != itoa(p.Index) || info.SpecFile != specPath || info.Revision != 1 {
 			t.Errorf("worker %d saw %+v", p.Index, info)
 		}
+		// Each worker serves /metrics on a loopback port of its own.
+		if host, _, err := net.SplitHostPort(info.MetricsAddr); err != nil || host != "127.0.0.1" || metrics[info.MetricsAddr] || info.MetricsAddr != p.MetricsAddr {
+			t.Errorf("worker %d metrics address %q (process says %q), seen %v", p.Index, info.MetricsAddr, p.MetricsAddr, metrics)
+		}
+		metrics[info.MetricsAddr] = true
 		if info.DataDir != filepath.Join(e.cfg.DataDir, "workers", "c1", "rev-1", "worker-"+itoa(p.Index)) {
 			t.Errorf("worker %d data dir %q", p.Index, info.DataDir)
 		}

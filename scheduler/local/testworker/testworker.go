@@ -46,6 +46,8 @@ type Info struct {
 	DataDir  string `json:"dataDir"`
 	Revision int64  `json:"revision"`
 	Workers  int    `json:"workers"`
+	// MetricsAddr is the FERRY_METRICS_ADDR the executor handed it.
+	MetricsAddr string `json:"metricsAddr"`
 }
 
 // MaybeRun runs the test worker and exits if EnvFlag is set; otherwise it
@@ -75,14 +77,17 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "boom: bad config")
 		return 1
 	}
-	if spec.Config["test.ignore.term"] == "true" {
-		signal.Ignore(syscall.SIGTERM)
-	}
 	term := make(chan os.Signal, 1)
-	signal.Notify(term, syscall.SIGTERM, syscall.SIGINT)
+	if spec.Config["test.ignore.term"] == "true" {
+		// Notify on SIGTERM would undo Ignore: listen for SIGINT only.
+		signal.Ignore(syscall.SIGTERM)
+		signal.Notify(term, syscall.SIGINT)
+	} else {
+		signal.Notify(term, syscall.SIGTERM, syscall.SIGINT)
+	}
 
 	info := Info{PID: os.Getpid(), Index: os.Getenv(jobs.EnvWorkerIndex), ID: id, SpecFile: os.Getenv(jobs.EnvSpecFile),
-		DataDir: dataDir, Revision: spec.Revision, Workers: spec.Workers}
+		DataDir: dataDir, Revision: spec.Revision, Workers: spec.Workers, MetricsAddr: os.Getenv("FERRY_METRICS_ADDR")}
 	b, _ := json.Marshal(info)
 	if err := os.WriteFile(filepath.Join(dataDir, InfoFile), b, 0o600); err != nil {
 		fmt.Fprintln(os.Stderr, "testworker:", err)
