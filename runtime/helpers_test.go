@@ -329,3 +329,19 @@ func deadLetterHeaders(t *testing.T, addr, topic string) map[string]string {
 	}
 	return h
 }
+
+// committedAt reads one partition's committed offset; -1 while the group
+// has none (it may not exist yet).
+func committedAt(t *testing.T, cl *kgo.Client, group string, tp connect.TopicPartition) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := kadm.NewClient(cl).FetchOffsets(ctx, group)
+	if err != nil {
+		return -1
+	}
+	if o, ok := resp.Lookup(tp.Topic, tp.Partition); ok && o.Err == nil {
+		return o.At
+	}
+	return -1
+}

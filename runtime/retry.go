@@ -234,8 +234,11 @@ func (r *sinkRun) redeliver(ctx context.Context) error {
 	if p == nil { // everything it held was revoked meanwhile
 		return nil
 	}
-	err := r.task.Put(ctx, p.batch)
+	err := r.putTask(ctx, p.batch, p.delivered)
 	switch {
+	case r.reportFailed != nil:
+		r.failed = fmt.Errorf("put %d records (redelivery %d): %w", len(p.batch), p.attempt, r.reportFailed)
+		return r.failed
 	case err == nil:
 		r.pending = nil
 		r.log.Info().Int("records", len(p.batch)).Int("attempts", p.attempt+1).Msg("redelivered batch accepted")

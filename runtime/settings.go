@@ -32,10 +32,11 @@ type sinkSettings struct {
 	flush   time.Duration
 	errsAll bool // errors.tolerance=all
 
-	dlqTopic   string
-	dlqRF      int
-	dlqHeaders bool
-	errorsLog  bool
+	dlqTopic    string
+	dlqRF       int
+	dlqHeaders  bool
+	errorsLog   bool
+	logMessages bool // errors.log.include.messages
 
 	maxPollRecords int
 	fetch          fetchOverrides // the user's fetch sizes, clamped to the memory plan (memory.go)
@@ -75,10 +76,17 @@ func positiveMs(v string) (time.Duration, error) {
 	return time.Duration(n) * time.Millisecond, nil
 }
 
+// errorSettings are the errors.* keys sink and source tasks share.
+type errorSettings struct {
+	errsAll     bool // errors.tolerance=all
+	errorsLog   bool // errors.log.enable
+	logMessages bool // errors.log.include.messages
+}
+
 // parseCommon reads what sink and source tasks share:
-// offset.flush.interval.ms, errors.tolerance and errors.log.enable; bad
-// notes a problem with a key.
-func parseCommon(spec *jobs.WorkerSpec, bad func(key, format string, args ...any)) (flush time.Duration, errsAll, errorsLog bool) {
+// offset.flush.interval.ms, errors.tolerance, errors.log.enable and
+// errors.log.include.messages; bad notes a problem with a key.
+func parseCommon(spec *jobs.WorkerSpec, bad func(key, format string, args ...any)) (flush time.Duration, es errorSettings) {
 	flush = defaultFlushInterval
 	if v, ok := lookup(spec, connect.KeyOffsetFlushMs); ok {
 		if d, err := positiveMs(v); err != nil {
@@ -91,13 +99,15 @@ func parseCommon(spec *jobs.WorkerSpec, bad func(key, format string, args ...any
 		switch v {
 		case "none":
 		case "all":
-			errsAll = true
+			es.errsAll = true
 		default:
 			bad(connect.KeyErrorsTolerance, "must be none or all, got %q", v)
 		}
 	}
-	errorsLog = strings.EqualFold(spec.Config[connect.KeyErrorsLog], "true")
-	return flush, errsAll, errorsLog
+	// As Kafka Connect, the connector's own configuration only.
+	es.errorsLog = strings.EqualFold(strings.TrimSpace(spec.Config[connect.KeyErrorsLog]), "true")
+	es.logMessages = strings.EqualFold(strings.TrimSpace(spec.Config[connect.KeyErrorsLogMessages]), "true")
+	return flush, es
 }
 
 func parseSinkSettings(spec *jobs.WorkerSpec) (*sinkSettings, error) {
@@ -119,7 +129,9 @@ func parseSinkSettings(spec *jobs.WorkerSpec) (*sinkSettings, error) {
 	if len(s.topics) == 0 && s.regex == "" {
 		bad(connect.KeyTopics, "one of topics or topics.regex is required")
 	}
-	s.flush, s.errsAll, s.errorsLog = parseCommon(spec, bad)
+	var es errorSettings
+	s.flush, es = parseCommon(spec, bad)
+	s.errsAll, s.errorsLog, s.logMessages = es.errsAll, es.errorsLog, es.logMessages
 	s.dlqTopic = strings.TrimSpace(spec.Config[connect.KeyDLQTopic])
 	if v, ok := lookup(spec, connect.KeyDLQReplication); ok {
 		n, err := strconv.Atoi(v)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,6 +57,13 @@ type sinkRun struct {
 
 	bp    *backPressure // what the task holds, and whether fetching is paused (backpressure.go)
 	fetch *fetchSizing  // the Kafka client's fetch sizes within the memory plan (memory.go)
+
+	// The errant record reporter's state (errant.go): the consumed records
+	// of the batch being put, the failure of a record reported under
+	// errors.tolerance=none, and the offsets reported and handled under all.
+	putting      []*kgo.Record
+	reportFailed error
+	errant       map[connect.TopicPartition][]int64
 }
 
 // runSinkTask runs one incarnation of task id until ctx is done (nil) or it
@@ -99,9 +105,11 @@ func (w *Worker) runSinkTask(ctx context.Context, id int) error {
 		epoch:     map[connect.TopicPartition]int32{},
 		committed: map[connect.TopicPartition]int64{},
 		hw:        map[connect.TopicPartition]int64{},
+		errant:    map[connect.TopicPartition][]int64{},
 	}
 	r.initBackPressure()
-	if err := w.startTask(connect.WithMemoryBudget(ctx, r.bp.budget), log, id, r.task); err != nil {
+	sctx := connect.WithErrantRecordReporter(connect.WithMemoryBudget(ctx, r.bp.budget), errantReporter{r: r})
+	if err := w.startTask(sctx, log, id, r.task); err != nil {
 		return err
 	}
 	defer func() {
@@ -291,22 +299,17 @@ func (r *sinkRun) process(ctx context.Context, fetches kgo.Fetches) error {
 			if ctx.Err() != nil {
 				return nil // shutting down while retrying: nothing of the batch is delivered
 			}
-			r.w.errorsTotal.Add(1)
+			f := &failedRecord{kr: kr, stage: stageValueConverter, class: r.valClass, cause: err}
 			var se *stageError
-			stage := "VALUE_CONVERTER"
-			if errors.As(err, &se) {
-				stage = se.stage
+			var te *connect.TransformError
+			switch {
+			case errors.As(err, &te):
+				f.stage, f.class = stageTransformation, te.Class
+			case errors.As(err, &se):
+				f.stage, f.class = se.stage, se.class
 			}
-			if !r.s.errsAll {
-				return fmt.Errorf("%s: record at topic %q partition %d offset %d (errors.tolerance=none): %w", stageVerb(stage), kr.Topic, kr.Partition, kr.Offset, err)
-			}
-			if r.s.errorsLog {
-				r.log.Warn().Str("error", r.w.redact.Redact(err.Error())).Str("stage", stage).Str("topic", kr.Topic).Int32("partition", kr.Partition).Int64("offset", kr.Offset).Msg("skip record that failed")
-			}
-			if r.s.dlqTopic != "" {
-				if err := r.deadLetter(ctx, kr, stage, err); err != nil {
-					return err
-				}
+			if err := r.failRecord(ctx, f); err != nil {
+				return err
 			}
 		}
 		// Dropped by a transform or skipped: consumed, not delivered.
@@ -316,11 +319,11 @@ func (r *sinkRun) process(ctx context.Context, fetches kgo.Fetches) error {
 	r.polled = recs[:0]
 	r.w.recordsIn.Add(int64(len(recs)))
 	r.w.bytesIn.Add(bytesIn)
-	if err := r.task.Put(ctx, batch); err != nil {
-		if ctx.Err() != nil {
+	if err := r.putTask(ctx, batch, delivered); err != nil {
+		if ctx.Err() != nil && r.reportFailed == nil {
 			return nil // shutting down: the batch is simply not delivered
 		}
-		if connect.IsRetriable(err) {
+		if connect.IsRetriable(err) && r.reportFailed == nil {
 			r.deferPut(batch, delivered, err)
 			r.batch, r.delivered = nil, nil // kept for redelivery
 			return nil
@@ -395,14 +398,14 @@ func (r *sinkRun) convert(kr *kgo.Record, dst *connect.Record) error {
 	}
 	var err error
 	if dst.KeySchema, dst.Key, err = toSchemaAndValue(r.keyConv, kr.Topic, kr.Key); err != nil {
-		return &stageError{stage: "KEY_CONVERTER", class: r.keyClass, err: fmt.Errorf("key: %w", err)}
+		return &stageError{stage: stageKeyConverter, class: r.keyClass, err: fmt.Errorf("key: %w", err)}
 	}
 	if dst.ValueSchema, dst.Value, err = toSchemaAndValue(r.valConv, kr.Topic, kr.Value); err != nil {
-		return &stageError{stage: "VALUE_CONVERTER", class: r.valClass, err: fmt.Errorf("value: %w", err)}
+		return &stageError{stage: stageValueConverter, class: r.valClass, err: fmt.Errorf("value: %w", err)}
 	}
 	for i, h := range dst.Headers {
 		if dst.Headers[i].Data, err = r.hdrConv.ToValue(kr.Topic, h.Value); err != nil {
-			return &stageError{stage: "HEADER_CONVERTER", class: r.hdrClass, err: fmt.Errorf("header %q: %w", h.Key, err)}
+			return &stageError{stage: stageHeaderConverter, class: r.hdrClass, err: fmt.Errorf("header %q: %w", h.Key, err)}
 		}
 	}
 	return nil
@@ -431,13 +434,6 @@ type stageError struct {
 func (e *stageError) Error() string { return e.err.Error() }
 func (e *stageError) Unwrap() error { return e.err }
 
-func stageVerb(stage string) string {
-	if stage == "TRANSFORMATION" {
-		return "transform"
-	}
-	return "convert"
-}
-
 // transform runs rec through the connector's transforms. A nil record means
 // a transform dropped it. What a transform replaced (key, value, headers
 // it set) is encoded again with the converters, so the raw bytes a task
@@ -448,7 +444,7 @@ func (r *sinkRun) transform(rec *connect.Record) (*connect.Record, error) {
 	}
 	out, err := r.chain.Apply(rec)
 	if err != nil {
-		return nil, &stageError{stage: "TRANSFORMATION", err: err}
+		return nil, &stageError{stage: stageTransformation, err: err}
 	}
 	if out == nil {
 		return nil, nil
@@ -457,18 +453,18 @@ func (r *sinkRun) transform(rec *connect.Record) (*connect.Record, error) {
 	// schema in step with the value), as Kafka Connect's converters would.
 	if out.RawKey == nil && (out.Key != nil || out.KeySchema != nil) {
 		if out.RawKey, err = fromValue(r.keyConv, out.Topic, out.KeySchema, out.Key); err != nil {
-			return nil, &stageError{stage: "TRANSFORMATION", err: fmt.Errorf("encode transformed key: %w", err)}
+			return nil, &stageError{stage: stageTransformation, class: r.keyClass, err: fmt.Errorf("encode transformed key: %w", err)}
 		}
 	}
 	if out.RawValue == nil && (out.Value != nil || out.ValueSchema != nil) {
 		if out.RawValue, err = fromValue(r.valConv, out.Topic, out.ValueSchema, out.Value); err != nil {
-			return nil, &stageError{stage: "TRANSFORMATION", err: fmt.Errorf("encode transformed value: %w", err)}
+			return nil, &stageError{stage: stageTransformation, class: r.valClass, err: fmt.Errorf("encode transformed value: %w", err)}
 		}
 	}
 	for i, h := range out.Headers {
 		if h.Value == nil && h.Data != nil {
 			if out.Headers[i].Value, err = r.hdrConv.FromValue(out.Topic, h.Data); err != nil {
-				return nil, &stageError{stage: "TRANSFORMATION", err: fmt.Errorf("encode header %q: %w", h.Key, err)}
+				return nil, &stageError{stage: stageTransformation, class: r.hdrClass, err: fmt.Errorf("encode header %q: %w", h.Key, err)}
 			}
 		}
 	}
@@ -483,33 +479,6 @@ func (r *sinkRun) ensureDLQ(ctx context.Context) {
 	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 		r.log.Warn().Err(err).Str("topic", r.s.dlqTopic).Msg("create dead letter queue topic")
 	}
-}
-
-// deadLetter produces the raw record to the dead letter queue and waits for
-// it to be acknowledged, so its offset may be committed.
-func (r *sinkRun) deadLetter(ctx context.Context, kr *kgo.Record, stage string, cause error) error {
-	out := &kgo.Record{Topic: r.s.dlqTopic, Key: kr.Key, Value: kr.Value, Headers: append([]kgo.RecordHeader(nil), kr.Headers...)}
-	if r.s.dlqHeaders {
-		out.Headers = append(out.Headers,
-			kgo.RecordHeader{Key: "__connect.errors.topic", Value: []byte(kr.Topic)},
-			kgo.RecordHeader{Key: "__connect.errors.partition", Value: []byte(strconv.Itoa(int(kr.Partition)))},
-			kgo.RecordHeader{Key: "__connect.errors.offset", Value: []byte(strconv.FormatInt(kr.Offset, 10))},
-			kgo.RecordHeader{Key: "__connect.errors.connector.name", Value: []byte(r.w.spec.Connector)},
-			kgo.RecordHeader{Key: "__connect.errors.task.id", Value: []byte(strconv.Itoa(r.id))},
-			kgo.RecordHeader{Key: "__connect.errors.stage", Value: []byte(stage)},
-			kgo.RecordHeader{Key: "__connect.errors.exception.message", Value: []byte(r.w.redact.Redact(cause.Error()))},
-		)
-		var te *connect.TransformError
-		if errors.As(cause, &te) {
-			out.Headers = append(out.Headers, kgo.RecordHeader{Key: "__connect.errors.class.name", Value: []byte(te.Class)})
-		}
-	}
-	pctx, cancel := context.WithTimeout(ctx, opTimeout)
-	defer cancel()
-	if err := r.cl.ProduceSync(pctx, out).FirstErr(); err != nil {
-		return fmt.Errorf("dead-letter record at topic %q partition %d offset %d to %q: %w", kr.Topic, kr.Partition, kr.Offset, r.s.dlqTopic, err)
-	}
-	return nil
 }
 
 // commitDurable asks the task what is durable among the partitions in scope
@@ -543,6 +512,10 @@ func (r *sinkRun) commitDurable(ctx context.Context, scope []connect.TopicPartit
 	for tp, p := range current {
 		lp, put := r.lastPut[tp]
 		d, ok := durable[tp]
+		if ok {
+			d = r.skipErrant(tp, d, p)
+			durable[tp] = d
+		}
 		if (!put && !ok) || (put && ok && d >= lp && d <= p) {
 			durable[tp] = p
 		}
@@ -640,6 +613,7 @@ func (r *sinkRun) closePartitions(tps []connect.TopicPartition) {
 		delete(r.epoch, tp)
 		delete(r.committed, tp)
 		delete(r.hw, tp)
+		delete(r.errant, tp)
 	}
 }
 

@@ -27,6 +27,7 @@ type sourceSettings struct {
 	flush        time.Duration
 	errsAll      bool // errors.tolerance=all: skip records that fail to convert or transform
 	errorsLog    bool
+	logMessages  bool // errors.log.include.messages
 	kafkaOpts    []kgo.Opt // security
 }
 
@@ -46,9 +47,11 @@ func parseSourceSettings(spec *jobs.WorkerSpec) (*sourceSettings, error) {
 	if v, ok := lookup(spec, connect.KeyOffsetStorageTopic); ok {
 		s.offsetsTopic = v
 	}
-	s.flush, s.errsAll, s.errorsLog = parseCommon(spec, func(key, format string, args ...any) {
+	var es errorSettings
+	s.flush, es = parseCommon(spec, func(key, format string, args ...any) {
 		problems = append(problems, key+": "+fmt.Sprintf(format, args...))
 	})
+	s.errsAll, s.errorsLog, s.logMessages = es.errsAll, es.errorsLog, es.logMessages
 	sec, err := securityOpts(spec)
 	if err != nil {
 		problems = append(problems, fmt.Sprintf("security: %v", err))
@@ -462,13 +465,31 @@ func (r *sourceRun) produce(ctx context.Context, recs []connect.SourceRecord) er
 func (r *sourceRun) tolerate(ctx context.Context, sr *connect.SourceRecord, stage string, cause error) error {
 	r.w.errorsTotal.Add(1)
 	where := fmt.Sprintf("source partition %s offset %s", partitionID(sr.SourcePartition), partitionID(sr.SourceOffset))
+	if r.s.errorsLog {
+		// Logged under both tolerances, as Kafka Connect's LogReporter.
+		red := r.w.redact.Redact
+		ev := r.log.Warn()
+		if !r.s.errsAll {
+			ev = r.log.Error()
+		}
+		ev = ev.Str("error", red(cause.Error())).Str("stage", stage).Str("topic", sr.Topic).
+			Str("source_partition", partitionID(sr.SourcePartition)).Str("source_offset", partitionID(sr.SourceOffset))
+		if r.s.logMessages {
+			ev = ev.Str("key", red(fmt.Sprint(sr.Key))).Str("value", red(fmt.Sprint(sr.Value)))
+			hs := zerolog.Dict()
+			for _, h := range sr.Headers {
+				hv := string(h.Value)
+				if h.Value == nil {
+					hv = fmt.Sprint(h.Data)
+				}
+				hs = hs.Str(h.Key, red(hv))
+			}
+			ev = ev.Dict("headers", hs)
+		}
+		ev.Msg("source record failed")
+	}
 	if !r.s.errsAll {
 		return fmt.Errorf("%s record for topic %q at %s (errors.tolerance=none): %w", stage, sr.Topic, where, cause)
-	}
-	if r.s.errorsLog {
-		r.log.Warn().Str("error", r.w.redact.Redact(cause.Error())).Str("stage", stage).Str("topic", sr.Topic).
-			Str("source_partition", partitionID(sr.SourcePartition)).Str("source_offset", partitionID(sr.SourceOffset)).
-			Msg("skip source record that failed")
 	}
 	r.track(sr)
 	if err := r.task.CommitRecord(ctx, sr, nil); err != nil {

@@ -186,7 +186,10 @@ const (
 	KeyDLQReplication  = "errors.deadletterqueue.topic.replication.factor"
 	KeyDLQHeaders      = "errors.deadletterqueue.context.headers.enable"
 	KeyErrorsLog       = "errors.log.enable"
-	KeyOffsetFlushMs   = "offset.flush.interval.ms"
+	// KeyErrorsLogMessages adds a failed record's key, value and headers to
+	// the errors.log.enable log line.
+	KeyErrorsLogMessages = "errors.log.include.messages"
+	KeyOffsetFlushMs     = "offset.flush.interval.ms"
 
 	KeyErrorsRetryTimeout  = "errors.retry.timeout"
 	KeyErrorsRetryMaxDelay = "errors.retry.delay.max.ms"
@@ -238,7 +241,8 @@ var SinkFrameworkConfig = []ConfigField{
 	{Name: KeyDLQTopic, Type: TypeString, Doc: "topic that receives records skipped under errors.tolerance=all"},
 	{Name: KeyDLQReplication, Type: TypeInt, Doc: "replication factor of the dead letter queue topic if it is created (default: the broker's)"},
 	{Name: KeyDLQHeaders, Type: TypeBoolean, Default: "false", Doc: "add __connect.errors.* headers to dead-lettered records"},
-	{Name: KeyErrorsLog, Type: TypeBoolean, Default: "false", Doc: "log every skipped record's coordinates"},
+	{Name: KeyErrorsLog, Type: TypeBoolean, Default: "false", Doc: "log every record that fails (converter, transform, or reported by the task) with its coordinates, under either tolerance"},
+	{Name: KeyErrorsLogMessages, Type: TypeBoolean, Default: "false", Doc: "with errors.log.enable, log the failed record's key, value and headers too (resolved secrets redacted)"},
 	RetryTimeoutField, RetryMaxDelayField,
 	{Name: KeyOffsetFlushMs, Type: TypeLong, Validate: AtLeast(1), Doc: "how often durable offsets are committed (default 60000)"},
 }
