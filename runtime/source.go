@@ -27,7 +27,7 @@ type sourceSettings struct {
 	flush        time.Duration
 	errsAll      bool // errors.tolerance=all: skip records that fail to convert or transform
 	errorsLog    bool
-	logMessages  bool // errors.log.include.messages
+	logMessages  bool      // errors.log.include.messages
 	kafkaOpts    []kgo.Opt // security
 }
 
