@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,9 +22,10 @@ const (
 	KeyAccessKeyID     = "aws.access.key.id"
 	KeySecretAccessKey = "aws.secret.access.key"
 	KeyCredsProvider   = "s3.credentials.provider.class"
-	KeySTSRoleARN      = "sts.role.arn"
-	KeySTSSessionName  = "sts.role.session.name"
-	KeySTSExternalID   = "sts.role.external.id"
+	KeySTSRoleARN      = "s3.credentials.provider.sts.role.arn"
+	KeySTSSessionName  = "s3.credentials.provider.sts.role.session.name"
+	KeySTSExternalID   = "s3.credentials.provider.sts.role.external.id"
+	KeySTSRegion       = "s3.credentials.provider.sts.region"
 	KeyTopicsDir       = "topics.dir"
 	KeyFlushSize       = "flush.size"
 	KeyFormatClass     = "format.class"
@@ -58,7 +61,51 @@ const (
 	KeyRotateInterval     = "rotate.interval.ms"
 	KeyRotateSchedule     = "rotate.schedule.interval.ms"
 	KeyTimestampExtractor = "timestamp.extractor"
+
+	KeyTombstonePartition     = "tombstone.encoded.partition"
+	KeyReportNullToDLQ        = "report.null.values.to.dlq"
+	KeyCompressionLevel       = "s3.compression.level"
+	KeyDecimalFormat          = "json.decimal.format"
+	KeyRotateOnPartition      = "rotate.file.on.partition.change"
+	KeyConditionalWrites      = "enable.conditional.writes"
+	KeyMaxFilesScan           = "max.files.scan.limit"
+	KeyProxyURL               = "s3.proxy.url"
+	KeyProxyUser              = "s3.proxy.user"
+	KeyProxyPassword          = "s3.proxy.password"
+	KeyWANMode                = "s3.wan.mode"
+	KeyTaggingExtra           = "s3.object.tagging.key.value.pairs"
+	KeyMaxOpenFiles           = "partitioner.max.open.files"
+	KeyConnectMetaData        = "connect.meta.data"
+	KeyDLQTopic               = "errors.deadletterqueue.topic.name"
+	legacyKeySTSRoleARN       = "sts.role.arn"
+	legacyKeySTSSessionName   = "sts.role.session.name"
+	legacyKeySTSExternalID    = "sts.role.external.id"
+	defaultTombstonePartition = "tombstone"
 )
+
+// legacyKeys are the names earlier Ferry versions read, still accepted: the
+// STS keys without the s3.credentials.provider. prefix Confluent's
+// AwsAssumeRoleCredentialsProvider is configured with.
+var legacyKeys = map[string]string{
+	legacyKeySTSRoleARN:     KeySTSRoleARN,
+	legacyKeySTSSessionName: KeySTSSessionName,
+	legacyKeySTSExternalID:  KeySTSExternalID,
+}
+
+// ignoredKeys are Confluent keys Ferry accepts and does not act on, with
+// why; the task logs them.
+var ignoredKeys = map[string]string{
+	"s3.send.digest":                      "the AWS SDK checksums every request",
+	"s3.http.send.expect.continue":        "the AWS SDK decides",
+	"s3.elastic.buffer.enable":            "buffers come from the worker's memory budget (docs/memory.md)",
+	"s3.elastic.buffer.init.capacity":     "buffers come from the worker's memory budget (docs/memory.md)",
+	"max.write.duration.ms":               "Put never blocks on uploads beyond the upload slots",
+	"s3.object.behavior.on.tagging.error": "tags are set with the object, so a tagging error fails the upload",
+	"schema.generator.class":              "no Hive integration",
+	"hive.integration":                    "no Hive integration",
+	"enhanced.avro.schema.support":        "Connect schemas are mapped without Avro enum and union support",
+	"allow.optional.map.keys":             "maps with optional keys are written as arrays of key/value records",
+}
 
 // Supported classes.
 const (
@@ -99,16 +146,17 @@ var cannedACLs = []string{"private", "public-read", "public-read-write", "authen
 // ConfigSpec is the sink's configuration.
 var ConfigSpec = []connect.ConfigField{
 	{Name: KeyBucket, Type: connect.TypeString, Required: true, Doc: "bucket the objects are written to"},
-	{Name: KeyRegion, Type: connect.TypeString, Default: "us-east-1", Doc: "AWS region of the bucket"},
+	{Name: KeyRegion, Type: connect.TypeString, Default: "us-west-2", Doc: "AWS region of the bucket (Confluent's default, us-west-2)"},
 	{Name: KeyStoreURL, Type: connect.TypeString, Doc: "custom S3 endpoint (e.g. http://127.0.0.1:7070); empty: AWS"},
 	{Name: KeyPathStyle, Type: connect.TypeBoolean, Doc: "path-style bucket addressing (default: true when store.url is set)"},
 	{Name: KeyAccessKeyID, Type: connect.TypePassword, Secret: true, Doc: "access key id; empty: the AWS SDK's default credential chain (or sts.role.arn)"},
 	{Name: KeySecretAccessKey, Type: connect.TypePassword, Secret: true, Doc: "secret access key"},
 	{Name: KeyCredsProvider, Type: connect.TypeClass, Default: DefaultChainProvider, Validate: connect.OneOf(DefaultChainProvider, AssumeRoleProvider),
-		Doc: "credentials: the default chain (or static aws.access.key.id), or STS AssumeRole of sts.role.arn"},
-	{Name: KeySTSRoleARN, Type: connect.TypeString, Doc: "role assumed with STS (with " + AssumeRoleProvider + ", or alone); the connector's service execution role"},
-	{Name: KeySTSSessionName, Type: connect.TypeString, Default: "ferry-s3-sink", Doc: "STS session name"},
-	{Name: KeySTSExternalID, Type: connect.TypePassword, Secret: true, Doc: "STS external id"},
+		Doc: "credentials: the default chain (or static aws.access.key.id), or STS AssumeRole of " + KeySTSRoleARN},
+	{Name: KeySTSRoleARN, Type: connect.TypeString, Doc: "role assumed with STS (with " + AssumeRoleProvider + ", or alone); the connector's service execution role. Also read as sts.role.arn"},
+	{Name: KeySTSSessionName, Type: connect.TypeString, Default: "ferry-s3-sink", Doc: "STS session name (also read as sts.role.session.name)"},
+	{Name: KeySTSExternalID, Type: connect.TypePassword, Secret: true, Doc: "STS external id (also read as sts.role.external.id)"},
+	{Name: KeySTSRegion, Type: connect.TypeString, Doc: "region of the STS endpoint; empty: s3.region"},
 	{Name: KeyTopicsDir, Type: connect.TypeString, Default: "topics", Doc: "top-level directory of the objects"},
 	{Name: KeyFlushSize, Type: connect.TypeInt, Required: true, Validate: connect.AtLeast(1), Doc: "records per topic partition after which its open objects are committed"},
 	{Name: KeyFormatClass, Type: connect.TypeClass, Required: true, Validate: oneOfFormats(formats...), Doc: "object format: " + strings.Join(formats, ", ")},
@@ -133,7 +181,11 @@ var ConfigSpec = []connect.ConfigField{
 	{Name: KeyTimestampExtractor, Type: connect.TypeString, Default: "Wallclock", Validate: connect.OneOf("Wallclock", "Record", "RecordField"),
 		Doc: "time of a record for partitioning and rotate.interval.ms: Wallclock (processing time), Record (Kafka timestamp) or RecordField (timestamp.field)"},
 	{Name: KeyTimestampField, Type: connect.TypeString, Default: "timestamp", Doc: "RecordField: value field holding the time (epoch ms, or an RFC 3339 string)"},
-	{Name: KeyNullValues, Type: connect.TypeString, Default: "fail", Validate: connect.OneOf("fail", "ignore"), Doc: "what to do with a null value (tombstone): fail the task or skip it"},
+	{Name: KeyNullValues, Type: connect.TypeString, Default: "fail", Validate: connect.OneOf("fail", "ignore", "write"),
+		Doc: "a null value (tombstone): fail (handed to errors.tolerance like an unconvertible record), ignore (skip it), or write (its key and headers go to the encoded partition tombstone.encoded.partition; needs store.kafka.keys=true)"},
+	{Name: KeyTombstonePartition, Type: connect.TypeString, Default: defaultTombstonePartition, Validate: nonEmpty, Doc: "behavior.on.null.values=write: the directory tombstones' keys objects are written to"},
+	{Name: KeyReportNullToDLQ, Type: connect.TypeBoolean, Default: "true", Doc: "behavior.on.null.values=ignore: also hand skipped tombstones to the dead letter queue when errors.deadletterqueue.topic.name is set"},
+	{Name: KeyCompressionLevel, Type: connect.TypeInt, Default: "-1", Doc: "gzip level, -1 (the default, 6) or 0 to 9"},
 	{Name: KeyCompression, Type: connect.TypeString, Default: "none", Validate: connect.OneOf("none", "gzip"),
 		Doc: "object compression: JsonFormat and ByteArrayFormat only (with stored keys and headers, their formats too); Avro and Parquet compress with avro.codec and parquet.codec"},
 	{Name: KeyStoreKeys, Type: connect.TypeBoolean, Default: "false", Doc: "also write each object's record keys to <name>.keys.<ext>, in keys.format.class"},
@@ -164,17 +216,36 @@ var ConfigSpec = []connect.ConfigField{
 	{Name: KeyPartRetries, Type: connect.TypeInt, Default: "3", Validate: connect.AtLeast(0), Doc: "retries of a failed S3 request"},
 	{Name: KeyRetryBackoff, Type: connect.TypeLong, Default: "200", Validate: connect.AtLeast(0), Doc: "first retry backoff in ms, doubled on each retry"},
 	{Name: KeyAvroCodec, Type: connect.TypeString, Default: "null", Validate: func(v string) error {
-		if _, ok := avroCodecs[v]; !ok {
-			return fmt.Errorf("must be one of null, deflate, snappy, zstandard, got %q", v)
+		switch {
+		case avroCodecs[v]:
+			return nil
+		case v == "bzip2" || v == "xz":
+			return fmt.Errorf("%s is not supported: no library Ferry may use can write it (Go's compress/bzip2 only reads); use deflate, snappy or zstandard", v)
 		}
-		return nil
-	}, Doc: "AvroFormat: codec of the container file"},
+		return fmt.Errorf("must be one of null, deflate, snappy, zstandard, got %q", v)
+	}, Doc: "AvroFormat: codec of the container file: null, deflate, snappy or zstandard (bzip2 is refused: nothing Ferry may use writes it)"},
 	{Name: KeyParquetCodec, Type: connect.TypeString, Default: "snappy", Validate: func(v string) error {
-		if _, ok := parquetCodecs[v]; !ok {
-			return fmt.Errorf("must be one of none, snappy, gzip, brotli, lz4, zstd, got %q", v)
+		switch {
+		case parquetCodecs[v].codec != nil:
+			return nil
+		case v == "lzo":
+			return fmt.Errorf("lzo is not supported: no Go library writes it; use snappy, zstd or gzip")
 		}
-		return nil
-	}, Doc: "ParquetFormat: compression codec (names the extension, e.g. .snappy.parquet)"},
+		return fmt.Errorf("must be one of none, snappy, gzip, brotli, lz4_raw, lz4, zstd, got %q", v)
+	}, Doc: "ParquetFormat: compression codec (names the extension, e.g. .snappy.parquet); lz4 writes LZ4_RAW (.lz4raw.parquet), as Hadoop's LZ4 framing is deprecated and no Go library writes it"},
+	{Name: KeyDecimalFormat, Type: connect.TypeString, Default: "BASE64", Validate: func(v string) error {
+		return connect.OneOf("BASE64", "NUMERIC")(strings.ToUpper(v))
+	}, Doc: "JsonFormat: decimals as base64 of their unscaled bytes (BASE64) or as numbers (NUMERIC), as Kafka's JsonConverter decimal.format"},
+	{Name: KeyConnectMetaData, Type: connect.TypeBoolean, Default: "true", Doc: "Avro and Parquet: write the Connect schema's name, version, doc and parameters as connect.* schema properties"},
+	{Name: KeyRotateOnPartition, Type: connect.TypeBoolean, Default: "true", Doc: "with rotate.interval.ms: also commit when a record's encoded partition differs from the previous record's"},
+	{Name: KeyMaxOpenFiles, Type: connect.TypeInt, Default: "-1", Doc: "commit a partition's objects before opening one more than this many encoded partitions at once; -1: no limit"},
+	{Name: KeyConditionalWrites, Type: connect.TypeBoolean, Default: "true", Doc: "with rotate.schedule.interval.ms: write objects with If-None-Match: * and scan forward past objects already written (false: overwrite them; for stores without conditional writes)"},
+	{Name: KeyMaxFilesScan, Type: connect.TypeInt, Default: "100", Validate: connect.AtLeast(1), Doc: "conditional writes: how many objects already in S3 one commit may skip past before the task fails"},
+	{Name: KeyProxyURL, Type: connect.TypeString, Doc: "HTTP(S) proxy of the S3 and STS requests, e.g. http://proxy:3128"},
+	{Name: KeyProxyUser, Type: connect.TypeString, Doc: "proxy user"},
+	{Name: KeyProxyPassword, Type: connect.TypePassword, Secret: true, Doc: "proxy password"},
+	{Name: KeyWANMode, Type: connect.TypeBoolean, Default: "false", Doc: "use S3 Transfer Acceleration (excludes s3.path.style.access.enabled=true)"},
+	{Name: KeyTaggingExtra, Type: connect.TypeList, Doc: "s3.object.tagging: more tags, as key:value pairs separated by commas"},
 	{Name: KeyBASeparator, Type: connect.TypeString, Doc: "ByteArray: bytes written after each record (Java escapes \\n \\r \\t understood); default a newline"},
 	{Name: KeyBAExtension, Type: connect.TypeString, Default: ".bin", Doc: "ByteArray: file extension"},
 	{Name: KeyRotateInterval, Type: connect.TypeLong, Default: "-1", Doc: "also commit a partition's objects when a record's time (timestamp.extractor) is this many ms after the first's; -1: off. " +
@@ -203,7 +274,10 @@ func unknownKeys(cfg map[string]string) []string {
 	var out []string
 next:
 	for k := range cfg {
-		if known[k] {
+		if known[k] || legacyKeys[k] != "" {
+			continue
+		}
+		if _, ok := ignoredKeys[k]; ok {
 			continue
 		}
 		for _, p := range knownPrefixes {
@@ -213,6 +287,19 @@ next:
 		}
 		out = append(out, k)
 	}
+	return out
+}
+
+// ignoredIn lists the keys of cfg Ferry accepts without acting on them,
+// each with why.
+func ignoredIn(cfg map[string]string) []string {
+	var out []string
+	for k, why := range ignoredKeys {
+		if _, ok := cfg[k]; ok {
+			out = append(out, k+" ("+why+")")
+		}
+	}
+	slices.Sort(out)
 	return out
 }
 
@@ -234,6 +321,18 @@ type settings struct {
 	loc                                    *time.Location // timezone; UTC when unset (no rule needs it then)
 	retryBackoff                           time.Duration
 	part                                   partitioner
+
+	nullBehavior      string // fail, ignore, write
+	tombstonePart     string
+	reportNullToDLQ   bool // ignore: hand skipped tombstones to the dead letter queue
+	gzipLevel         int
+	decimalNumeric    bool
+	rotateOnPartition bool
+	maxOpenFiles      int
+	conditional       bool // scheduled rotation with conditional writes
+	maxFilesScan      int
+	extraTags         [][2]string
+	connectMeta       bool
 }
 
 // problems collects configuration problems, at most one per key.
@@ -272,10 +371,43 @@ func validate(cfg map[string]string) connect.ConfigErrors {
 	return es
 }
 
+// withLegacyKeys returns cfg with the legacy keys' values under their
+// current names, unless those are set to something else than the default.
+func withLegacyKeys(cfg map[string]string) map[string]string {
+	out := cfg
+	for old, cur := range legacyKeys {
+		v := strings.TrimSpace(cfg[old])
+		if v == "" {
+			continue
+		}
+		if c := cfg[cur]; c != "" && c != specDefault(cur) {
+			continue
+		}
+		if &out == &cfg {
+			out = make(map[string]string, len(cfg))
+			for k, v := range cfg {
+				out[k] = v
+			}
+		}
+		out[cur] = v
+	}
+	return out
+}
+
+func specDefault(key string) string {
+	for _, f := range ConfigSpec {
+		if f.Name == key {
+			return f.Default
+		}
+	}
+	return ""
+}
+
 // parseSettings reads a configuration with defaults filled in: every key's
 // own rule, then the rules across keys the per-key spec cannot express. It
 // returns every problem, each naming the key to change.
 func parseSettings(cfg map[string]string) (*settings, connect.ConfigErrors) {
+	cfg = withLegacyKeys(cfg)
 	var p problems
 	s := &settings{}
 	for _, f := range ConfigSpec {
@@ -314,10 +446,31 @@ func parseSettings(cfg map[string]string) (*settings, connect.ConfigErrors) {
 	}
 	s.topicsDir = strings.Trim(cfg[KeyTopicsDir], "/")
 	s.dirDelim, s.fileDelim = cfg[KeyDirectoryDelim], cfg[KeyFileDelim]
-	s.ignoreNull = cfg[KeyNullValues] == "ignore"
+	s.nullBehavior = cfg[KeyNullValues]
+	s.ignoreNull = s.nullBehavior == "ignore"
+	s.tombstonePart = cfg[KeyTombstonePartition]
+	if s.tombstonePart == "" {
+		s.tombstonePart = defaultTombstonePartition
+	}
+	s.reportNullToDLQ = !strings.EqualFold(cfg[KeyReportNullToDLQ], "false") && strings.TrimSpace(cfg[KeyDLQTopic]) != ""
+	s.gzipLevel = int(p.num(cfg, KeyCompressionLevel, -1, 9))
+	s.decimalNumeric = strings.EqualFold(cfg[KeyDecimalFormat], "NUMERIC")
+	s.rotateOnPartition = !strings.EqualFold(cfg[KeyRotateOnPartition], "false")
+	s.maxOpenFiles = int(p.num(cfg, KeyMaxOpenFiles, -1, maxInt))
+	if s.maxOpenFiles == 0 {
+		p.add(KeyMaxOpenFiles, "must be -1 (no limit) or at least 1, got 0")
+	}
+	s.maxFilesScan = int(p.num(cfg, KeyMaxFilesScan, 1, maxInt))
+	s.conditional = s.rotateSchedule > 0 && !strings.EqualFold(cfg[KeyConditionalWrites], "false")
+	s.connectMeta = !strings.EqualFold(cfg[KeyConnectMetaData], "false")
 	s.format, s.keysFormat, s.headersFormat = cfg[KeyFormatClass], cfg[KeyKeysFormat], cfg[KeyHeadersFormat]
 	s.storeKeys = strings.EqualFold(cfg[KeyStoreKeys], "true")
 	s.storeHeaders = strings.EqualFold(cfg[KeyStoreHeaders], "true")
+	if s.nullBehavior == "write" && !s.storeKeys {
+		// As Confluent's connector: a tombstone is written as its key.
+		p.add(KeyNullValues, "write needs %s=true: a tombstone is written as its key (and headers) under %s=%s, with no values object",
+			KeyStoreKeys, KeyTombstonePartition, s.tombstonePart)
+	}
 	if s.gzip = cfg[KeyCompression] == "gzip"; s.gzip {
 		// As Confluent's connector: gzip wraps JSON and ByteArray files;
 		// Avro and Parquet compress inside the file with their own codec.
@@ -340,9 +493,19 @@ func parseSettings(cfg map[string]string) (*settings, connect.ConfigErrors) {
 		p.add(KeyTimestampField, "is required with %s=RecordField", KeyTimestampExtractor)
 	}
 	s.tagging = strings.EqualFold(cfg[KeyTagging], "true")
+	for _, kv := range connect.SplitList(cfg[KeyTaggingExtra]) {
+		k, v, ok := strings.Cut(kv, ":")
+		if !ok || strings.TrimSpace(k) == "" {
+			p.add(KeyTaggingExtra, "must be key:value pairs separated by commas, got %q", kv)
+			break
+		}
+		s.extraTags = append(s.extraTags, [2]string{strings.TrimSpace(k), strings.TrimSpace(v)})
+	}
 	s.sse, s.kmsKey, s.sseCustomerKey, s.acl = cfg[KeySSEAlgorithm], cfg[KeySSEKMSKeyID], cfg[KeySSECustomerKey], cfg[KeyACLCanned]
-	if s.sseCustomerKey != "" && s.sse != "" {
-		p.add(KeySSECustomerKey, "excludes %s=%s: objects are encrypted with one or the other", KeySSEAlgorithm, s.sse)
+	// As Confluent's connector: SSE-C is s3.ssea.name=AES256 with a
+	// customer key (AES256 alone is SSE-S3).
+	if s.sseCustomerKey != "" && s.sse != "AES256" {
+		p.add(KeySSECustomerKey, "needs %s=AES256 (SSE-C), got %q; Confluent's connector ignores the key otherwise", KeySSEAlgorithm, s.sse)
 	}
 	if s.kmsKey != "" && s.sse != "aws:kms" {
 		p.add(KeySSEKMSKeyID, "needs %s=aws:kms, got %q", KeySSEAlgorithm, s.sse)
@@ -354,6 +517,14 @@ func parseSettings(cfg map[string]string) (*settings, connect.ConfigErrors) {
 	s.baExt = cfg[KeyBAExtension]
 	if cfg[KeyCredsProvider] == AssumeRoleProvider && strings.TrimSpace(cfg[KeySTSRoleARN]) == "" {
 		p.add(KeySTSRoleARN, "is required with %s=%s", KeyCredsProvider, AssumeRoleProvider)
+	}
+	if u := strings.TrimSpace(cfg[KeyProxyURL]); u != "" {
+		if pu, err := url.Parse(u); err != nil || pu.Host == "" {
+			p.add(KeyProxyURL, "must be a URL such as http://proxy:3128, got %q", u)
+		}
+	}
+	if strings.EqualFold(cfg[KeyWANMode], "true") && strings.EqualFold(cfg[KeyPathStyle], "true") {
+		p.add(KeyWANMode, "excludes %s=true: transfer acceleration needs virtual-hosted bucket addressing", KeyPathStyle)
 	}
 	s.part = newPartitioner(cfg, s.dirDelim, &p)
 	if len(p.es) > 0 {

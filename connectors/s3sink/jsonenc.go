@@ -2,11 +2,18 @@ package s3sink
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
+
+	"github.com/ferryhq/ferry/runtime/connect"
 )
 
 // JSON output. Confluent's JsonFormat writes a schemaless value (what
@@ -46,6 +53,23 @@ func appendJSON(dst []byte, v any) ([]byte, error) {
 		return strconv.AppendInt(dst, int64(x), 10), nil
 	case int32:
 		return strconv.AppendInt(dst, int64(x), 10), nil
+	case int16:
+		return strconv.AppendInt(dst, int64(x), 10), nil
+	case int8:
+		return strconv.AppendInt(dst, int64(x), 10), nil
+	case float64:
+		return appendGoFloat(dst, x, 64)
+	case float32:
+		return appendGoFloat(dst, float64(x), 32)
+	case []byte:
+		if x == nil {
+			return append(dst, "null"...), nil
+		}
+		dst = append(dst, '"')
+		dst = base64.StdEncoding.AppendEncode(dst, x)
+		return append(dst, '"'), nil
+	case connect.Decimal:
+		return append(dst, x.String()...), nil
 	case map[string]any:
 		if x == nil {
 			return append(dst, "null"...), nil
@@ -223,4 +247,280 @@ func validNumber(s string) bool {
 		}
 	}
 	return i == len(s)
+}
+
+// appendGoFloat formats f as encoding/json does.
+func appendGoFloat(dst []byte, f float64, bits int) ([]byte, error) {
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return nil, fmt.Errorf("json: unsupported value: %s", strconv.FormatFloat(f, 'g', -1, bits))
+	}
+	format := byte('f')
+	if a := math.Abs(f); a != 0 {
+		if bits == 64 && (a < 1e-6 || a >= 1e21) || bits == 32 && (float32(a) < 1e-6 || float32(a) >= 1e21) {
+			format = 'e'
+		}
+	}
+	dst = strconv.AppendFloat(dst, f, format, -1, bits)
+	if format == 'e' {
+		// clean up e-09 to e-9
+		if n := len(dst); n >= 4 && dst[n-4] == 'e' && dst[n-3] == '-' && dst[n-2] == '0' {
+			dst[n-2] = dst[n-1]
+			dst = dst[:n-1]
+		}
+	}
+	return dst, nil
+}
+
+// appendJavaFloat formats f as Java's Double.toString (bits 64) or
+// Float.toString (32) does, which is how Jackson writes Kafka's
+// JsonConverter numbers: the shortest digits that read back as f, in plain
+// notation with at least one fractional digit from 10^-3 to below 10^7
+// ("1.0", "0.001"), else computerized scientific ("1.0E7", "1.5E-4").
+func appendJavaFloat(dst []byte, f float64, bits int) []byte {
+	switch {
+	case math.IsNaN(f):
+		return append(dst, "NaN"...)
+	case math.IsInf(f, 1):
+		return append(dst, "Infinity"...)
+	case math.IsInf(f, -1):
+		return append(dst, "-Infinity"...)
+	case f == 0:
+		if math.Signbit(f) {
+			return append(dst, "-0.0"...)
+		}
+		return append(dst, "0.0"...)
+	}
+	var buf [40]byte
+	b := strconv.AppendFloat(buf[:0], f, 'e', -1, bits) // d.ddde±xx
+	if b[0] == '-' {
+		dst = append(dst, '-')
+		b = b[1:]
+	}
+	e := bytes.IndexByte(b, 'e')
+	exp, _ := strconv.Atoi(string(b[e+1:]))
+	var digs [32]byte
+	d := append(digs[:0], b[0])
+	if e > 1 {
+		d = append(d, b[2:e]...)
+	}
+	if a := math.Abs(f); a >= 1e-3 && a < 1e7 {
+		if exp < 0 {
+			dst = append(dst, '0', '.')
+			for i := 0; i < -exp-1; i++ {
+				dst = append(dst, '0')
+			}
+			return append(dst, d...)
+		}
+		for i := 0; i <= exp; i++ {
+			if i < len(d) {
+				dst = append(dst, d[i])
+			} else {
+				dst = append(dst, '0')
+			}
+		}
+		dst = append(dst, '.')
+		if exp+1 < len(d) {
+			return append(dst, d[exp+1:]...)
+		}
+		return append(dst, '0')
+	}
+	dst = append(dst, d[0], '.')
+	if len(d) > 1 {
+		dst = append(dst, d[1:]...)
+	} else {
+		dst = append(dst, '0')
+	}
+	dst = append(dst, 'E')
+	return strconv.AppendInt(dst, int64(exp), 10)
+}
+
+// appendSchemaJSON appends v, described by the Connect schema s, as Kafka's
+// JsonConverter with schemas.enable=false writes it, which is what
+// Confluent's JsonFormat writes: struct fields in schema order (an absent
+// one as its default), integers as numbers, floats as Java prints them,
+// bytes in base64, Decimal in base64 of its unscaled bytes (or as a number
+// with numeric, json.decimal.format=NUMERIC), Date, Time and Timestamp as
+// their day and millisecond numbers, a map with string keys as an object
+// (keys sorted) and other maps as arrays of [key, value].
+func appendSchemaJSON(dst []byte, s *connect.Schema, v any, numeric bool) ([]byte, error) {
+	if v == nil {
+		switch {
+		case s.Default != nil:
+			v = s.Default
+		case s.Optional:
+			return append(dst, "null"...), nil
+		default:
+			return nil, fmt.Errorf("null for a required %s", s.Type)
+		}
+	}
+	switch s.Name {
+	case connect.DecimalSchemaName:
+		scale, _ := strconv.Atoi(s.Parameters[connect.DecimalScaleParameter])
+		d, err := decimalOf(v, scale)
+		if err != nil {
+			return nil, err
+		}
+		if numeric {
+			return append(dst, d.String()...), nil
+		}
+		return decimalBase64(dst, d), nil
+	case connect.DateSchemaName, connect.TimeSchemaName, connect.TimestampSchemaName:
+		if tm, ok := v.(time.Time); ok {
+			ms := tm.UnixMilli()
+			switch s.Name {
+			case connect.DateSchemaName:
+				return strconv.AppendInt(dst, floorDiv(ms, 86400000), 10), nil
+			case connect.TimeSchemaName:
+				return strconv.AppendInt(dst, mod(ms, 86400000), 10), nil
+			}
+			return strconv.AppendInt(dst, ms, 10), nil
+		}
+	}
+	bad := func() ([]byte, error) { return nil, fmt.Errorf("%T does not fit schema type %s", v, s.Type) }
+	switch s.Type {
+	case connect.SchemaInt8, connect.SchemaInt16, connect.SchemaInt32, connect.SchemaInt64:
+		n, ok := integer(v)
+		if !ok {
+			return bad()
+		}
+		return strconv.AppendInt(dst, n, 10), nil
+	case connect.SchemaFloat32, connect.SchemaFloat64:
+		f, ok := floatValue(v)
+		if !ok {
+			return bad()
+		}
+		if s.Type == connect.SchemaFloat32 {
+			return appendJavaFloat(dst, float64(float32(f)), 32), nil
+		}
+		return appendJavaFloat(dst, f, 64), nil
+	case connect.SchemaBoolean:
+		b, ok := v.(bool)
+		if !ok {
+			return bad()
+		}
+		return strconv.AppendBool(dst, b), nil
+	case connect.SchemaString:
+		str, ok := v.(string)
+		if !ok {
+			return bad()
+		}
+		return appendJSONString(dst, str), nil
+	case connect.SchemaBytes:
+		var b []byte
+		switch x := v.(type) {
+		case []byte:
+			b = x
+		case string:
+			b = []byte(x)
+		default:
+			return bad()
+		}
+		dst = append(dst, '"')
+		dst = base64.StdEncoding.AppendEncode(dst, b)
+		return append(dst, '"'), nil
+	case connect.SchemaArray:
+		a, ok := v.([]any)
+		if !ok || s.Items == nil {
+			return bad()
+		}
+		dst = append(dst, '[')
+		var err error
+		for i, e := range a {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			if dst, err = appendSchemaJSON(dst, s.Items, e, numeric); err != nil {
+				return nil, err
+			}
+		}
+		return append(dst, ']'), nil
+	case connect.SchemaMap:
+		if s.Keys == nil || s.Values == nil {
+			return bad()
+		}
+		var err error
+		if s.Keys.Type == connect.SchemaString {
+			m, ok := v.(map[string]any)
+			if !ok {
+				return bad()
+			}
+			keys := make([]string, 0, len(m))
+			for k := range m {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			dst = append(dst, '{')
+			for i, k := range keys {
+				if i > 0 {
+					dst = append(dst, ',')
+				}
+				dst = appendJSONString(dst, k)
+				dst = append(dst, ':')
+				if dst, err = appendSchemaJSON(dst, s.Values, m[k], numeric); err != nil {
+					return nil, err
+				}
+			}
+			return append(dst, '}'), nil
+		}
+		pairs, ok := v.([]any)
+		if !ok {
+			return bad()
+		}
+		dst = append(dst, '[')
+		for i, p := range pairs {
+			kv, ok := p.([]any)
+			if !ok || len(kv) != 2 {
+				return nil, errors.New("map entry: want a [key, value] pair")
+			}
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, '[')
+			if dst, err = appendSchemaJSON(dst, s.Keys, kv[0], numeric); err != nil {
+				return nil, err
+			}
+			dst = append(dst, ',')
+			if dst, err = appendSchemaJSON(dst, s.Values, kv[1], numeric); err != nil {
+				return nil, err
+			}
+			dst = append(dst, ']')
+		}
+		return append(dst, ']'), nil
+	case connect.SchemaStruct:
+		m, ok := v.(map[string]any)
+		if !ok {
+			return bad()
+		}
+		dst = append(dst, '{')
+		var err error
+		for i, f := range s.Fields {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, f.Name)
+			dst = append(dst, ':')
+			if dst, err = appendSchemaJSON(dst, f.Schema, m[f.Name], numeric); err != nil {
+				return nil, fmt.Errorf("field %q: %w", f.Name, err)
+			}
+		}
+		return append(dst, '}'), nil
+	}
+	return nil, fmt.Errorf("unknown schema type %q", s.Type)
+}
+
+// decimalOf reads a Decimal value at scale.
+func decimalOf(v any, scale int) (connect.Decimal, error) {
+	switch x := v.(type) {
+	case connect.Decimal:
+		return x, nil
+	case *connect.Decimal:
+		return *x, nil
+	case json.Number:
+		return parseDecimal(string(x), scale)
+	case float64:
+		return parseDecimal(strconv.FormatFloat(x, 'f', -1, 64), scale)
+	case []byte:
+		return connect.Decimal{Unscaled: fromTwosComplement(x), Scale: int32(scale)}, nil
+	}
+	return connect.Decimal{}, fmt.Errorf("%T is not a decimal", v)
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ferryhq/ferry/runtime/connect"
 )
@@ -77,6 +78,7 @@ type budget struct {
 	mu          sync.Mutex
 	limit, used int64
 	mb          *connect.MemoryBudget // the runtime's, when it handed one
+	outside     atomic.Int64          // spilled buffers' write buffers, outside the allowance
 }
 
 func (b *budget) take(n int64) bool {
@@ -129,19 +131,25 @@ func taskBudget(ctx context.Context) *budget {
 
 var _ connect.BufferReporter = (*sinkTask)(nil)
 
-// BufferedBytes returns the bytes of the task's buffers in memory (spilled
-// bytes are on disk): what the runtime weighs against the task's share
-// before pausing its fetches. The task never holds more than its budget,
-// so the runtime never has to pause it; it spills instead.
+// BufferedBytes returns the bytes the task holds in memory: its buffers'
+// (spilled bytes are on disk), the write buffers of spilled ones, and the
+// records it holds back while a partition's conditional writes settle. It
+// is what the runtime weighs against the task's share before pausing its
+// fetches. The buffers never hold more than the budget (they spill
+// instead), so only held records and write buffers can take the task over
+// its share.
 func (t *sinkTask) BufferedBytes() int64 {
 	if t.mem == nil {
 		return 0
 	}
-	return t.mem.inUse()
+	return t.mem.inUse() + t.mem.outside.Load() + t.heldBytes
 }
 
 // spillBuf is an append-only byte buffer held in budgeted chunks, spilling
-// to a file when the budget is spent.
+// to a file when the budget is spent. Once spilled it stays on disk: later
+// writes gather in a write buffer of spillWriteBuf bytes (outside the
+// budget, counted in budget.outside) that goes to the file when full, so a
+// spilled buffer costs a write call per 64 KiB rather than per record.
 type spillBuf struct {
 	b      *budget
 	dir    string
@@ -149,8 +157,12 @@ type spillBuf struct {
 	flen   int64
 	chunks [][]byte // in memory, after the file's bytes
 	taken  int64    // budget held by chunks
+	wbuf   []byte   // spilled: bytes after the file's, not yet written
 	n      int64
 }
+
+// spillWriteBuf is the write buffer of a spilled buffer.
+const spillWriteBuf = 64 << 10
 
 func newSpillBuf(b *budget, dir string) *spillBuf { return &spillBuf{b: b, dir: dir} }
 
@@ -164,6 +176,12 @@ func (s *spillBuf) Spilled() bool { return s.file != nil }
 func (s *spillBuf) Write(p []byte) (int, error) {
 	total := len(p)
 	for len(p) > 0 {
+		if s.file != nil {
+			if err := s.writeSpilled(p); err != nil {
+				return total - len(p), err
+			}
+			return total, nil
+		}
 		if k := len(s.chunks); k > 0 {
 			c := s.chunks[k-1]
 			if room := cap(c) - len(c); room > 0 {
@@ -182,18 +200,49 @@ func (s *spillBuf) Write(p []byte) (int, error) {
 			s.chunks = append(s.chunks, getChunk(int(size)))
 			continue
 		}
-		// Budget spent: this buffer goes to disk, and so does p.
+		// Budget spent: this buffer goes to disk.
 		if err := s.spill(); err != nil {
 			return total - len(p), err
 		}
-		if _, err := s.file.Write(p); err != nil {
-			return total - len(p), fmt.Errorf("spill to %s: %w", s.file.Name(), err)
-		}
-		s.flen += int64(len(p))
-		s.n += int64(len(p))
-		p = nil
 	}
 	return total, nil
+}
+
+// writeSpilled appends p after the file, through the write buffer.
+func (s *spillBuf) writeSpilled(p []byte) error {
+	if s.wbuf == nil {
+		s.wbuf = getChunk(spillWriteBuf)
+		s.b.outside.Add(spillWriteBuf)
+	}
+	if len(s.wbuf)+len(p) > cap(s.wbuf) {
+		if err := s.flushWrites(); err != nil {
+			return err
+		}
+		if len(p) >= cap(s.wbuf) {
+			if _, err := s.file.Write(p); err != nil {
+				return fmt.Errorf("spill to %s: %w", s.file.Name(), err)
+			}
+			s.flen += int64(len(p))
+			s.n += int64(len(p))
+			return nil
+		}
+	}
+	s.wbuf = append(s.wbuf, p...)
+	s.n += int64(len(p))
+	return nil
+}
+
+// flushWrites moves the write buffer to the file.
+func (s *spillBuf) flushWrites() error {
+	if len(s.wbuf) == 0 {
+		return nil
+	}
+	if _, err := s.file.Write(s.wbuf); err != nil {
+		return fmt.Errorf("spill to %s: %w", s.file.Name(), err)
+	}
+	s.flen += int64(len(s.wbuf))
+	s.wbuf = s.wbuf[:0]
+	return nil
 }
 
 // spill moves the chunks to the file.
@@ -222,14 +271,17 @@ func (s *spillBuf) ReadAt(p []byte, off int64) (int, error) {
 	n := 0
 	for len(p) > 0 && off < s.n {
 		var m int
-		if off < s.flen {
+		switch {
+		case off < s.flen:
 			want := p[:min(int64(len(p)), s.flen-off)]
 			k, err := s.file.ReadAt(want, off)
 			if err != nil && !(errors.Is(err, io.EOF) && k == len(want)) {
 				return n + k, err
 			}
 			m = k
-		} else {
+		case s.file != nil:
+			m = copy(p, s.wbuf[off-s.flen:])
+		default:
 			pos := off - s.flen
 			for _, c := range s.chunks {
 				if pos < int64(len(c)) {
@@ -261,6 +313,11 @@ func (s *spillBuf) Release() {
 	s.freeChunks()
 	s.b.give(s.taken)
 	s.taken = 0
+	if s.wbuf != nil {
+		putChunk(s.wbuf)
+		s.wbuf = nil
+		s.b.outside.Add(-spillWriteBuf)
+	}
 	if s.file != nil {
 		_ = s.file.Close()
 		_ = os.Remove(s.file.Name())

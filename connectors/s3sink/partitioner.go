@@ -240,9 +240,16 @@ func lookupField(v any, path string) (any, bool) {
 	return v, true
 }
 
-// recordTime returns a record's time per timestamp.extractor.
-func (s *settings) recordTime(r *connect.Record, now time.Time) (time.Time, error) {
-	switch s.extractor {
+// recordTime returns a record's time per timestamp.extractor. A tombstone
+// (written with behavior.on.null.values=write) has no field: it takes its
+// Kafka timestamp unless the extractor is Wallclock, as Confluent's
+// TombstoneTimestampExtractor.
+func (s *settings) recordTime(r *connect.Record, now time.Time, tomb bool) (time.Time, error) {
+	extractor := s.extractor
+	if tomb && extractor == "RecordField" {
+		extractor = "Record"
+	}
+	switch extractor {
 	case "Record":
 		if r.Timestamp.IsZero() {
 			return time.Time{}, fmt.Errorf("record at %s has no timestamp (timestamp.extractor=Record)", r.Coordinates())

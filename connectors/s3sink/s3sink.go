@@ -31,13 +31,12 @@
 package s3sink
 
 import (
-	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"sort"
@@ -48,6 +47,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
@@ -93,129 +93,21 @@ type headObjecter interface {
 	HeadObject(ctx context.Context, in *s3.HeadObjectInput, opts ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
 }
 
-// openFile is one object being filled: its records' encoded values (and
-// keys and headers when stored), with each record's offset and end position
-// so that a tail can be cut off.
-type openFile struct {
-	encoded string
-	offs    []int64
-	vals    *spillBuf
-	valEnd  []int64
-	keys    companion // store.kafka.keys
-	hdrs    companion // store.kafka.headers
-	rows    []any     // Avro, Parquet: normalized values
-	schema  *vtype    // Avro, Parquet: the rows' schema
-}
-
-// companion is the keys or headers object of an openFile, one entry per
-// record: encoded lines (JSON, ByteArray) or rows (Avro, Parquet).
-type companion struct {
-	buf    bytes.Buffer
-	ends   []int
-	rows   []any
-	schema *vtype // Avro, Parquet keys: the non-null keys' schema; nil while every key is null
-}
-
-// tail returns the companion of the records after index i.
-func (c *companion) tail(i int) companion {
-	nc := companion{schema: c.schema}
-	if c.rows != nil {
-		nc.rows = append([]any(nil), c.rows[i:]...)
-	}
-	if len(c.ends) > 0 {
-		from := c.ends[i-1]
-		nc.buf.Write(c.buf.Bytes()[from:])
-		nc.ends = make([]int, 0, len(c.ends)-i)
-		for _, e := range c.ends[i:] {
-			nc.ends = append(nc.ends, e-from)
-		}
-	}
-	return nc
-}
-
-// add appends one record's entry: an encoded line or a row.
-func (c *companion) add(line []byte, row any, rowFormat bool) {
-	if rowFormat {
-		c.rows = append(c.rows, row)
-		return
-	}
-	c.buf.Write(line)
-	c.ends = append(c.ends, c.buf.Len())
-}
-
-func (f *openFile) start() int64 { return f.offs[0] }
-func (f *openFile) last() int64  { return f.offs[len(f.offs)-1] }
-
-// tail returns the file of the records after index i.
-func (f *openFile) tail(i int) (*openFile, error) {
-	nf := &openFile{encoded: f.encoded, offs: append([]int64(nil), f.offs[i:]...), schema: f.schema, vals: newSpillBuf(f.vals.b, f.vals.dir)}
-	if f.rows != nil {
-		nf.rows = append([]any(nil), f.rows[i:]...)
-	}
-	if len(f.valEnd) > 0 {
-		from := f.valEnd[i-1]
-		if _, err := io.Copy(nf.vals, io.NewSectionReader(f.vals, from, f.vals.Len()-from)); err != nil {
-			return nil, err
-		}
-		for _, e := range f.valEnd[i:] {
-			nf.valEnd = append(nf.valEnd, e-from)
-		}
-	}
-	nf.keys, nf.hdrs = f.keys.tail(i), f.hdrs.tail(i)
-	return nf, nil
-}
-
-// release frees the file's buffers.
-func (f *openFile) release() {
-	if f.vals != nil {
-		f.vals.Release()
-	}
-	f.rows, f.keys, f.hdrs = nil, companion{}, companion{}
-}
-
-// partState is one Kafka partition's open objects and what is durable.
-type partState struct {
-	files     map[string]*openFile // by encoded partition
-	count     int                  // records in files
-	current   string               // encoded partition of the last record
-	next      int64                // offset after the last record handled; -1 before any
-	durable   int64                // offset after the last committed batch; -1 none
-	skip      map[string]int64     // per encoded partition: records up to here are already in S3
-	pending   []*batch             // committed batches not yet settled, in commit order
-	schema    string               // Avro, Parquet: id of the open objects' schema
-	keySchema string               // Avro, Parquet keys: id of the open keys objects' schema; "" before a non-null key
-	// name is the topic-partition the open objects are named after: the
-	// record's topic after transforms (a RegexRouter renames it), while the
-	// state itself is keyed by where the records were read, which is what
-	// PreCommit reports on.
-	name connect.TopicPartition
-
-	firstTs  time.Time // time (per timestamp.extractor) of the batch's first record
-	rotateAt time.Time // rotate.schedule.interval.ms: the wall-clock boundary the batch is committed at
-}
-
-// drop releases every open file.
-func (st *partState) drop() {
-	for _, f := range st.files {
-		f.release()
-	}
-	st.files, st.count = map[string]*openFile{}, 0
-}
-
-func newPartState() *partState {
-	return &partState{files: map[string]*openFile{}, next: -1, durable: -1}
-}
-
 type sinkTask struct {
-	mu      sync.Mutex
-	client  Uploader
-	s       *settings
-	parts   map[connect.TopicPartition]*partState
-	now     func() time.Time
-	log     zerolog.Logger
-	mem     *budget // the worker's, shared by its tasks
-	dir     string  // where buffers spill
-	scratch []byte  // a record's encoded value, before it is buffered
+	mu       sync.Mutex
+	client   Uploader
+	s        *settings
+	parts    map[connect.TopicPartition]*partState
+	now      func() time.Time
+	log      zerolog.Logger
+	mem      *budget // the worker's, shared by its tasks
+	dir      string  // where buffers spill
+	reporter connect.ErrantRecordReporter
+
+	sval, skey, shdr []byte // a record's encodings, before they are buffered
+	valSchemas       schemaCache
+	keySchemas       schemaCache
+	heldBytes        int64 // records held back (conditional writes), in every partition
 
 	slots    chan struct{}      // one per batch in flight
 	uploads  sync.WaitGroup     // the batches in flight
@@ -227,10 +119,11 @@ type sinkTask struct {
 
 var _ connect.SinkTask = (*sinkTask)(nil)
 
-// Start reads the configuration and builds the S3 client.
+// Start reads the configuration, builds the S3 client and checks that the
+// bucket is there and reachable.
 func (t *sinkTask) Start(ctx context.Context, raw map[string]string) error {
 	t.log = zerolog.Ctx(ctx).With().Str("connector_class", Class).Logger()
-	cfg := connect.WithDefaults(ConfigSpec, raw)
+	cfg := withLegacyKeys(connect.WithDefaults(ConfigSpec, raw))
 	s, es := parseSettings(cfg)
 	if len(es) > 0 {
 		return fmt.Errorf("s3 sink configuration: %w", es)
@@ -240,6 +133,13 @@ func (t *sinkTask) Start(ctx context.Context, raw map[string]string) error {
 		sort.Strings(unknown)
 		t.log.Warn().Strs("keys", unknown).Msg("s3 sink ignores unknown configuration keys")
 	}
+	if ignored := ignoredIn(raw); len(ignored) > 0 {
+		t.log.Warn().Strs("keys", ignored).Msg("s3 sink accepts these Confluent keys and does not act on them")
+	}
+	if s.format == ParquetFormat && cfg[KeyParquetCodec] == "lz4" {
+		t.log.Warn().Msg("parquet.codec=lz4 writes LZ4_RAW objects named .lz4raw.parquet: Hadoop's LZ4 framing, which Confluent's lz4 writes, is deprecated by the Parquet format and no Go library writes it")
+	}
+	t.reporter = connect.ErrantRecordReporterFrom(ctx)
 	t.parts = map[connect.TopicPartition]*partState{}
 	t.slots = make(chan struct{}, maxUploads)
 	// Uploads outlive the Put that started them, so they do not take its
@@ -261,7 +161,55 @@ func (t *sinkTask) Start(ctx context.Context, raw map[string]string) error {
 		}
 		t.client = c
 	}
-	return nil
+	return t.checkBucket(ctx, cfg)
+}
+
+// bucketHeader checks a bucket.
+type bucketHeader interface {
+	HeadBucket(ctx context.Context, in *s3.HeadBucketInput, opts ...func(*s3.Options)) (*s3.HeadBucketOutput, error)
+}
+
+// checkBucket asks S3 for the bucket, so that a missing bucket, denied
+// access or a wrong region fail the task when it starts, naming the key to
+// fix, rather than at the first upload.
+func (t *sinkTask) checkBucket(ctx context.Context, cfg map[string]string) error {
+	h, ok := t.client.(bucketHeader)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	_, err := h.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(t.s.bucket)})
+	if err == nil {
+		return nil
+	}
+	var re *awshttp.ResponseError
+	status := 0
+	if errors.As(err, &re) {
+		status = re.HTTPStatusCode()
+	}
+	switch status {
+	case http.StatusNotFound:
+		return fmt.Errorf("s3 bucket %q (%s) does not exist%s: %w", t.s.bucket, KeyBucket, endpointNote(cfg), err)
+	case http.StatusForbidden:
+		return fmt.Errorf("access to s3 bucket %q denied: check the credentials (%s, %s, %s) and the bucket policy: %w",
+			t.s.bucket, KeyAccessKeyID, KeyCredsProvider, KeySTSRoleARN, err)
+	case http.StatusMovedPermanently, http.StatusBadRequest:
+		if region := re.Response.Header.Get("X-Amz-Bucket-Region"); region != "" && region != cfg[KeyRegion] {
+			return fmt.Errorf("s3 bucket %q is in region %s, not %s=%s: set %s=%s: %w", t.s.bucket, region, KeyRegion, cfg[KeyRegion], KeyRegion, region, err)
+		}
+		if status == http.StatusMovedPermanently {
+			return fmt.Errorf("s3 bucket %q is not in region %s=%s: set %s to the bucket's region: %w", t.s.bucket, KeyRegion, cfg[KeyRegion], KeyRegion, err)
+		}
+	}
+	return fmt.Errorf("check s3 bucket %q%s: %w", t.s.bucket, endpointNote(cfg), err)
+}
+
+func endpointNote(cfg map[string]string) string {
+	if u := strings.TrimSpace(cfg[KeyStoreURL]); u != "" {
+		return " at " + KeyStoreURL + "=" + u
+	}
+	return " in region " + cfg[KeyRegion]
 }
 
 func newClient(ctx context.Context, cfg map[string]string, s *settings) (*s3.Client, error) {
@@ -280,12 +228,28 @@ func newClient(ctx context.Context, cfg map[string]string, s *settings) (*s3.Cli
 			o.RateLimiter = noRateLimit{}
 		})
 	}))
+	if pu := strings.TrimSpace(cfg[KeyProxyURL]); pu != "" {
+		u, err := url.Parse(pu)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", KeyProxyURL, err)
+		}
+		if user := strings.TrimSpace(cfg[KeyProxyUser]); user != "" {
+			u.User = url.UserPassword(user, cfg[KeyProxyPassword])
+		}
+		opts = append(opts, awsconfig.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+			tr.Proxy = http.ProxyURL(u)
+		})))
+	}
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
 	if arn := strings.TrimSpace(cfg[KeySTSRoleARN]); arn != "" {
-		awsCfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(awsCfg), arn,
+		stsCfg := awsCfg.Copy()
+		if r := strings.TrimSpace(cfg[KeySTSRegion]); r != "" {
+			stsCfg.Region = r
+		}
+		awsCfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(stsCfg), arn,
 			func(o *stscreds.AssumeRoleOptions) {
 				o.RoleSessionName = cfg[KeySTSSessionName]
 				if id := strings.TrimSpace(cfg[KeySTSExternalID]); id != "" {
@@ -298,8 +262,10 @@ func newClient(ctx context.Context, cfg map[string]string, s *settings) (*s3.Cli
 	if v := strings.TrimSpace(cfg[KeyPathStyle]); v != "" {
 		pathStyle = strings.EqualFold(v, "true")
 	}
+	accelerate := strings.EqualFold(cfg[KeyWANMode], "true")
 	return s3.NewFromConfig(awsCfg, func(o *s3.Options) {
 		o.UsePathStyle = pathStyle
+		o.UseAccelerate = accelerate
 		if storeURL != "" {
 			o.BaseEndpoint = aws.String(storeURL)
 			// S3-compatible stores vary in their support of the newer
@@ -336,6 +302,7 @@ func (t *sinkTask) Open(_ context.Context, tps []connect.TopicPartition) error {
 		if st := t.parts[tp]; st != nil {
 			st.drain()
 			st.drop()
+			t.dropHeld(st)
 		}
 		t.parts[tp] = newPartState()
 	}
@@ -355,6 +322,13 @@ func (t *sinkTask) Put(ctx context.Context, records []connect.Record) error {
 	// batch's arrival, and reading it per record cost a few percent of
 	// the JSON path's CPU.
 	now := t.now()
+	for tp, st := range t.parts {
+		if len(st.held) > 0 {
+			if err := t.release(ctx, tp, st, now); err != nil {
+				return err
+			}
+		}
+	}
 	for i := range records {
 		if err := t.put(ctx, &records[i], now); err != nil {
 			return err
@@ -370,147 +344,6 @@ func (t *sinkTask) Put(ctx context.Context, records []connect.Record) error {
 		}
 	}
 	return nil
-}
-
-func (t *sinkTask) put(ctx context.Context, r *connect.Record, now time.Time) error {
-	tp := r.OriginalTopicPartition()
-	st := t.parts[tp]
-	if st == nil {
-		st = newPartState()
-		t.parts[tp] = st
-	}
-	if name := r.TopicPartition(); name != st.name {
-		if st.count > 0 {
-			// Routed elsewhere from here on: the open objects are complete.
-			if err := t.commit(ctx, tp, st); err != nil {
-				return err
-			}
-		}
-		st.name = name
-	}
-	if st.next >= 0 && r.Offset < st.next {
-		// Redelivered from an earlier offset: start the batch over there.
-		if err := t.settle(ctx, st, true); err != nil {
-			return err
-		}
-		st.drop()
-	}
-	if t.s.rotateSchedule > 0 && len(st.pending) > 0 {
-		// Conditional writes: what the batches found in S3 decides where
-		// this record goes.
-		if err := t.settle(ctx, st, true); err != nil {
-			return err
-		}
-	}
-	if r.Value == nil {
-		if !t.s.ignoreNull {
-			return fmt.Errorf("null value at %s; set %s=ignore to skip tombstones", r.Coordinates(), KeyNullValues)
-		}
-		st.next = r.Offset + 1
-		if st.count == 0 {
-			st.settledTo(st.next) // nothing buffered: settled with what is pending
-		}
-		return nil
-	}
-	ts, err := t.s.recordTime(r, now)
-	if err != nil {
-		return err
-	}
-	encoded, err := t.s.part.encode(r, ts)
-	if err != nil {
-		return err
-	}
-	if skip, ok := st.skip[encoded]; ok && r.Offset <= skip {
-		st.next = r.Offset + 1 // already in S3 (found by a conditional write)
-		if st.count == 0 {
-			st.settledTo(st.next)
-		}
-		return nil
-	}
-	if st.count > 0 && t.s.rotateInterval > 0 && (ts.Sub(st.firstTs) >= t.s.rotateInterval || encoded != st.current) {
-		// This record opens the next batch.
-		if err := t.commit(ctx, tp, st); err != nil {
-			return err
-		}
-	}
-	var val []byte
-	var rowT, keyT *vtype
-	var row, keyRow any
-	vid, kid := st.schema, st.keySchema
-	if isRowFormat(t.s.format) {
-		if rowT, row, err = rowValue(r); err != nil {
-			return err
-		}
-		vid = rowT.id()
-	} else if val, err = t.s.appendValue(t.scratch[:0], r); err != nil {
-		return err
-	}
-	if t.s.storeKeys && isRowFormat(t.s.keysFormat) {
-		if keyT, keyRow, err = infer(r.Key); err != nil {
-			return fmt.Errorf("key at %s: %w", r.Coordinates(), err)
-		}
-		if keyT.kind != "null" { // a null key fits any keys object
-			kid = keyT.id()
-		}
-	}
-	if vid != st.schema || (st.keySchema != "" && kid != st.keySchema) {
-		if st.count > 0 {
-			if err := t.commit(ctx, tp, st); err != nil { // schema change: rotate, as Confluent does
-				return err
-			}
-		}
-	}
-	st.schema, st.keySchema = vid, kid
-	f := st.files[encoded]
-	if f == nil {
-		f = &openFile{encoded: encoded, vals: newSpillBuf(t.mem, t.dir)}
-		st.files[encoded] = f
-	}
-	if st.count == 0 {
-		st.firstTs = ts
-		if t.s.rotateSchedule > 0 {
-			st.rotateAt = nextBoundary(now, t.s.rotateSchedule, t.s.loc)
-		}
-	}
-	f.offs = append(f.offs, r.Offset)
-	if rowT != nil {
-		f.rows, f.schema = append(f.rows, row), rowT
-	} else {
-		t.scratch = val // reused for the next record: the buffer keeps a copy
-		if _, err := f.vals.Write(val); err != nil {
-			return fmt.Errorf("buffer record at %s: %w", r.Coordinates(), err)
-		}
-		f.valEnd = append(f.valEnd, f.vals.Len())
-	}
-	if t.s.storeKeys {
-		var line []byte
-		if keyT == nil {
-			if line, err = t.s.appendKey(t.scratch[:0], r); err != nil {
-				return err
-			}
-		} else if keyT.kind != "null" {
-			f.keys.schema = keyT
-		}
-		f.keys.add(line, keyRow, keyT != nil)
-	}
-	if t.s.storeHeaders {
-		view := headerView(r.Headers)
-		var line []byte
-		if !isRowFormat(t.s.headersFormat) {
-			if line, err = appendJSON(t.scratch[:0], view); err != nil {
-				return fmt.Errorf("encode headers at %s as JSON: %w", r.Coordinates(), err)
-			}
-			line = append(line, '\n')
-		}
-		f.hdrs.add(line, view, isRowFormat(t.s.headersFormat))
-	}
-	st.count++
-	st.current = encoded
-	st.next = r.Offset + 1
-	if st.count < t.s.flushSize {
-		return nil
-	}
-	return t.commit(ctx, tp, st)
 }
 
 // nextBoundary returns the first multiple of iv after now, counted from the
@@ -600,16 +433,20 @@ type objectAttrs struct {
 }
 
 func (t *sinkTask) attrs(f *openFile, conditional bool) objectAttrs {
-	a := objectAttrs{meta: map[string]string{metaEndOffset: strconv.FormatInt(f.last(), 10)}}
+	a := objectAttrs{meta: map[string]string{metaEndOffset: strconv.FormatInt(f.last, 10)}}
 	if conditional {
 		a.ifNoneMt = aws.String("*")
 	}
 	if t.s.tagging {
-		a.tagging = aws.String(url.Values{
-			"startOffset": {strconv.FormatInt(f.start(), 10)},
-			"endOffset":   {strconv.FormatInt(f.last(), 10)},
-			"recordCount": {strconv.Itoa(len(f.offs))},
-		}.Encode())
+		tags := url.Values{
+			"startOffset": {strconv.FormatInt(f.first, 10)},
+			"endOffset":   {strconv.FormatInt(f.last, 10)},
+			"recordCount": {strconv.Itoa(f.n)},
+		}
+		for _, kv := range t.s.extraTags {
+			tags.Set(kv[0], kv[1])
+		}
+		a.tagging = aws.String(tags.Encode())
 	}
 	switch {
 	case t.s.sseCustomerKey != "":
@@ -672,7 +509,8 @@ func (t *sinkTask) existingEnd(ctx context.Context, key string) (int64, error) {
 }
 
 // appendValue appends a record value, rendered in the object format, to
-// dst.
+// dst: JSON as Confluent's JsonFormat writes it (schemaJSON with the
+// record's Connect schema), or the bytes of ByteArray.
 func (s *settings) appendValue(dst []byte, r *connect.Record) ([]byte, error) {
 	if s.format == ByteArrayFormat {
 		switch v := r.Value.(type) {
@@ -681,13 +519,18 @@ func (s *settings) appendValue(dst []byte, r *connect.Record) ([]byte, error) {
 		case string:
 			dst = append(dst, v...)
 		default:
-			return nil, fmt.Errorf("ByteArrayFormat needs byte values (value.converter=%s) at %s, got %T", connect.ByteArrayConverterClass, r.Coordinates(), r.Value)
+			return nil, fmt.Errorf("%s needs byte values (value.converter=%s), got %T", ByteArrayFormat, connect.ByteArrayConverterClass, r.Value)
 		}
 		return append(dst, s.baSep...), nil
 	}
-	dst, err := appendJSON(dst, r.Value)
+	var err error
+	if r.ValueSchema != nil {
+		dst, err = appendSchemaJSON(dst, r.ValueSchema, r.Value, s.decimalNumeric)
+	} else {
+		dst, err = appendJSON(dst, r.Value)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("encode value at %s as JSON: %w", r.Coordinates(), err)
+		return nil, fmt.Errorf("encode as JSON: %w", err)
 	}
 	return append(dst, '\n'), nil
 }
@@ -704,13 +547,18 @@ func (s *settings) appendKey(dst []byte, r *connect.Record) ([]byte, error) {
 		case string:
 			dst = append(dst, k...)
 		default:
-			return nil, fmt.Errorf("%s=%s needs byte keys (key.converter=%s) at %s, got %T", KeyKeysFormat, ByteArrayFormat, connect.ByteArrayConverterClass, r.Coordinates(), r.Key)
+			return nil, fmt.Errorf("%s=%s needs byte keys (key.converter=%s), got %T", KeyKeysFormat, ByteArrayFormat, connect.ByteArrayConverterClass, r.Key)
 		}
 		return append(dst, s.baSep...), nil
 	}
-	dst, err := appendJSON(dst, r.Key)
+	var err error
+	if r.KeySchema != nil {
+		dst, err = appendSchemaJSON(dst, r.KeySchema, r.Key, s.decimalNumeric)
+	} else {
+		dst, err = appendJSON(dst, r.Key)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("encode key at %s as JSON: %w", r.Coordinates(), err)
+		return nil, fmt.Errorf("encode as JSON: %w", err)
 	}
 	return append(dst, '\n'), nil
 }
@@ -745,6 +593,7 @@ func (t *sinkTask) Close(_ context.Context, tps []connect.TopicPartition) error 
 		if st := t.parts[tp]; st != nil {
 			st.drain()
 			st.drop()
+			t.dropHeld(st)
 		}
 		delete(t.parts, tp)
 	}
@@ -761,6 +610,7 @@ func (t *sinkTask) Stop() error {
 	t.uploads.Wait()
 	for _, st := range t.parts {
 		st.drop()
+		t.dropHeld(st)
 	}
 	t.parts = map[connect.TopicPartition]*partState{}
 	return nil

@@ -320,32 +320,48 @@ func TestScheduledRotationScansForward(t *testing.T) {
 	}
 }
 
+// A missing bucket, denied access or a wrong region fail the task when it
+// starts (HeadBucket), with a message naming the bucket and the key to fix.
 func TestMissingBucketAndBadCredentials(t *testing.T) {
 	srv := s3test.Start(t)
 	ctx := context.Background()
-	for name, over := range map[string]map[string]string{
-		"missing bucket": {"s3.bucket.name": "no-such-bucket"},
-		"bad secret":     {"s3.bucket.name": srv.Bucket, "aws.secret.access.key": "wrong"},
+	for name, tc := range map[string]struct {
+		over map[string]string
+		want []string
+	}{
+		"missing bucket": {map[string]string{"s3.bucket.name": "no-such-bucket"}, []string{`bucket "no-such-bucket" (s3.bucket.name) does not exist`}},
+		"bad secret":     {map[string]string{"aws.secret.access.key": "wrong"}, []string{`access to s3 bucket "` + srv.Bucket + `" denied`, "aws.access.key.id"}},
 	} {
 		cfg := validConfig()
 		for k, v := range srv.Config() {
 			cfg[k] = v
 		}
-		cfg["flush.size"] = "1"
 		cfg["s3.part.retries"] = "1"
 		cfg["s3.retry.backoff.ms"] = "1"
-		for k, v := range over {
+		for k, v := range tc.over {
 			cfg[k] = v
 		}
 		task := &sinkTask{}
-		if err := task.Start(ctx, cfg); err != nil {
-			t.Fatal(err)
+		err := task.Start(ctx, cfg)
+		for _, w := range tc.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: Start: %v, want it to say %q", name, err, w)
+			}
 		}
-		err := putWait(ctx, task, recs("t", 0, 0, 1))
-		want := map[string]string{"missing bucket": "bucket does not exist", "bad secret": "access denied"}[name]
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%s: %v, want it to say %q", name, err, want)
-		}
+	}
+	// A bucket in another region answers 301 with its region.
+	head := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Amz-Bucket-Region", "eu-central-1")
+		w.WriteHeader(http.StatusMovedPermanently)
+	}))
+	t.Cleanup(head.Close)
+	cfg := validConfig()
+	for k, v := range map[string]string{"store.url": head.URL, "aws.access.key.id": "k", "aws.secret.access.key": "s", "s3.part.retries": "0"} {
+		cfg[k] = v
+	}
+	err := (&sinkTask{}).Start(ctx, cfg)
+	if want := `s3 bucket "b" is in region eu-central-1, not s3.region=us-west-2: set s3.region=eu-central-1`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("wrong region: %v, want it to say %q", err, want)
 	}
 }
 
@@ -362,6 +378,9 @@ func TestRetriesWithBackoff(t *testing.T) {
 	fails, calls := 2, 0
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
+		if r.Method == http.MethodHead {
+			return // Start's HeadBucket
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		calls++

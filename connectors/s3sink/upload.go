@@ -1,7 +1,6 @@
 package s3sink
 
 import (
-	"bytes"
 	"compress/gzip"
 	"context"
 	"fmt"
@@ -50,6 +49,8 @@ type batch struct {
 	done  chan struct{} // closed when the upload ended; then err and skip are set
 	err   error
 	skip  map[string]int64 // conditional writes: per encoded partition, records found in S3
+	// scanned counts the objects found in place (max.files.scan.limit).
+	scanned int
 }
 
 // commit hands the partition's open objects to an upload batch. It waits
@@ -181,72 +182,82 @@ func (st *partState) settledTo(next int64) {
 	st.durable = next
 }
 
-// upload writes f (and its keys and headers objects). With scheduled
-// rotation the writes are conditional; an object found in place was written
-// by an earlier attempt: its records are skipped (b.skip) and the rest of f
-// is written after them.
+// upload writes f's objects: its headers and keys objects, then the
+// primary one (values; keys for tombstones), which carries the end offset.
+// With conditional writes an object found in place was written by an
+// earlier attempt: when the primary is, its records are skipped (b.skip)
+// and the rest of f is written after them, scanning forward.
 func (t *sinkTask) upload(ctx context.Context, b *batch, f *openFile) error {
-	conditional := t.s.rotateSchedule > 0
 	type object struct {
-		kind string
-		c    *companion
+		kind        string
+		s           *stream
+		view, field string // Parquet envelope of keys and headers
 	}
-	kinds := []object{{"", nil}}
-	if t.s.storeKeys {
-		kinds = append(kinds, object{".keys", &f.keys})
-	}
+	var objs []object
 	if t.s.storeHeaders {
-		kinds = append(kinds, object{".headers", &f.hdrs})
+		objs = append(objs, object{".headers", &f.hdrs, "RecordHeaders", "headers"})
 	}
-	// The records' object goes last: when it exists, its companions do.
-	for i := len(kinds) - 1; i >= 0; i-- {
-		k := kinds[i]
-		key := t.s.key(b.name, f.encoded, f.start(), k.kind)
-		format := t.s.formatOf(k.kind)
-		var body io.ReaderAt
-		var size int64
-		switch {
-		case i > 0 && isRowFormat(format):
-			data, err := t.s.encodeCompanion(k.kind, k.c)
+	if t.s.storeKeys && !f.tomb {
+		objs = append(objs, object{".keys", &f.keys, "RecordKey", "key"})
+	}
+	if f.tomb {
+		objs = append(objs, object{".keys", &f.keys, "RecordKey", "key"})
+	} else {
+		objs = append(objs, object{"", &f.vals, "", ""})
+	}
+	for i, o := range objs {
+		primary := i == len(objs)-1
+		key := t.s.key(b.name, f.encoded, f.first, o.kind)
+		format := t.s.formatOf(o.kind)
+		body, size := io.ReaderAt(o.s.buf), o.s.buf.Len()
+		if isRowFormat(format) {
+			ob := newSpillBuf(t.mem, t.dir)
+			err := t.rowObject(ob, format, o.s, key, o.view, o.field)
 			if err != nil {
+				ob.Release()
 				return fmt.Errorf("encode s3://%s/%s: %w", t.s.bucket, key, err)
 			}
-			body, size = bytes.NewReader(data), int64(len(data))
-		case i > 0:
-			body, size = bytes.NewReader(k.c.buf.Bytes()), int64(k.c.buf.Len())
-		case isRowFormat(format):
-			data, err := t.s.encodeRows(f)
-			if err != nil {
-				return fmt.Errorf("encode s3://%s/%s: %w", t.s.bucket, key, err)
-			}
-			body, size = bytes.NewReader(data), int64(len(data))
-		default:
-			body, size = f.vals, f.vals.Len()
+			defer ob.Release()
+			body, size = ob, ob.Len()
 		}
-		err := t.put1(ctx, key, body, size, f, conditional, t.s.gzipped(format))
+		err := t.put1(ctx, key, body, size, f, t.s.conditional, t.s.gzipped(format))
 		if err == nil {
 			continue
 		}
-		if !conditional || !isPreconditionFailed(err) {
+		if !t.s.conditional || !isPreconditionFailed(err) {
 			return err
 		}
 		end, herr := t.existingEnd(ctx, key)
 		if herr != nil {
 			return herr
 		}
-		if i > 0 {
-			continue // a companion in place: rewritten from the records' object's view below
+		if !primary {
+			if end == f.last {
+				continue // written by an earlier attempt for the same records
+			}
+			// A keys or headers object whose records' object was never
+			// written (the attempt ended in between): it is replaced by
+			// this object's view, which the records' object will match.
+			t.log.Warn().Str("key", key).Int64("end_offset", end).Int64("want_end_offset", f.last).Msg("replacing an orphaned object an earlier attempt left")
+			if err := t.put1(ctx, key, body, size, f, false, t.s.gzipped(format)); err != nil {
+				return err
+			}
+			continue
+		}
+		b.scanned++
+		if b.scanned > t.s.maxFilesScan {
+			return fmt.Errorf("s3://%s/%s: more than %s=%d objects already in place after one commit", t.s.bucket, key, KeyMaxFilesScan, t.s.maxFilesScan)
 		}
 		if b.skip == nil {
 			b.skip = map[string]int64{}
 		}
 		b.skip[f.encoded] = max(b.skip[f.encoded], end)
 		t.log.Info().Str("key", key).Int64("end_offset", end).Msg("object already written by an earlier attempt; continuing after it")
-		j := sort.Search(len(f.offs), func(i int) bool { return f.offs[i] > end })
-		if j == len(f.offs) {
-			return nil
+		j, err := f.search(end)
+		if err != nil || j == f.n {
+			return err
 		}
-		rest, err := f.tail(j)
+		rest, err := f.tail(j, t.mem, t.dir)
 		if err != nil {
 			return fmt.Errorf("cut s3://%s/%s after offset %d: %w", t.s.bucket, key, end, err)
 		}
@@ -263,7 +274,10 @@ func (t *sinkTask) put1(ctx context.Context, key string, src io.ReaderAt, size i
 	if gz {
 		zb := newSpillBuf(t.mem, t.dir)
 		defer zb.Release()
-		zw := gzip.NewWriter(zb)
+		zw, err := gzip.NewWriterLevel(zb, t.s.gzipLevel)
+		if err != nil {
+			return fmt.Errorf("gzip %s: %w", key, err)
+		}
 		if _, err := io.Copy(zw, io.NewSectionReader(src, 0, size)); err != nil {
 			return fmt.Errorf("gzip %s: %w", key, err)
 		}
