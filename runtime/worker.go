@@ -72,6 +72,7 @@ type Worker struct {
 
 	mu       sync.Mutex
 	tasks    map[int]*jobs.TaskStatus
+	tasksMax int // the connector's task count now: spec.TasksMax, then each Reshare's
 	stopping bool
 	changed  chan struct{}
 	// reshare carries a new group size and tasks.max (the autoscaler
@@ -181,6 +182,7 @@ func NewWorker(spec *jobs.WorkerSpec, opts Options) (*Worker, error) {
 		redact:   redact,
 		retry:    retry,
 		taskIDs:  jobs.TaskShare(spec.TasksMax, spec.Workers, opts.Index),
+		tasksMax: effectiveTasksMax(spec),
 		interval: interval,
 		tasks:    map[int]*jobs.TaskStatus{},
 		changed:  make(chan struct{}, 1),
@@ -197,6 +199,19 @@ func NewWorker(spec *jobs.WorkerSpec, opts Options) (*Worker, error) {
 	return w, nil
 }
 
+// effectiveTasksMax is how many tasks the connector runs: the spec's count
+// (the control plane's; workers × MCUs × 2 when autoscaled), else the
+// configuration's tasks.max.
+func effectiveTasksMax(spec *jobs.WorkerSpec) int {
+	if spec.TasksMax > 0 {
+		return spec.TasksMax
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(spec.Config[connect.KeyTasksMax])); err == nil && n > 0 {
+		return n
+	}
+	return 1
+}
+
 // TaskIDs returns the task ids this worker runs.
 func (w *Worker) TaskIDs() []int {
 	w.mu.Lock()
@@ -207,8 +222,11 @@ func (w *Worker) TaskIDs() []int {
 // Reshare tells a running worker that its group now has workers workers
 // and tasksMax tasks (the autoscaler changed the count and the deployer
 // rewrote the spec in place). The worker stops the tasks no longer its own
-// (committing what is durable, as on shutdown) and starts the new ones; the
-// tasks it keeps go on untouched, so a scale costs one rebalance. The
+// (committing what is durable, as on shutdown) and starts the new ones,
+// whose configuration's tasks.max is the new count. A sink's tasks it keeps
+// go on untouched, so a scale costs one rebalance; a source's are
+// restarted too when the count changed, so every source task works with the
+// same tasks.max (datagen, for one, makes its ids unique with it). The
 // newest call wins; calls after shutdown began are ignored.
 func (w *Worker) Reshare(workers, tasksMax int) {
 	if workers < 1 || tasksMax < 1 {
@@ -294,14 +312,22 @@ func (w *Worker) Run(ctx context.Context) error {
 			for _, id := range want {
 				keep[id] = true
 			}
-			var gone, added []int
+			w.mu.Lock()
+			countChanged := w.tasksMax != sh[1]
+			w.tasksMax = sh[1]
+			w.mu.Unlock()
+			var gone, added, restarted []int
 			for id, r := range tasks {
-				if !keep[id] {
+				switch {
+				case !keep[id]:
 					gone = append(gone, id)
+					r.cancel()
+				case countChanged && w.source != nil:
+					restarted = append(restarted, id)
 					r.cancel()
 				}
 			}
-			for _, id := range gone {
+			for _, id := range append(append([]int(nil), gone...), restarted...) {
 				<-tasks[id].done // stopped as on shutdown: durable offsets committed
 				delete(tasks, id)
 			}
@@ -309,6 +335,9 @@ func (w *Worker) Run(ctx context.Context) error {
 			for _, id := range gone {
 				delete(w.tasks, id)
 				w.lag.Delete(id)
+			}
+			for _, id := range restarted {
+				w.tasks[id] = &jobs.TaskStatus{ID: id, State: TaskStarting}
 			}
 			for _, id := range want {
 				if _, ok := w.tasks[id]; !ok {
@@ -319,11 +348,11 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 			w.taskIDs = want
 			w.mu.Unlock()
-			for _, id := range added {
+			for _, id := range append(added, restarted...) {
 				start(id)
 			}
-			if len(gone)+len(added) > 0 {
-				w.log.Info().Ints("tasks", want).Ints("stopped", gone).Ints("started", added).
+			if len(gone)+len(added)+len(restarted) > 0 {
+				w.log.Info().Ints("tasks", want).Ints("stopped", gone).Ints("started", added).Ints("restarted", restarted).
 					Int("workers", sh[0]).Int("tasks_max", sh[1]).Msg("task share changed")
 			}
 			w.publishStatus()
@@ -352,15 +381,20 @@ func (w *Worker) Run(ctx context.Context) error {
 }
 
 // startTask starts a sink or source task with the connector's task
-// configuration and its task.id, bounded by opTimeout; a task whose Start
+// configuration, its task.id and the connector's task count now as
+// tasks.max (not the configuration's: the control plane decides the count,
+// and the autoscaler changes it), bounded by opTimeout; a task whose Start
 // fails is stopped.
 func (w *Worker) startTask(ctx context.Context, log zerolog.Logger, id int, t interface {
 	Start(context.Context, map[string]string) error
 	Stop() error
 }) error {
-	cfg := make(map[string]string, len(w.taskCfg)+1)
+	cfg := make(map[string]string, len(w.taskCfg)+2)
 	maps.Copy(cfg, w.taskCfg)
 	cfg["task.id"] = strconv.Itoa(id)
+	w.mu.Lock()
+	cfg[connect.KeyTasksMax] = strconv.Itoa(w.tasksMax)
+	w.mu.Unlock()
 	sctx, cancel := context.WithTimeout(ctx, opTimeout)
 	err := t.Start(sctx, cfg)
 	cancel()

@@ -280,7 +280,12 @@ func pageviews(r *rand.Rand, i int64) (any, map[string]any) {
 }
 
 // orders is Confluent's orders quickstart; the key is orderid, unique
-// across the connector's tasks (iteration × tasks.max + task id).
+// across the connector's tasks (iteration × tasks.max + task id). The
+// runtime hands every task the connector's task count as tasks.max (not
+// the configuration's, which autoscaling overrides) and restarts source
+// tasks when it changes; ids stay unique while the count does, and a
+// change of the count starts new sequences that may repeat ids issued
+// under the old one.
 func (t *Task) orders(r *rand.Rand, i int64) (any, map[string]any) {
 	id := i*t.tasks + int64(t.taskID)
 	units := float64(1+r.IntN(100)) / 10
