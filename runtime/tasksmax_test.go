@@ -104,7 +104,7 @@ func TestTasksMaxIsTheEffectiveCount(t *testing.T) {
 		}
 		spec := &jobs.WorkerSpec{Connector: "tmsrc", Class: "test.StartSource", BootstrapServers: addr,
 			Config: map[string]string{"connector.class": "test.StartSource", "tasks.max": "1"},
-			Mcu: 1, Workers: 1, TasksMax: 2, MetricsInterval: "200ms"}
+			Mcu:    1, Workers: 1, TasksMax: 2, MetricsInterval: "200ms"}
 		w := startWorker(t, spec, 0, reg)
 		eventually(t, 20*time.Second, "RUNNING", func() bool { return w.status.last().State == jobs.WorkerRunning })
 		w.w.Reshare(1, 3)
