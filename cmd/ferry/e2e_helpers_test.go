@@ -79,7 +79,7 @@ func raceEnabled() bool {
 }
 
 // freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -166,7 +166,7 @@ func (d *devProc) client() *kafkaconnect.Client {
 	})
 }
 
-func startDev(t *testing.T, api string, args []string, env []string) *devProc {
+func startDev(t testing.TB, api string, args []string, env []string) *devProc {
 	t.Helper()
 	if buildErr != nil {
 		t.Fatalf("build ferry: %v", buildErr)
@@ -295,7 +295,7 @@ func procs() []procInfo {
 
 // ferryProcs returns the pids of live processes running this test's ferry
 // binary with the given subcommand ("" for any).
-func ferryProcs(t *testing.T, sub string) []int {
+func ferryProcs(t testing.TB, sub string) []int {
 	t.Helper()
 	var out []int
 	for _, p := range procs() {
@@ -330,7 +330,7 @@ func (d *devProc) children() []int {
 
 // eventually polls cond every 50ms until it holds or d passes; on timeout it
 // fails with what and the last detail cond reported.
-func eventually(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
+func eventually(t testing.TB, d time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
