@@ -235,7 +235,7 @@ func (e errantReporter) Report(ctx context.Context, rec *connect.Record, cause e
 	}
 	if err := r.failRecord(ctx, &failedRecord{kr: kr, stage: stageTaskPut, class: r.w.plugin.Class, cause: cause}); err != nil {
 		if r.reportFailed == nil {
-			r.reportFailed = err
+			r.reportFailed = failedAt(err, failPoint{tp: rec.Offset})
 		}
 		return err
 	}

@@ -95,6 +95,8 @@ type recorder struct {
 	// failAt, if set, makes Put fail once when it sees this offset.
 	failAt   int64
 	failOnce bool
+	// failOpens makes that many Open calls fail.
+	failOpens int
 }
 
 func newRecorder() *recorder {
@@ -134,6 +136,10 @@ func (t *recordingTask) Start(_ context.Context, cfg map[string]string) error {
 func (t *recordingTask) Open(_ context.Context, tps []connect.TopicPartition) error {
 	t.rec.mu.Lock()
 	defer t.rec.mu.Unlock()
+	if t.rec.failOpens > 0 {
+		t.rec.failOpens--
+		return fmt.Errorf("injected open failure")
+	}
 	t.rec.opened[t.id] = append(t.rec.opened[t.id], tps...)
 	return nil
 }
@@ -257,13 +263,23 @@ func (r *running) stop(t *testing.T) {
 
 func startWorker(t *testing.T, spec *jobs.WorkerSpec, index int, reg *connect.Registry) *running {
 	t.Helper()
+	return startWorkerWith(t, spec, index, reg, nil)
+}
+
+// startWorkerWith is startWorker with options changed by opt.
+func startWorkerWith(t *testing.T, spec *jobs.WorkerSpec, index int, reg *connect.Registry, opt func(*Options)) *running {
+	t.Helper()
 	sl := &statusLog{}
-	w, err := NewWorker(spec, Options{
+	opts := Options{
 		Index: index, WorkerID: fmt.Sprintf("w%d", index),
 		Logger:   zerolog.New(zerolog.NewTestWriter(t)).Level(testLogLevel),
 		Registry: reg, OnStatus: sl.add,
 		RestartBackoff: 200 * time.Millisecond, MaxRestartBackoff: time.Second,
-	})
+	}
+	if opt != nil {
+		opt(&opts)
+	}
+	w, err := NewWorker(spec, opts)
 	if err != nil {
 		t.Fatalf("new worker: %v", err)
 	}

@@ -250,7 +250,7 @@ func (r *sinkRun) redeliver(ctx context.Context) error {
 		r.deferPut(nil, nil, err)
 		return nil
 	}
-	r.failed = fmt.Errorf("put %d records (redelivery %d): %w", len(p.batch), p.attempt, err)
+	r.failed = failedAt(fmt.Errorf("put %d records (redelivery %d): %w", len(p.batch), p.attempt, err), batchPoint(p.delivered))
 	return r.failed
 }
 

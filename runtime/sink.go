@@ -25,6 +25,7 @@ import (
 type sinkRun struct {
 	w    *Worker
 	id   int
+	gen  int // the task's incarnation (recovery.go)
 	log  zerolog.Logger
 	s    *sinkSettings
 	task connect.SinkTask
@@ -91,7 +92,7 @@ func (w *Worker) runSinkTask(ctx context.Context, id int) error {
 	}
 	lag, _ := w.lag.Load(id)
 	r := &sinkRun{
-		w: w, id: id, log: log, s: w.sink,
+		w: w, id: id, gen: w.incarnation(id), log: log, s: w.sink,
 		task:    w.plugin.NewSinkTask(),
 		keyConv: keyConv, valConv: valConv, hdrConv: hdrConv,
 		keyClass:  convert.ClassFromConfig(w.spec.Config, w.spec.WorkerProperties, true),
@@ -309,7 +310,7 @@ func (r *sinkRun) process(ctx context.Context, fetches kgo.Fetches) error {
 				f.stage, f.class = se.stage, se.class
 			}
 			if err := r.failRecord(ctx, f); err != nil {
-				return err
+				return failedAt(err, failPoint{{Topic: kr.Topic, Partition: kr.Partition}: kr.Offset})
 			}
 		}
 		// Dropped by a transform or skipped: consumed, not delivered.
@@ -328,7 +329,7 @@ func (r *sinkRun) process(ctx context.Context, fetches kgo.Fetches) error {
 			r.batch, r.delivered = nil, nil // kept for redelivery
 			return nil
 		}
-		return fmt.Errorf("put %d records: %w", len(batch), err)
+		return failedAt(fmt.Errorf("put %d records: %w", len(batch), err), batchPoint(delivered))
 	}
 	r.afterPut(batch, delivered)
 	// Nothing of this poll stays reachable from here (a record's value
@@ -409,6 +410,19 @@ func (r *sinkRun) convert(kr *kgo.Record, dst *connect.Record) error {
 		}
 	}
 	return nil
+}
+
+// batchPoint is where a batch Put refused failed: the first record of
+// each of its partitions.
+func batchPoint(delivered []*kgo.Record) failPoint {
+	p := failPoint{}
+	for _, kr := range delivered {
+		tp := connect.TopicPartition{Topic: kr.Topic, Partition: kr.Partition}
+		if off, ok := p[tp]; !ok || kr.Offset < off {
+			p[tp] = kr.Offset
+		}
+	}
+	return p
 }
 
 // toSchemaAndValue converts data with c, with its Connect schema when c
@@ -574,6 +588,7 @@ func (r *sinkRun) commitDurable(ctx context.Context, scope []connect.TopicPartit
 			r.log.Debug().Str("topic", tp.Topic).Int32("partition", tp.Partition).Int64("offset", off).Msg("committed")
 		}
 	}
+	r.w.committedPast(r.id, r.gen, r.committed)
 	if cerr != nil {
 		return fmt.Errorf("commit offsets: %w", cerr)
 	}
@@ -658,7 +673,7 @@ func (r *sinkRun) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]in
 	r.log.Info().Int("assigned", len(fresh)).Int("owned", len(r.assigned)).Msg("partitions assigned")
 	if !r.joined && r.failed == nil {
 		r.joined = true
-		r.w.setTaskState(r.id, TaskRunning, "")
+		r.w.taskStarted(r.id, r.gen)
 	}
 	r.w.joins.joined(r.id)
 }

@@ -211,7 +211,7 @@ func (w *Worker) runSourceTask(ctx context.Context, id int) error {
 	if err := w.startTask(ctx, log, id, r.task); err != nil {
 		return err
 	}
-	w.setTaskState(id, TaskRunning, "")
+	w.taskStarted(id, w.incarnation(id))
 
 	loopErr := r.loop(ctx)
 	// Stopping or failed: flush what was produced, then store the offsets

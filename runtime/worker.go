@@ -47,7 +47,14 @@ type Options struct {
 	// Memory replaces the memory plan derived from the spec's MCUs
 	// (PlanMemory); the zero value means derive it.
 	Memory MemoryPlan
+	// RecoveredAfter is how long a task restarted after a failure must run
+	// before its status leaves FAILED, unless it commits past the records
+	// it failed on sooner. Default 30s.
+	RecoveredAfter time.Duration
 }
+
+// defaultRecoveredAfter is Options.RecoveredAfter's default.
+const defaultRecoveredAfter = 30 * time.Second
 
 // Task states a task reports.
 const (
@@ -73,7 +80,12 @@ type Worker struct {
 	mu       sync.Mutex
 	tasks    map[int]*jobs.TaskStatus
 	tasksMax int // the connector's task count now: spec.TasksMax, then each Reshare's
-	stopping bool
+	// A task that failed stays FAILED while it runs again, until it proves
+	// itself (recovery.go): gen numbers each task's incarnations,
+	// recovering holds where the last one failed.
+	gen        map[int]int
+	recovering map[int]failPoint
+	stopping   bool
 	changed  chan struct{}
 	// reshare carries a new group size and tasks.max (the autoscaler
 	// changed the count): the worker runs its new share without a restart.
@@ -102,6 +114,9 @@ func NewWorker(spec *jobs.WorkerSpec, opts Options) (*Worker, error) {
 	}
 	if opts.MaxRestartBackoff < opts.RestartBackoff {
 		opts.MaxRestartBackoff = max(60*time.Second, opts.RestartBackoff)
+	}
+	if opts.RecoveredAfter <= 0 {
+		opts.RecoveredAfter = defaultRecoveredAfter
 	}
 	class := spec.Class
 	if class == "" {
@@ -184,8 +199,10 @@ func NewWorker(spec *jobs.WorkerSpec, opts Options) (*Worker, error) {
 		taskIDs:  jobs.TaskShare(spec.TasksMax, spec.Workers, opts.Index),
 		tasksMax: effectiveTasksMax(spec),
 		interval: interval,
-		tasks:    map[int]*jobs.TaskStatus{},
-		changed:  make(chan struct{}, 1),
+		tasks:      map[int]*jobs.TaskStatus{},
+		gen:        map[int]int{},
+		recovering: map[int]failPoint{},
+		changed:    make(chan struct{}, 1),
 		reshare:  make(chan [2]int, 1),
 	}
 	w.log = opts.Logger.With().Str("connector", spec.Connector).Str("worker", opts.WorkerID).Int("index", opts.Index).Logger()
@@ -334,6 +351,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			w.mu.Lock()
 			for _, id := range gone {
 				delete(w.tasks, id)
+				delete(w.recovering, id)
 				w.lag.Delete(id)
 			}
 			for _, id := range restarted {
@@ -414,6 +432,11 @@ func (w *Worker) superviseTask(ctx context.Context, id int) {
 	for {
 		start := time.Now()
 		err := w.runTask(ctx, id)
+		// Whatever the incarnation scheduled for itself (recovery.go) is
+		// void from here on.
+		w.mu.Lock()
+		w.gen[id]++
+		w.mu.Unlock()
 		if ctx.Err() != nil {
 			return
 		}
@@ -422,6 +445,7 @@ func (w *Worker) superviseTask(ctx context.Context, id int) {
 		}
 		w.errorsTotal.Add(1)
 		trace := w.redact.Redact(err.Error())
+		w.taskFailed(id, err)
 		w.setTaskState(id, TaskFailed, trace)
 		if time.Since(start) > 5*time.Minute {
 			backoff = w.opts.RestartBackoff // it ran well for a while: start over
@@ -439,10 +463,14 @@ func (w *Worker) superviseTask(ctx context.Context, id int) {
 }
 
 // setTaskState records a task's state and wakes the status publisher. A
-// FAILED task keeps its trace until it runs again.
+// FAILED task keeps its trace until it recovers (recovery.go).
 func (w *Worker) setTaskState(id int, state, trace string) {
 	w.mu.Lock()
 	t := w.tasks[id]
+	if t == nil { // no longer this worker's (Reshare)
+		w.mu.Unlock()
+		return
+	}
 	changed := t.State != state || t.Trace != trace
 	t.State, t.Trace = state, trace
 	w.mu.Unlock()
