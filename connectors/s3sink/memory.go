@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"sync"
-	"sync/atomic"
 
 	"github.com/ferryhq/ferry/runtime/connect"
 )
@@ -78,7 +77,6 @@ type budget struct {
 	mu          sync.Mutex
 	limit, used int64
 	mb          *connect.MemoryBudget // the runtime's, when it handed one
-	outside     atomic.Int64          // spilled buffers' write buffers, outside the allowance
 }
 
 func (b *budget) take(n int64) bool {
@@ -132,37 +130,37 @@ func taskBudget(ctx context.Context) *budget {
 var _ connect.BufferReporter = (*sinkTask)(nil)
 
 // BufferedBytes returns the bytes the task holds in memory: its buffers'
-// (spilled bytes are on disk), the write buffers of spilled ones, and the
-// records it holds back while a partition's conditional writes settle. It
-// is what the runtime weighs against the task's share before pausing its
-// fetches. The buffers never hold more than the budget (they spill
-// instead), so only held records and write buffers can take the task over
-// its share.
+// (spilled bytes are on disk) and the records it holds back while a
+// partition's conditional writes settle. It is what the runtime weighs
+// against the task's share before pausing its fetches. The buffers never
+// hold more than the budget (they spill instead), so only held records can
+// take the task over its share.
 func (t *sinkTask) BufferedBytes() int64 {
 	if t.mem == nil {
 		return 0
 	}
-	return t.mem.inUse() + t.mem.outside.Load() + t.heldBytes
+	return t.mem.inUse() + t.heldBytes
 }
 
 // spillBuf is an append-only byte buffer held in budgeted chunks, spilling
 // to a file when the budget is spent. Once spilled it stays on disk: later
-// writes gather in a write buffer of spillWriteBuf bytes (outside the
-// budget, counted in budget.outside) that goes to the file when full, so a
-// spilled buffer costs a write call per 64 KiB rather than per record.
+// writes gather in a write buffer of up to spillWriteBuf bytes, kept from
+// the budget the chunks held (or taken when the budget has room), which
+// goes to the file when full: a spilled buffer costs a write call per few
+// KiB rather than one per record.
 type spillBuf struct {
 	b      *budget
 	dir    string
 	file   *os.File // spilled prefix
 	flen   int64
 	chunks [][]byte // in memory, after the file's bytes
-	taken  int64    // budget held by chunks
+	taken  int64    // budget held by chunks, or by the write buffer
 	wbuf   []byte   // spilled: bytes after the file's, not yet written
 	n      int64
 }
 
-// spillWriteBuf is the write buffer of a spilled buffer.
-const spillWriteBuf = 64 << 10
+// spillWriteBuf is the largest write buffer of a spilled buffer.
+const spillWriteBuf = 16 << 10
 
 func newSpillBuf(b *budget, dir string) *spillBuf { return &spillBuf{b: b, dir: dir} }
 
@@ -210,9 +208,8 @@ func (s *spillBuf) Write(p []byte) (int, error) {
 
 // writeSpilled appends p after the file, through the write buffer.
 func (s *spillBuf) writeSpilled(p []byte) error {
-	if s.wbuf == nil {
-		s.wbuf = getChunk(spillWriteBuf)
-		s.b.outside.Add(spillWriteBuf)
+	if s.wbuf == nil && s.b.take(minChunk) {
+		s.wbuf, s.taken = getChunk(minChunk), minChunk
 	}
 	if len(s.wbuf)+len(p) > cap(s.wbuf) {
 		if err := s.flushWrites(); err != nil {
@@ -261,8 +258,19 @@ func (s *spillBuf) spill() error {
 		s.flen += int64(len(c))
 	}
 	s.freeChunks()
-	s.b.give(s.taken)
-	s.taken = 0
+	// Keep part of the chunks' budget as the write buffer.
+	keep := int64(0)
+	for size := int64(spillWriteBuf); size >= minChunk; size /= 2 {
+		if s.taken >= size {
+			keep = size
+			break
+		}
+	}
+	s.b.give(s.taken - keep)
+	s.taken = keep
+	if keep > 0 {
+		s.wbuf = getChunk(int(keep))
+	}
 	return nil
 }
 
@@ -316,7 +324,6 @@ func (s *spillBuf) Release() {
 	if s.wbuf != nil {
 		putChunk(s.wbuf)
 		s.wbuf = nil
-		s.b.outside.Add(-spillWriteBuf)
 	}
 	if s.file != nil {
 		_ = s.file.Close()

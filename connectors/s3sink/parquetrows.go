@@ -10,6 +10,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
 	"github.com/parquet-go/parquet-go/encoding"
+	"github.com/parquet-go/parquet-go/format"
 )
 
 // Parquet objects are written from the object's Avro-encoded rows, under
@@ -54,6 +55,13 @@ func (g *pgroup) String() string {
 	b.WriteString(" }")
 	return b.String()
 }
+
+// plainType is a physical type without the logical type parquet-go
+// annotates its integers with (INT(32,true)): parquet-avro writes Avro int
+// and long as plain int32 and int64.
+type plainType struct{ parquet.Type }
+
+func (plainType) LogicalType() *format.LogicalType { return nil }
 
 // pfield names a node.
 type pfield struct {
@@ -138,12 +146,12 @@ func (b *pbuilder) node(t *rtype, rep int) (parquet.Node, *snode, error) {
 		case logicalTime:
 			return leaf(parquet.Time(parquet.Millisecond))
 		}
-		return leaf(parquet.Leaf(parquet.Int32Type))
+		return leaf(parquet.Leaf(plainType{parquet.Int32Type}))
 	case kLong:
 		if t.logical == logicalTimestamp {
 			return leaf(parquet.Timestamp(parquet.Millisecond))
 		}
-		return leaf(parquet.Leaf(parquet.Int64Type))
+		return leaf(parquet.Leaf(plainType{parquet.Int64Type}))
 	case kFloat:
 		return leaf(parquet.Leaf(parquet.FloatType))
 	case kDouble:

@@ -64,3 +64,22 @@ func readParquet(t *testing.T, b []byte) (*parquet.Schema, []pqRow) {
 	}
 	return f.Schema(), out
 }
+
+// pqLogicalTypes returns the logical type each schema element of a Parquet
+// file's footer declares ("" for none), by name.
+func pqLogicalTypes(t *testing.T, b []byte) map[string]string {
+	t.Helper()
+	f, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, e := range f.Metadata().Schema {
+		lt := ""
+		if e.LogicalType.Value != nil {
+			lt = e.LogicalType.String()
+		}
+		out[e.Name] = lt
+	}
+	return out
+}
