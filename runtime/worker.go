@@ -86,7 +86,7 @@ type Worker struct {
 	gen        map[int]int
 	recovering map[int]failPoint
 	stopping   bool
-	changed  chan struct{}
+	changed    chan struct{}
 	// reshare carries a new group size and tasks.max (the autoscaler
 	// changed the count): the worker runs its new share without a restart.
 	reshare chan [2]int
@@ -188,22 +188,22 @@ func NewWorker(spec *jobs.WorkerSpec, opts Options) (*Worker, error) {
 		opts.MetricsAddr = strings.TrimSpace(os.Getenv(EnvMetricsAddr))
 	}
 	w := &Worker{
-		spec:     spec,
-		opts:     opts,
-		plugin:   plugin,
-		taskCfg:  connect.WithDefaults(plugin.Config, spec.Config),
-		sink:     sink,
-		source:   source,
-		redact:   redact,
-		retry:    retry,
-		taskIDs:  jobs.TaskShare(spec.TasksMax, spec.Workers, opts.Index),
-		tasksMax: effectiveTasksMax(spec),
-		interval: interval,
+		spec:       spec,
+		opts:       opts,
+		plugin:     plugin,
+		taskCfg:    connect.WithDefaults(plugin.Config, spec.Config),
+		sink:       sink,
+		source:     source,
+		redact:     redact,
+		retry:      retry,
+		taskIDs:    jobs.TaskShare(spec.TasksMax, spec.Workers, opts.Index),
+		tasksMax:   effectiveTasksMax(spec),
+		interval:   interval,
 		tasks:      map[int]*jobs.TaskStatus{},
 		gen:        map[int]int{},
 		recovering: map[int]failPoint{},
 		changed:    make(chan struct{}, 1),
-		reshare:  make(chan [2]int, 1),
+		reshare:    make(chan [2]int, 1),
 	}
 	w.log = opts.Logger.With().Str("connector", spec.Connector).Str("worker", opts.WorkerID).Int("index", opts.Index).Logger()
 	for _, msg := range overrides.warnings {
