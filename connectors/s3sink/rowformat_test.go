@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hamba/avro/v2/ocf"
 
@@ -198,5 +199,74 @@ func TestNullFlipWidensAgainstVersityGW(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Scanning forward cuts an Avro object after what an earlier attempt
+// wrote; the rest, whose schema widened partway, is rewritten under one
+// schema and written once.
+func TestScheduledRotationScansForwardAvro(t *testing.T) {
+	srv := s3test.Start(t)
+	cfg := validConfig()
+	for k, v := range srv.Config() {
+		cfg[k] = v
+	}
+	cfg["format.class"] = AvroFormat
+	cfg["flush.size"] = "1000"
+	cfg["rotate.schedule.interval.ms"] = "60000"
+	cfg["timezone"] = "UTC"
+	ctx := context.Background()
+	tp := connect.TopicPartition{Topic: "t", Partition: 0}
+	now := time.Unix(1700000000, 0)
+	rec := func(i int) connect.Record {
+		v := map[string]any{"n": json.Number(fmt.Sprint(i))}
+		if i >= 4 {
+			v["x"] = "y" // widens the schema
+		}
+		return connect.Record{Topic: "t", Offset: int64(i), Value: v}
+	}
+	run := func(n int) *sinkTask {
+		task := &sinkTask{now: func() time.Time { return now }}
+		if err := task.Start(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+		_ = task.Open(ctx, []connect.TopicPartition{tp})
+		var rs []connect.Record
+		for i := 0; i < n; i++ {
+			rs = append(rs, rec(i))
+		}
+		if err := putWait(ctx, task, rs); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(time.Minute)
+		if err := putWait(ctx, task, nil); err != nil {
+			t.Fatal(err)
+		}
+		return task
+	}
+	run(3) // the object at 0 (0-2); say the commit was lost
+	task := run(6)
+	objs := srv.Objects(t, "")
+	k0, k3 := "topics/t/partition=0/t+0+0000000000.avro", "topics/t/partition=0/t+0+0000000003.avro"
+	if len(objs) != 2 || objs[k0] == nil || objs[k3] == nil {
+		t.Fatalf("keys %v", s3test.Keys(objs))
+	}
+	_, first := readAvro(t, objs[k0])
+	schema, rest := readAvro(t, objs[k3])
+	if len(first) != 3 || len(rest) != 3 || !strings.Contains(schema, `{"name":"x","type":["null","string"],"default":null}`) {
+		t.Fatalf("objects hold %d and %d records (schema %s)", len(first), len(rest), schema)
+	}
+	for i, r := range rest {
+		m := r.(map[string]any)
+		wantX := any(nil)
+		if i > 0 {
+			wantX = "y"
+		}
+		if m["n"] != int64(3+i) || m["x"] != wantX {
+			t.Errorf("record %d: %v", 3+i, m)
+		}
+	}
+	if d, _ := task.PreCommit(ctx, map[connect.TopicPartition]int64{tp: 6}); d[tp] != 6 {
+		t.Errorf("durable %v, want 6", d)
 	}
 }

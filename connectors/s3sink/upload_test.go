@@ -167,3 +167,79 @@ func TestUploadsInFlightAreBounded(t *testing.T) {
 		t.Errorf("durable %v", d)
 	}
 }
+
+// With scheduled rotation (conditional writes), a partition whose batch is
+// uploading holds its next records back; Put returns, and other partitions
+// go on. The held records count in BufferedBytes and are written, in
+// order, once the partition's batch has settled.
+func TestConditionalWritesHoldOnlyTheirPartition(t *testing.T) {
+	up := &gatedUploader{objects: map[string][]byte{}, gates: map[string]chan error{"t+0+0000000000": make(chan error, 1)}, started: make(chan string, 100)}
+	cfg := validConfig()
+	cfg["flush.size"] = "2"
+	cfg["rotate.schedule.interval.ms"] = "3600000"
+	cfg["timezone"] = "UTC"
+	task := &sinkTask{client: up}
+	ctx := context.Background()
+	if err := task.Start(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = task.Stop() })
+	p0, p1 := connect.TopicPartition{Topic: "t", Partition: 0}, connect.TopicPartition{Topic: "t", Partition: 1}
+	_ = task.Open(ctx, []connect.TopicPartition{p0, p1})
+	put := func(rs []connect.Record) {
+		t.Helper()
+		done := make(chan error, 1)
+		go func() { done <- task.Put(ctx, rs) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Put blocked on another batch's upload")
+		}
+	}
+	put(recs("t", 0, 0, 2)) // commits p0's first batch; its upload waits at the gate
+	<-up.started
+	put(append(recs("t", 0, 2, 2), recs("t", 1, 0, 2)...))
+	if err := waitFor(func() bool { return up.has("topics/t/partition=1/t+1+0000000000.json") }); err != nil {
+		t.Fatal("partition 1 did not go on while partition 0 uploads")
+	}
+	if task.BufferedBytes() < task.mem.inUse()+2*200 {
+		t.Errorf("buffered %d: the two held records are not counted", task.BufferedBytes())
+	}
+	if d, _ := task.PreCommit(ctx, map[connect.TopicPartition]int64{p1: 2}); d[p1] != 2 {
+		t.Errorf("durable %v", d)
+	}
+	up.gates["t+0+0000000000"] <- nil
+	if err := waitFor(func() bool { return up.has("topics/t/partition=0/t+0+0000000000.json") }); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(func() bool {
+		put(nil) // releases the held records once the batch settled
+		return up.has("topics/t/partition=0/t+0+0000000002.json")
+	}); err != nil {
+		t.Fatal("held records not written after the batch settled")
+	}
+	if err := task.awaitUploads(); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := task.PreCommit(ctx, map[connect.TopicPartition]int64{p0: 4, p1: 2}); d[p0] != 4 || d[p1] != 2 {
+		t.Errorf("durable %v, want 4 and 2", d)
+	}
+	if got := string(up.objects["topics/t/partition=0/t+0+0000000002.json"]); got != "{\"n\":2,\"s\":\"<&>\"}\n{\"n\":3,\"s\":\"<&>\"}\n" {
+		t.Errorf("held records written as %q", got)
+	}
+	if task.heldBytes != 0 {
+		t.Errorf("held bytes %d after release", task.heldBytes)
+	}
+}
+
+func waitFor(cond func() bool) error {
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return nil
+		}
+	}
+	return errors.New("timed out")
+}
