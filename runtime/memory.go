@@ -40,6 +40,11 @@ type MemoryPlan struct {
 	// to them as a connect.MemoryBudget, and the share above which the
 	// runtime pauses fetching for a task.
 	SinkBuffers int64
+	// Produce bounds the records the source tasks' producers hold until
+	// Kafka acknowledges them (kgo.MaxBufferedBytes, Kafka's
+	// buffer.memory): Poll blocks on a full buffer. Zero means the MCUs'
+	// figure (a plan made before this field existed).
+	Produce int64
 }
 
 // Per MCU: fetched records, sink buffers, and the soft limit as a part of
@@ -47,7 +52,8 @@ type MemoryPlan struct {
 const (
 	fetchPerMCU       = 64 << 20
 	sinkBuffersPerMCU = 256 << 20
-	softLimitNum      = 3 // the soft limit is 3/4 of the allotment
+	producePerMCU     = 64 << 20 // two source tasks per MCU (autoscaled) get Kafka's default 32 MiB each
+	softLimitNum      = 3        // the soft limit is 3/4 of the allotment
 	softLimitDen      = 4
 )
 
@@ -59,6 +65,7 @@ func PlanMemory(mcu int) MemoryPlan {
 		SoftLimit:   m * MCUMemory * softLimitNum / softLimitDen,
 		Fetch:       m * fetchPerMCU,
 		SinkBuffers: m * sinkBuffersPerMCU,
+		Produce:     m * producePerMCU,
 	}
 }
 
@@ -119,7 +126,7 @@ func (w *Worker) applyMemoryLimit() func() {
 	}
 	prev := debug.SetMemoryLimit(p.SoftLimit)
 	w.log.Info().Int("mcu", w.spec.Mcu).Int64("allotment_bytes", p.Allotment).Int64("soft_limit_bytes", p.SoftLimit).
-		Int64("fetch_bytes", p.Fetch).Int64("sink_buffer_bytes", p.SinkBuffers).Msg("memory plan")
+		Int64("fetch_bytes", p.Fetch).Int64("sink_buffer_bytes", p.SinkBuffers).Int64("produce_bytes", p.Produce).Msg("memory plan")
 	return func() { debug.SetMemoryLimit(prev) }
 }
 
@@ -260,9 +267,37 @@ func (r *sinkRun) fetchOpts() []kgo.Opt {
 	return r.fetch.opts()
 }
 
+// defaultMaxRequestBytes is Kafka's max.request.size, the largest record
+// batch a producer sends.
+const defaultMaxRequestBytes = 1 << 20
+
+// producerBuffer is a source task's kgo.MaxBufferedBytes: its share of the
+// plan's Produce, never below two of the largest requests (kgo fails a
+// record larger than the buffer at once, so a worker of many tasks keeps
+// every record producible), and lowered by producer.override.buffer.memory
+// (or the worker's producer.buffer.memory); a larger setting is clamped to
+// the share, with a warning.
+func (r *sourceRun) producerBuffer() int64 {
+	plan := r.w.memory().plan
+	total := plan.Produce
+	if total <= 0 {
+		total = PlanMemory(r.w.spec.Mcu).Produce
+	}
+	share := r.w.taskShare(total)
+	limit := max(share, 2*r.s.maxRequestBytes)
+	if b := r.s.bufferMemory; b > 0 {
+		if b <= limit {
+			return b
+		}
+		r.log.Warn().Str("key", "producer.buffer.memory").Int64("value", b).Int64("clamped_to", limit).
+			Msg("producer buffer over the worker's memory plan; clamped")
+	}
+	return limit
+}
+
 // String renders the plan for logs and errors.
 func (p MemoryPlan) String() string {
 	mib := func(n int64) string { return fmt.Sprintf("%d MiB", n>>20) }
-	return fmt.Sprintf("allotment %s, soft limit %s, fetch %s, sink buffers %s",
-		mib(p.Allotment), mib(p.SoftLimit), mib(p.Fetch), mib(p.SinkBuffers))
+	return fmt.Sprintf("allotment %s, soft limit %s, fetch %s, sink buffers %s, produce %s",
+		mib(p.Allotment), mib(p.SoftLimit), mib(p.Fetch), mib(p.SinkBuffers), mib(p.Produce))
 }

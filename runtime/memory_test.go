@@ -126,3 +126,42 @@ func TestBadFetchOverrideRefused(t *testing.T) {
 		t.Errorf("want an error naming consumer.max.partition.fetch.bytes, got %v", err)
 	}
 }
+
+// A source task's producer buffers at most its share of the plan's
+// Produce (Kafka's buffer.memory), never less than two of the largest
+// requests; producer.override.buffer.memory lowers it, never raises it.
+func TestProducerBufferWithinThePlan(t *testing.T) {
+	reg, _ := datagenRegistry(t, -1)
+	for _, tc := range []struct {
+		name  string
+		mcu   int
+		tasks int
+		extra map[string]string
+		want  int64
+	}{
+		{"1 MCU, 2 tasks: 32 MiB each", 1, 2, nil, 32 << 20},
+		{"2 MCUs, 2 tasks: 64 MiB each", 2, 2, nil, 64 << 20},
+		{"override lowers", 1, 2, map[string]string{"producer.override.buffer.memory": "8388608"}, 8 << 20},
+		{"override cannot raise", 1, 2, map[string]string{"producer.override.buffer.memory": "1073741824"}, 32 << 20},
+		{"many tasks: two requests at least", 1, 200, nil, 2 << 20},
+		{"larger requests raise the floor", 1, 200, map[string]string{"producer.override.max.request.size": "4194304"}, 8 << 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := datagenSpec("buf", "127.0.0.1:1", tc.tasks, tc.extra)
+			spec.Mcu = tc.mcu
+			w, err := NewWorker(spec, Options{Registry: reg})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := &sourceRun{w: w, s: w.source}
+			cl, err := kgo.NewClient(r.clientOpts()...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			if got := cl.OptValue(kgo.MaxBufferedBytes).(int64); got != tc.want {
+				t.Errorf("MaxBufferedBytes %d, want %d", got, tc.want)
+			}
+		})
+	}
+}

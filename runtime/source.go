@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -29,6 +30,9 @@ type sourceSettings struct {
 	errorsLog    bool
 	logMessages  bool      // errors.log.include.messages
 	kafkaOpts    []kgo.Opt // security
+
+	bufferMemory    int64 // producer.buffer.memory, 0 unset (memory.go)
+	maxRequestBytes int64 // producer.max.request.size
 }
 
 // OffsetsTopic is the default compacted topic a source connector's offsets
@@ -52,6 +56,19 @@ func parseSourceSettings(spec *jobs.WorkerSpec) (*sourceSettings, error) {
 		problems = append(problems, key+": "+fmt.Sprintf(format, args...))
 	})
 	s.errsAll, s.errorsLog, s.logMessages = es.errsAll, es.errorsLog, es.logMessages
+	// The overrides check and apply these (overrides.go); the memory plan
+	// needs their values too.
+	s.maxRequestBytes = defaultMaxRequestBytes
+	if v, ok := producerProp(spec, "max.request.size"); ok {
+		if n, err := strconv.ParseInt(v, 10, 32); err == nil && n > 0 {
+			s.maxRequestBytes = n
+		}
+	}
+	if v, ok := producerProp(spec, "buffer.memory"); ok {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
+			s.bufferMemory = n
+		}
+	}
 	sec, err := securityOpts(spec)
 	if err != nil {
 		problems = append(problems, fmt.Sprintf("security: %v", err))
@@ -248,7 +265,10 @@ func (r *sourceRun) clientOpts() []kgo.Opt {
 		kgo.RecordPartitioner(sourcePartitioner{}),
 		kgo.WithLogger(kgoLogger{log: r.log}),
 	}
-	return append(opts, r.s.kafkaOpts...)
+	opts = append(opts, r.s.kafkaOpts...)
+	// Last, so it wins over buffer.memory's own option: that may only
+	// lower the plan's figure.
+	return append(opts, kgo.MaxBufferedBytes(int(r.producerBuffer())))
 }
 
 // ensureOffsetsTopic creates the offsets topic, compacted, if it is missing.
