@@ -160,7 +160,7 @@ var ConfigSpec = []connect.ConfigField{
 	{Name: KeyTopicsDir, Type: connect.TypeString, Default: "topics", Doc: "top-level directory of the objects"},
 	{Name: KeyFlushSize, Type: connect.TypeInt, Required: true, Validate: connect.AtLeast(1), Doc: "records per topic partition after which its open objects are committed"},
 	{Name: KeyFormatClass, Type: connect.TypeClass, Required: true, Validate: oneOfFormats(formats...), Doc: "object format: " + strings.Join(formats, ", ")},
-	{Name: KeySchemaCompat, Type: connect.TypeString, Default: "NONE", Validate: connect.OneOf("NONE", "BACKWARD", "FORWARD", "FULL"), Doc: "schema evolution handling; Avro and Parquet objects always rotate on a schema change (NONE)"},
+	{Name: KeySchemaCompat, Type: connect.TypeString, Default: "NONE", Validate: connect.OneOf("NONE", "BACKWARD", "FORWARD", "FULL"), Doc: "records with a Connect schema: NONE cuts an object at any schema change; BACKWARD and FULL cut at a newer version and write older ones under the object's schema (projected), FORWARD the reverse; those three need schema versions"},
 	{Name: KeyDirectoryDelim, Type: connect.TypeString, Default: "/", Validate: nonEmpty, Doc: "directory delimiter in object keys"},
 	{Name: KeyFileDelim, Type: connect.TypeString, Default: "+", Validate: nonEmpty, Doc: "delimiter between topic, partition and offset in file names"},
 	{Name: KeyZeroPadWidth, Type: connect.TypeInt, Default: "10", Validate: connect.AtLeast(0), Doc: "width the start offset is zero-padded to"},
@@ -333,6 +333,7 @@ type settings struct {
 	maxFilesScan      int
 	extraTags         [][2]string
 	connectMeta       bool
+	compat            string
 }
 
 // problems collects configuration problems, at most one per key.
@@ -463,6 +464,9 @@ func parseSettings(cfg map[string]string) (*settings, connect.ConfigErrors) {
 	s.maxFilesScan = int(p.num(cfg, KeyMaxFilesScan, 1, maxInt))
 	s.conditional = s.rotateSchedule > 0 && !strings.EqualFold(cfg[KeyConditionalWrites], "false")
 	s.connectMeta = !strings.EqualFold(cfg[KeyConnectMetaData], "false")
+	if s.compat = cfg[KeySchemaCompat]; s.compat == "" {
+		s.compat = "NONE"
+	}
 	s.format, s.keysFormat, s.headersFormat = cfg[KeyFormatClass], cfg[KeyKeysFormat], cfg[KeyHeadersFormat]
 	s.storeKeys = strings.EqualFold(cfg[KeyStoreKeys], "true")
 	s.storeHeaders = strings.EqualFold(cfg[KeyStoreHeaders], "true")

@@ -62,6 +62,7 @@ type stream struct {
 	// derived).
 	t   *rtype
 	sid string
+	cs  *connect.Schema // the Connect schema the records are written under
 	// segs are where the schema widened: rows from segs[i].start are
 	// written under segs[i].t and rewritten under t when the object is
 	// built.

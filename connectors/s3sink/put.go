@@ -355,7 +355,7 @@ func (t *sinkTask) add(ctx context.Context, tp connect.TopicPartition, st *partS
 	if f == nil {
 		f = &openFile{encoded: encoded, tomb: tomb, first: r.Offset}
 		if !tomb {
-			f.vals = stream{buf: newSpillBuf(t.mem, t.dir), sid: e.vsid}
+			f.vals = stream{buf: newSpillBuf(t.mem, t.dir), sid: e.vsid, cs: e.vcs}
 		}
 		if t.s.storeKeys {
 			f.keys = stream{buf: newSpillBuf(t.mem, t.dir), sid: e.ksid}
@@ -427,6 +427,7 @@ type encodings struct {
 	val, key, hdr []byte
 	vt, kt, ht    *rtype
 	vsid, ksid    string
+	vcs           *connect.Schema // the Connect schema the value is written under
 }
 
 // encode encodes a record for the open file f (nil: a new one). cut says
@@ -438,28 +439,32 @@ func (t *sinkTask) encode(r *connect.Record, f *openFile, tomb bool) (e encoding
 		vs, ks, hs = &f.vals, &f.keys, &f.hdrs
 	}
 	if !tomb {
-		var c bool
-		if isRowFormat(t.s.format) {
-			e.vt, e.vsid, c, err = t.target(vs, r.Value, r.ValueSchema, &t.valSchemas, nil)
+		val, vsch, c, err := t.projectValue(r, vs)
+		switch {
+		case err != nil:
+		case isRowFormat(t.s.format):
+			var c2 bool
+			e.vt, e.vsid, c2, err = t.target(vs, val, vsch, &t.valSchemas, nil)
+			c = c || c2
 			if err == nil && t.s.format == ParquetFormat && e.vt.nonNull().kind != kRecord {
 				err = fmt.Errorf("%s needs struct values (a Connect struct, or a JSON object), got %s", ParquetFormat, typeName(e.vt))
 			}
 			if err == nil {
-				t.sval, err = appendAvro(t.sval[:0], e.vt, r.Value)
+				t.sval, err = appendAvro(t.sval[:0], e.vt, val)
 			}
-		} else {
-			if r.ValueSchema != nil {
-				e.vsid, _, err = t.valSchemas.get(r.ValueSchema, false, t.s.connectMeta)
-				c = vs != nil && vs.sid != e.vsid
+		default:
+			if vsch != nil {
+				e.vsid, _, err = t.valSchemas.get(vsch, false, t.s.connectMeta)
+				c = c || vs != nil && vs.sid != e.vsid
 			}
 			if err == nil {
-				t.sval, err = t.s.appendValue(t.sval[:0], r)
+				t.sval, err = t.s.appendValue(t.sval[:0], r, val, vsch)
 			}
 		}
 		if err != nil {
 			return e, false, fmt.Errorf("value at %s: %w", r.Coordinates(), err)
 		}
-		e.val, cut = t.sval, cut || c
+		e.val, e.vcs, cut = t.sval, vsch, cut || c
 	}
 	if t.s.storeKeys {
 		var c bool
@@ -567,4 +572,23 @@ func (c *schemaCache) get(s *connect.Schema, mapped, meta bool) (string, *rtype,
 	}
 	c.last, c.lastSid, c.lastT = s, sid, rt
 	return sid, rt, nil
+}
+
+// projectValue applies schema.compatibility to a record in the values
+// stream s (nil: a new object): it returns the value and the schema it is
+// written under (the object's, projected, when the record's is older), and
+// whether the object is cut.
+func (t *sinkTask) projectValue(r *connect.Record, s *stream) (any, *connect.Schema, bool, error) {
+	val, sch := r.Value, r.ValueSchema
+	if sch == nil || s == nil || s.cs == nil || s.cs == sch || t.s.compat == "NONE" || connectSchemaID(sch) == s.sid {
+		return val, sch, false, nil
+	}
+	cut, proj, err := t.s.compatibility(sch, s.cs)
+	if err != nil || !proj {
+		return val, sch, cut, err
+	}
+	if val, err = project(sch, val, s.cs); err != nil {
+		return nil, nil, false, err
+	}
+	return val, s.cs, false, nil
 }

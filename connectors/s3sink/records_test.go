@@ -307,3 +307,104 @@ func TestRowFormatsWithinBudget(t *testing.T) {
 		})
 	}
 }
+
+// flushAll commits every open object and waits for the uploads.
+func flushAll(t *testing.T, task *sinkTask) {
+	t.Helper()
+	task.mu.Lock()
+	for tp, st := range task.parts {
+		if st.count > 0 {
+			if err := task.commit(context.Background(), tp, st); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	task.mu.Unlock()
+	if err := task.awaitUploads(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// schema.compatibility as Confluent's: NONE cuts at every change; BACKWARD
+// (and FULL) cut at a newer version and write an older one's records
+// projected onto the object's schema; FORWARD the reverse; versions are
+// required.
+func TestSchemaCompatibility(t *testing.T) {
+	schema := func(version int, withB bool) *connect.Schema {
+		s := &connect.Schema{Type: connect.SchemaStruct, Name: "r", Version: version, Fields: []connect.Field{{Name: "a", Schema: &connect.Schema{Type: connect.SchemaInt32}}}}
+		if withB {
+			s.Fields = append(s.Fields, connect.Field{Name: "b", Schema: &connect.Schema{Type: connect.SchemaString, Optional: true, Default: "dflt"}})
+		}
+		return s
+	}
+	v1, v2 := schema(1, false), schema(2, true)
+	seq := []*connect.Schema{v1, v2, v1, v2}
+	for _, tc := range []struct {
+		compat string
+		want   map[string]string
+		seq    []*connect.Schema
+	}{
+		{"NONE", map[string]string{"0": `{"a":0}`, "1": `{"a":1,"b":"x"}`, "2": `{"a":2}`, "3": `{"a":3,"b":"x"}`}, nil},
+		{"BACKWARD", map[string]string{"0": `{"a":0}`, "1": `{"a":1,"b":"x"}` + "\n" + `{"a":2,"b":"dflt"}` + "\n" + `{"a":3,"b":"x"}`}, nil},
+		{"FULL", map[string]string{"0": `{"a":0}`, "1": `{"a":1,"b":"x"}` + "\n" + `{"a":2,"b":"dflt"}` + "\n" + `{"a":3,"b":"x"}`}, nil},
+		// The object's schema is v1: newer records are projected onto it.
+		{"FORWARD", map[string]string{"0": `{"a":0}` + "\n" + `{"a":1}` + "\n" + `{"a":2}` + "\n" + `{"a":3}`}, nil},
+		// An older record cuts a FORWARD object.
+		{"FORWARD", map[string]string{"0": `{"a":0,"b":"x"}`, "1": `{"a":1}`}, []*connect.Schema{v2, v1}},
+	} {
+		t.Run(tc.compat, func(t *testing.T) {
+			seq := seq
+			if tc.seq != nil {
+				seq = tc.seq
+			}
+			cfg := validConfig()
+			cfg["flush.size"] = "100"
+			cfg["schema.compatibility"] = tc.compat
+			up := &fakeUploader{objects: map[string][]byte{}}
+			task := &sinkTask{client: up}
+			ctx := context.Background()
+			if err := task.Start(ctx, cfg); err != nil {
+				t.Fatal(err)
+			}
+			_ = task.Open(ctx, []connect.TopicPartition{{Topic: "t"}})
+			var rs []connect.Record
+			for i, s := range seq {
+				v := map[string]any{"a": int32(i)}
+				if s == v2 {
+					v["b"] = "x"
+				}
+				rs = append(rs, connect.Record{Topic: "t", Offset: int64(i), Value: v, ValueSchema: s})
+			}
+			if err := putWait(ctx, task, rs); err != nil {
+				t.Fatal(err)
+			}
+			flushAll(t, task)
+			got := map[string]string{}
+			for k, b := range up.objects {
+				start := strings.TrimPrefix(strings.TrimSuffix(k, ".json"), "topics/t/partition=0/t+0+000000000")
+				got[start] = strings.TrimSuffix(string(b), "\n")
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("objects %v, want %v", got, tc.want)
+			}
+		})
+	}
+	// Without versions, BACKWARD cannot order schemas: the record is errant.
+	cfg := validConfig()
+	cfg["schema.compatibility"] = "BACKWARD"
+	task := &sinkTask{client: &fakeUploader{objects: map[string][]byte{}}}
+	rep := &fakeReporter{}
+	ctx := connect.WithErrantRecordReporter(context.Background(), rep)
+	if err := task.Start(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	_ = task.Open(ctx, []connect.TopicPartition{{Topic: "t"}})
+	rs := []connect.Record{{Topic: "t", Offset: 0, Value: map[string]any{"a": int32(0)}, ValueSchema: schema(0, false)},
+		{Topic: "t", Offset: 1, Value: map[string]any{"a": int32(1), "b": "x"}, ValueSchema: schema(0, true)}}
+	if err := putWait(ctx, task, rs); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.offs) != 1 || rep.offs[0] != 1 || !strings.Contains(rep.errs[0], "schema.compatibility=BACKWARD needs a version") {
+		t.Errorf("reported %v %v", rep.offs, rep.errs)
+	}
+}

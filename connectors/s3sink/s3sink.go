@@ -511,23 +511,23 @@ func (t *sinkTask) existingEnd(ctx context.Context, key string) (int64, error) {
 // appendValue appends a record value, rendered in the object format, to
 // dst: JSON as Confluent's JsonFormat writes it (schemaJSON with the
 // record's Connect schema), or the bytes of ByteArray.
-func (s *settings) appendValue(dst []byte, r *connect.Record) ([]byte, error) {
+func (s *settings) appendValue(dst []byte, r *connect.Record, value any, schema *connect.Schema) ([]byte, error) {
 	if s.format == ByteArrayFormat {
-		switch v := r.Value.(type) {
+		switch v := value.(type) {
 		case []byte:
 			dst = append(dst, v...)
 		case string:
 			dst = append(dst, v...)
 		default:
-			return nil, fmt.Errorf("%s needs byte values (value.converter=%s), got %T", ByteArrayFormat, connect.ByteArrayConverterClass, r.Value)
+			return nil, fmt.Errorf("%s needs byte values (value.converter=%s), got %T", ByteArrayFormat, connect.ByteArrayConverterClass, value)
 		}
 		return append(dst, s.baSep...), nil
 	}
 	var err error
-	if r.ValueSchema != nil {
-		dst, err = appendSchemaJSON(dst, r.ValueSchema, r.Value, s.decimalNumeric)
+	if schema != nil {
+		dst, err = appendSchemaJSON(dst, schema, value, s.decimalNumeric)
 	} else {
-		dst, err = appendJSON(dst, r.Value)
+		dst, err = appendJSON(dst, value)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("encode as JSON: %w", err)
