@@ -37,13 +37,16 @@ type Metrics struct {
 	// interval × the worker's vCPUs (= MCUs), × 100.
 	CPUPercent float64 `json:"cpu_percent"`
 	Mcu        int     `json:"mcu"`
-	Tasks      int     `json:"tasks"`
-	RecordsIn  int64   `json:"records_in"`
-	RecordsOut int64   `json:"records_out"`
-	BytesIn    int64   `json:"bytes_in"`
-	BytesOut   int64   `json:"bytes_out"`
-	Lag        int64   `json:"lag"`
-	Errors     int64   `json:"errors"`
+	Tasks      int     `json:"tasks"` // tasks assigned to the worker
+	// TasksRunning is how many of them are RUNNING (not starting, not
+	// failed and restarting).
+	TasksRunning int   `json:"tasks_running"`
+	RecordsIn    int64 `json:"records_in"`
+	RecordsOut   int64 `json:"records_out"`
+	BytesIn      int64 `json:"bytes_in"`
+	BytesOut     int64 `json:"bytes_out"`
+	Lag          int64 `json:"lag"`
+	Errors       int64 `json:"errors"`
 }
 
 // Worker states a worker reports in WorkerStatus.

@@ -42,6 +42,9 @@ func TestCrashLoopStaysFailed(t *testing.T) {
 	if flips > 0 {
 		t.Errorf("the failed task was seen %d times in another state while it crash-looped", flips)
 	}
+	if m := w.w.Metrics(0); m.Tasks != 1 || m.TasksRunning != 0 {
+		t.Errorf("tasks %d, running %d; want 1 assigned, none running", m.Tasks, m.TasksRunning)
+	}
 	w.status.mu.Lock()
 	all := append([]jobs.WorkerStatus(nil), w.status.all...)
 	w.status.mu.Unlock()

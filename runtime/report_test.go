@@ -89,12 +89,13 @@ func TestReportsOverNATS(t *testing.T) {
 		for _, st := range statuses {
 			running = running || (st.State == jobs.WorkerRunning && len(st.Tasks) == 2)
 		}
-		return running && len(metrics) > 0 && metrics[len(metrics)-1].RecordsOut == 10
+		// Lag is 0 once what was delivered is committed.
+		return running && len(metrics) > 0 && metrics[len(metrics)-1].RecordsOut == 10 && metrics[len(metrics)-1].Lag == 0
 	})
 	mu.Lock()
 	m := metrics[len(metrics)-1]
 	mu.Unlock()
-	if m.Connector != "rep" || m.Worker != "w0" || m.Mcu != 2 || m.Tasks != 2 || m.RecordsIn != 10 || m.BytesIn == 0 || m.CPUPercent < 0 || m.Lag != 0 {
+	if m.Connector != "rep" || m.Worker != "w0" || m.Mcu != 2 || m.Tasks != 2 || m.TasksRunning != 2 || m.RecordsIn != 10 || m.BytesIn == 0 || m.CPUPercent < 0 || m.Lag != 0 {
 		t.Errorf("metrics %+v", m)
 	}
 

@@ -275,6 +275,7 @@ func (r *sinkRun) redeliverStep(actx context.Context, next *time.Time) error {
 	if err := r.commitDurable(actx, nil); err != nil {
 		r.log.Warn().Str("error", r.w.redact.Redact(err.Error())).Msg("commit")
 	}
+	r.updateLag(actx)
 	r.mu.Unlock()
 	*next = time.Now().Add(r.s.flush)
 	return nil

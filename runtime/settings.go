@@ -39,6 +39,7 @@ type sinkSettings struct {
 	logMessages bool // errors.log.include.messages
 
 	maxPollRecords int
+	resetLatest    bool           // auto.offset.reset=latest
 	fetch          fetchOverrides // the user's fetch sizes, clamped to the memory plan (memory.go)
 	kafkaOpts      []kgo.Opt      // group tuning and security
 }
@@ -157,6 +158,7 @@ func parseSinkSettings(spec *jobs.WorkerSpec) (*sinkSettings, error) {
 		case "earliest":
 		case "latest":
 			reset = kgo.NewOffset().AtEnd()
+			s.resetLatest = true
 		default:
 			bad("consumer.auto.offset.reset", "must be earliest or latest, got %q", v)
 		}

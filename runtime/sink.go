@@ -65,6 +65,11 @@ type sinkRun struct {
 	putting      []*kgo.Record
 	reportFailed error
 	errant       map[connect.TopicPartition][]int64
+
+	// Lag (lag.go): where each owned partition started in this run, and
+	// when the partitions the fetches say nothing of were last looked up.
+	first      map[connect.TopicPartition]int64
+	lagChecked time.Time
 }
 
 // runSinkTask runs one incarnation of task id until ctx is done (nil) or it
@@ -107,6 +112,7 @@ func (w *Worker) runSinkTask(ctx context.Context, id int) error {
 		committed: map[connect.TopicPartition]int64{},
 		hw:        map[connect.TopicPartition]int64{},
 		errant:    map[connect.TopicPartition][]int64{},
+		first:     map[connect.TopicPartition]int64{},
 	}
 	r.initBackPressure()
 	sctx := connect.WithErrantRecordReporter(connect.WithMemoryBudget(ctx, r.bp.budget), errantReporter{r: r})
@@ -251,6 +257,9 @@ func (r *sinkRun) loop(actx context.Context) error {
 			}
 			next = time.Now().Add(r.s.flush)
 		}
+		if err == nil && actx.Err() == nil {
+			r.updateLag(actx)
+		}
 		if err != nil {
 			r.failed = err
 		}
@@ -280,7 +289,7 @@ func (r *sinkRun) process(ctx context.Context, fetches kgo.Fetches) error {
 	// batch keeps them for redelivery (deferPut).
 	batch := r.batch[:0]
 	delivered := r.delivered[:0]
-	var bytesIn int64
+	var recordsIn, bytesIn int64
 	var lastTP connect.TopicPartition // no topic is named ""
 	owned := false
 	for _, kr := range recs {
@@ -290,7 +299,11 @@ func (r *sinkRun) process(ctx context.Context, fetches kgo.Fetches) error {
 		if !owned {
 			continue // not ours (any more): its owner reads it from the last commit
 		}
+		recordsIn++
 		bytesIn += int64(len(kr.Key) + len(kr.Value))
+		if _, ok := r.first[lastTP]; !ok {
+			r.first[lastTP] = kr.Offset
+		}
 		batch = append(batch, connect.Record{})
 		keep, err := r.convertAndTransform(ctx, kr, &batch[len(batch)-1])
 		if !keep {
@@ -318,7 +331,7 @@ func (r *sinkRun) process(ctx context.Context, fetches kgo.Fetches) error {
 	}
 	clear(recs)
 	r.polled = recs[:0]
-	r.w.recordsIn.Add(int64(len(recs)))
+	r.w.recordsIn.Add(recordsIn)
 	r.w.bytesIn.Add(bytesIn)
 	if err := r.putTask(ctx, batch, delivered); err != nil {
 		if ctx.Err() != nil && r.reportFailed == nil {
@@ -367,15 +380,6 @@ func (r *sinkRun) afterPut(batch []connect.Record, delivered []*kgo.Record) {
 		r.pos[tp] = kr.Offset + 1
 		r.epoch[tp] = kr.LeaderEpoch
 	}
-	var lag int64
-	for tp := range r.assigned {
-		if hw, ok := r.hw[tp]; ok {
-			if p, ok := r.pos[tp]; ok && hw > p {
-				lag += hw - p
-			}
-		}
-	}
-	r.lag.Store(lag)
 }
 
 // convert converts kr into dst, every field of which it sets.
@@ -629,6 +633,7 @@ func (r *sinkRun) closePartitions(tps []connect.TopicPartition) {
 		delete(r.committed, tp)
 		delete(r.hw, tp)
 		delete(r.errant, tp)
+		delete(r.first, tp)
 	}
 }
 

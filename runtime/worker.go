@@ -533,19 +533,28 @@ func (w *Worker) publishStatus() {
 func (w *Worker) Metrics(cpuPercent float64) jobs.Metrics {
 	var lag int64
 	w.lag.Range(func(_, v any) bool { lag += v.(*atomic.Int64).Load(); return true })
+	w.mu.Lock()
+	tasks, running := len(w.taskIDs), 0
+	for _, id := range w.taskIDs {
+		if t := w.tasks[id]; t != nil && t.State == TaskRunning {
+			running++
+		}
+	}
+	w.mu.Unlock()
 	return jobs.Metrics{
-		Connector:  w.spec.Connector,
-		Worker:     w.opts.WorkerID,
-		Time:       time.Now().UTC(),
-		CPUPercent: cpuPercent,
-		Mcu:        w.spec.Mcu,
-		Tasks:      len(w.TaskIDs()),
-		RecordsIn:  w.recordsIn.Load(),
-		RecordsOut: w.recordsOut.Load(),
-		BytesIn:    w.bytesIn.Load(),
-		BytesOut:   w.bytesOut.Load(),
-		Lag:        lag,
-		Errors:     w.errorsTotal.Load(),
+		Connector:    w.spec.Connector,
+		Worker:       w.opts.WorkerID,
+		Time:         time.Now().UTC(),
+		CPUPercent:   cpuPercent,
+		Mcu:          w.spec.Mcu,
+		Tasks:        tasks,
+		TasksRunning: running,
+		RecordsIn:    w.recordsIn.Load(),
+		RecordsOut:   w.recordsOut.Load(),
+		BytesIn:      w.bytesIn.Load(),
+		BytesOut:     w.bytesOut.Load(),
+		Lag:          lag,
+		Errors:       w.errorsTotal.Load(),
 	}
 }
 
