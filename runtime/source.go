@@ -294,10 +294,15 @@ func (r *sourceRun) restoreOffsets(ctx context.Context) (*offsetStore, error) {
 	return readOffsets(ctx, r.s.seeds, r.s.kafkaOpts, r.s.offsetsTopic, r.w.spec.Connector)
 }
 
-// readOffsets reads a connector's source offsets from topic.
+// readOffsets reads a connector's source offsets from topic, from its
+// start to the end offset it has when reading begins. The read of a
+// partition ends when the fetch position reaches that end: control
+// records (a transaction's commit or abort marker) are fetched too, so a
+// topic that ends with one is read to its end instead of waiting for a
+// data record at end-1 that never comes.
 func readOffsets(ctx context.Context, seeds []string, extra []kgo.Opt, topic, connector string) (*offsetStore, error) {
 	store := &offsetStore{offsets: map[string]map[string]any{}}
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seeds...)}, extra...)...)
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seeds...), kgo.KeepControlRecords()}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -332,6 +337,9 @@ func readOffsets(ctx context.Context, seeds []string, extra []kgo.Opt, topic, co
 		fetches.EachRecord(func(rec *kgo.Record) {
 			if end, ok := want[rec.Partition]; ok && rec.Offset+1 >= end {
 				delete(want, rec.Partition)
+			}
+			if rec.Attrs.IsControl() {
+				return // a transaction marker: a position, not an offset
 			}
 			var key []json.RawMessage
 			if json.Unmarshal(rec.Key, &key) != nil || len(key) != 2 {
