@@ -46,3 +46,31 @@ func TestReadOffsetsPastATransactionMarker(t *testing.T) {
 		t.Errorf("offsets %v, want the connector's two", store.offsets)
 	}
 }
+
+// The offsets topic: the connector's offsets.storage.topic (Kafka
+// Connect's KIP-618 key) wins over offset.storage.topic from the connector
+// or the worker, which wins over the default.
+func TestOffsetsTopicKeys(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		connector map[string]string
+		worker    map[string]string
+		want      string
+	}{
+		{"default", nil, nil, "connect-offsets-ot"},
+		{"worker property", nil, map[string]string{"offset.storage.topic": "w-offsets"}, "w-offsets"},
+		{"connector, singular (Ferry's first key)", map[string]string{"offset.storage.topic": "c1"}, map[string]string{"offset.storage.topic": "w-offsets"}, "c1"},
+		{"connector, KIP-618 key", map[string]string{"offsets.storage.topic": "c2"}, map[string]string{"offset.storage.topic": "w-offsets"}, "c2"},
+		{"KIP-618 key wins", map[string]string{"offsets.storage.topic": "c2", "offset.storage.topic": "c1"}, nil, "c2"},
+	} {
+		spec := datagenSpec("ot", "127.0.0.1:1", 1, tc.connector)
+		spec.WorkerProperties = tc.worker
+		s, err := parseSourceSettings(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.offsetsTopic != tc.want {
+			t.Errorf("%s: offsets topic %q, want %q", tc.name, s.offsetsTopic, tc.want)
+		}
+	}
+}

@@ -48,7 +48,11 @@ func parseSourceSettings(spec *jobs.WorkerSpec) (*sourceSettings, error) {
 	if len(s.seeds) == 0 {
 		problems = append(problems, "bootstrapServers: is required")
 	}
-	if v, ok := lookup(spec, connect.KeyOffsetStorageTopic); ok {
+	// The connector's offsets.storage.topic (Kafka Connect's, KIP-618),
+	// else offset.storage.topic from the connector or the worker.
+	if v := strings.TrimSpace(spec.Config[connect.KeyOffsetsStorageTopic]); v != "" {
+		s.offsetsTopic = v
+	} else if v, ok := lookup(spec, connect.KeyOffsetStorageTopic); ok {
 		s.offsetsTopic = v
 	}
 	var es errorSettings

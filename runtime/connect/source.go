@@ -111,9 +111,13 @@ func (b *SourceTaskBase) CommitRecord(context.Context, *SourceRecord, *RecordMet
 // Framework configuration keys of source connectors.
 const (
 	// KeyOffsetStorageTopic names the compacted topic source offsets are
-	// stored in (worker property or connector override, as MSK Connect's
-	// offset.storage.topic); default connect-offsets-<connector>.
+	// stored in: the worker property MSK Connect's worker configurations
+	// set (offset.storage.topic), also read from a connector's
+	// configuration as Ferry did first; default connect-offsets-<connector>.
 	KeyOffsetStorageTopic = "offset.storage.topic"
+	// KeyOffsetsStorageTopic is the connector-level key Kafka Connect reads
+	// (KIP-618, offsets.storage.topic): it wins over both.
+	KeyOffsetsStorageTopic = "offsets.storage.topic"
 )
 
 // SourceFrameworkConfig is the spec of the framework keys of a source
@@ -132,5 +136,6 @@ var SourceFrameworkConfig = []ConfigField{
 	{Name: KeyErrorsLogMessages, Type: TypeBoolean, Default: "false", Doc: "with errors.log.enable, log the failed record's key, value and headers too (resolved secrets redacted)"},
 	RetryTimeoutField, RetryMaxDelayField,
 	{Name: KeyOffsetFlushMs, Type: TypeLong, Validate: AtLeast(1), Doc: "how often source offsets are stored (default 60000)"},
-	{Name: KeyOffsetStorageTopic, Type: TypeString, Doc: "compacted topic of the source offsets (default connect-offsets-<connector>)"},
+	{Name: KeyOffsetsStorageTopic, Type: TypeString, Doc: "compacted topic of the connector's source offsets (Kafka Connect's connector-level key, KIP-618); wins over offset.storage.topic"},
+	{Name: KeyOffsetStorageTopic, Type: TypeString, Doc: "compacted topic of the source offsets, as the worker property (default connect-offsets-<connector>)"},
 }
