@@ -3,8 +3,9 @@
 // PreCommit, Close/revoke, Stop, restart from the committed offsets) and
 // checks, through the connector's own storage, that everything below a
 // committed offset is durable, that nothing is lost across a revoke or a
-// crash, and (unless the connector says it is at-least-once) that nothing
-// is written twice.
+// crash, that every record delivered is eventually reported durable (and
+// so committed), and (unless the connector says it is at-least-once) that
+// nothing is written twice.
 //
 // A connector's test calls RunSinkSuite with a constructor, its
 // configuration and a Verifier that reads back what its storage holds:
@@ -65,6 +66,14 @@ type SinkSuite struct {
 	AtLeastOnce bool
 	// TopicPrefix names the scenarios' topics (default "conformance").
 	TopicPrefix string
+	// CommitWithin bounds how long, after a scenario's last records, the
+	// suite waits for the task to report every record it was handed
+	// durable, calling Put with no records and PreCommit meanwhile as the
+	// runtime does on a quiet partition (default 10s). A sink that holds
+	// a partition's last records until more arrive never lets them be
+	// committed; it should flush on time (a rotation interval) or at
+	// PreCommit.
+	CommitWithin time.Duration
 }
 
 // RunSinkSuite runs every scenario as a subtest.
@@ -84,6 +93,9 @@ func RunSinkSuite(t *testing.T, s SinkSuite) {
 	}
 	if s.TopicPrefix == "" {
 		s.TopicPrefix = "conformance"
+	}
+	if s.CommitWithin <= 0 {
+		s.CommitWithin = 10 * time.Second
 	}
 	t.Run("lifecycle", func(t *testing.T) { s.lifecycle(t, s.TopicPrefix+"-lifecycle") })
 	t.Run("revoke-reopen", func(t *testing.T) { s.revokeReopen(t, s.TopicPrefix+"-revoke") })
@@ -284,6 +296,45 @@ func (h *harness) checkDurable() {
 	}
 }
 
+// settle waits for everything delivered to the owned partitions to be
+// reported durable, and fails the scenario if it is not within
+// CommitWithin.
+func (h *harness) settle() {
+	h.t.Helper()
+	if err := h.waitCommitted(); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// waitCommitted asks the task what is durable, with an empty Put between
+// two asks, until every owned partition is committed up to the end of what
+// it was handed, or CommitWithin has passed.
+func (h *harness) waitCommitted() error {
+	h.t.Helper()
+	deadline := time.Now().Add(h.s.CommitWithin)
+	for {
+		h.preCommit()
+		var behind []string
+		for tp, end := range h.lastPut {
+			if c := h.committed[tp]; c < end {
+				behind = append(behind, fmt.Sprintf("%s delivered up to %d, committed %d", tp, end, c))
+			}
+		}
+		if len(behind) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			sort.Strings(behind)
+			return fmt.Errorf("records delivered were not reported durable within %v (%s): a sink must eventually make every record it is handed durable, flushing on time or at PreCommit",
+				h.s.CommitWithin, strings.Join(behind, "; "))
+		}
+		time.Sleep(50 * time.Millisecond)
+		if err := h.task.Put(ctx(h.t), nil); err != nil {
+			return fmt.Errorf("empty Put: %w", err)
+		}
+	}
+}
+
 func (h *harness) close(ps ...int32) {
 	h.t.Helper()
 	tps := h.tps(ps...)
@@ -352,10 +403,22 @@ func (s *SinkSuite) lifecycle(t *testing.T, topic string) {
 	for _, p := range h.all() {
 		h.put(p, n/2, n)
 	}
-	h.preCommit()
+	h.settle()
 	h.close(h.all()...)
 	h.stop()
 	s.final(t, topic, committed)
+	s.allCommitted(t, topic, committed, n)
+}
+
+// allCommitted checks every partition was committed to the end of what the
+// suite delivered.
+func (s *SinkSuite) allCommitted(t *testing.T, topic string, committed map[connect.TopicPartition]int64, n int64) {
+	t.Helper()
+	for p := int32(0); p < s.Partitions; p++ {
+		if c := committed[connect.TopicPartition{Topic: topic, Partition: p}]; c != n {
+			t.Errorf("%s-%d: committed %d of the %d records delivered", topic, p, c, n)
+		}
+	}
 }
 
 // revokeReopen: a partition is revoked mid-stream and later assigned back;
@@ -379,10 +442,11 @@ func (s *SinkSuite) revokeReopen(t *testing.T, topic string) {
 	h.open(last)
 	from := committed[connect.TopicPartition{Topic: topic, Partition: last}]
 	h.put(last, from, n)
-	h.preCommit()
+	h.settle()
 	h.close(h.all()...)
 	h.stop()
 	s.final(t, topic, committed)
+	s.allCommitted(t, topic, committed, n)
 }
 
 // restart: a task crashes after records past the last commit were put; a
@@ -415,8 +479,9 @@ func (s *SinkSuite) restart(t *testing.T, topic string) {
 	for _, p := range h.all() {
 		h.put(p, committed[connect.TopicPartition{Topic: topic, Partition: p}], n)
 	}
-	h.preCommit()
+	h.settle()
 	h.close(h.all()...)
 	h.stop()
 	s.final(t, topic, committed)
+	s.allCommitted(t, topic, committed, n)
 }

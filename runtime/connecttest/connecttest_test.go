@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ferryhq/ferry/runtime/connect"
 )
@@ -88,22 +89,48 @@ func (m *memSink) Close(_ context.Context, tps []connect.TopicPartition) error {
 
 func (m *memSink) Stop() error { return nil }
 
+// verify reads back what a memStore holds of topic.
+func (store *memStore) verify(_ testing.TB, topic string) []Written {
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	var out []Written
+	for k, ws := range store.chunks {
+		if strings.HasPrefix(k, topic+"-") {
+			out = append(out, ws...)
+		}
+	}
+	return out
+}
+
 func TestSuiteOnAnExactlyOnceMemorySink(t *testing.T) {
 	store := &memStore{chunks: map[string][]Written{}}
 	RunSinkSuite(t, SinkSuite{
 		NewTask: func() connect.SinkTask { return &memSink{store: store, flushSize: 5} },
-		Verify: func(_ testing.TB, topic string) []Written {
-			store.mu.Lock()
-			defer store.mu.Unlock()
-			var out []Written
-			for k, ws := range store.chunks {
-				if strings.HasPrefix(k, topic+"-") {
-					out = append(out, ws...)
-				}
-			}
-			return out
-		},
+		Verify:  store.verify,
 	})
+}
+
+// A sink that keeps a partition's last records until more arrive (its
+// batch is not full and it has no time-based flush) never lets them be
+// committed: the suite says so, naming the partition and the offsets.
+func TestSuiteRequiresEveryDeliveredRecordCommitted(t *testing.T) {
+	store := &memStore{chunks: map[string][]Written{}}
+	s := SinkSuite{
+		NewTask:      func() connect.SinkTask { return &memSink{store: store, flushSize: 7} },
+		Verify:       store.verify,
+		Partitions:   1,
+		Batch:        7,
+		CommitWithin: 300 * time.Millisecond,
+	}
+	committed := map[connect.TopicPartition]int64{}
+	h := s.start(t, "tail", committed)
+	h.open(0)
+	h.put(0, 0, 40) // 5 chunks of 7; the last 5 records stay buffered
+	err := h.waitCommitted()
+	if err == nil || !strings.Contains(err.Error(), "tail-0 delivered up to 40, committed 35") {
+		t.Errorf("got %v, want the uncommitted tail named", err)
+	}
+	h.stop()
 }
 
 func TestDecodeLines(t *testing.T) {
