@@ -20,12 +20,21 @@ import (
 // (nothing to read, or paused) the run asks the broker, at most every
 // lagLookupEvery.
 
-// lagLookupEvery bounds how often a run lists offsets for lag.
-const lagLookupEvery = 5 * time.Second
+// lagLookupEvery bounds how often a run lists offsets for lag, and
+// lagEvery how often it recomputes it (metrics go out every few seconds;
+// the poll loop may turn thousands of times a second).
+const (
+	lagLookupEvery = 5 * time.Second
+	lagEvery       = 250 * time.Millisecond
+)
 
-// updateLag recomputes the run's lag. Called from the poll loop with mu
-// held.
+// updateLag recomputes the run's lag, at most every lagEvery. Called from
+// the poll loop with mu held.
 func (r *sinkRun) updateLag(ctx context.Context) {
+	if time.Since(r.lagAt) < lagEvery {
+		return
+	}
+	r.lagAt = time.Now()
 	committedAtJoin := r.cl.CommittedOffsets()
 	base := func(tp connect.TopicPartition) (int64, bool) {
 		if c, ok := r.committed[tp]; ok {

@@ -69,7 +69,8 @@ type sinkRun struct {
 	// Lag (lag.go): where each owned partition started in this run, and
 	// when the partitions the fetches say nothing of were last looked up.
 	first      map[connect.TopicPartition]int64
-	lagChecked time.Time
+	lagAt      time.Time // when lag was last computed
+	lagChecked time.Time // when offsets were last listed for it
 }
 
 // runSinkTask runs one incarnation of task id until ctx is done (nil) or it
