@@ -14,6 +14,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/parquet-go/parquet-go/compress"
@@ -600,16 +601,21 @@ type nullCodec struct{}
 func (nullCodec) name() string                             { return "null" }
 func (nullCodec) compress(dst, src []byte) ([]byte, error) { return append(dst[:0], src...), nil }
 
-// deflateCodec is raw deflate (RFC 1951) at Java's default level.
-type deflateCodec struct{ level int }
+// deflateCodec is raw deflate (RFC 1951) at Java's default level. Its
+// writers are pooled: each holds about a megabyte of state.
+type deflateCodec struct{}
+
+var deflaters = sync.Pool{New: func() any {
+	w, _ := flate.NewWriter(nil, flate.DefaultCompression)
+	return w
+}}
 
 func (deflateCodec) name() string { return "deflate" }
-func (c deflateCodec) compress(dst, src []byte) ([]byte, error) {
+func (deflateCodec) compress(dst, src []byte) ([]byte, error) {
 	buf := bytes.NewBuffer(dst[:0])
-	w, err := flate.NewWriter(buf, c.level)
-	if err != nil {
-		return nil, err
-	}
+	w := deflaters.Get().(*flate.Writer)
+	defer deflaters.Put(w)
+	w.Reset(buf)
 	if _, err := w.Write(src); err != nil {
 		return nil, err
 	}
@@ -648,7 +654,7 @@ var (
 func newAvroCodec(name string) avroCodec {
 	switch name {
 	case "deflate":
-		return deflateCodec{level: flate.DefaultCompression}
+		return deflateCodec{}
 	case "snappy":
 		return avroSnappy
 	case "zstandard":

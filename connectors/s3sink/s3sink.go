@@ -486,15 +486,20 @@ func isPreconditionFailed(err error) bool {
 	return errors.As(err, &ae) && (ae.ErrorCode() == "PreconditionFailed" || ae.ErrorCode() == "ConditionalRequestConflict")
 }
 
-// existingEnd reads the last offset of an object an earlier attempt wrote.
-func (t *sinkTask) existingEnd(ctx context.Context, key string) (int64, error) {
+// objectEnd reads the last offset of an object an earlier attempt wrote;
+// found is false when there is no such object.
+func (t *sinkTask) objectEnd(ctx context.Context, key string) (end int64, found bool, err error) {
 	h, ok := t.client.(headObjecter)
 	if !ok {
-		return 0, fmt.Errorf("s3://%s/%s exists and the client cannot read its metadata", t.s.bucket, key)
+		return 0, false, fmt.Errorf("s3://%s/%s exists and the client cannot read its metadata", t.s.bucket, key)
 	}
 	out, err := h.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(t.s.bucket), Key: aws.String(key)})
 	if err != nil {
-		return 0, fmt.Errorf("read metadata of existing s3://%s/%s: %w", t.s.bucket, key, err)
+		var re *awshttp.ResponseError
+		if errors.As(err, &re) && re.HTTPStatusCode() == http.StatusNotFound {
+			return 0, false, nil
+		}
+		return 0, false, fmt.Errorf("read metadata of existing s3://%s/%s: %w", t.s.bucket, key, err)
 	}
 	for k, v := range out.Metadata {
 		if strings.EqualFold(k, metaEndOffset) {
@@ -502,10 +507,10 @@ func (t *sinkTask) existingEnd(ctx context.Context, key string) (int64, error) {
 			if err != nil {
 				break
 			}
-			return n, nil
+			return n, true, nil
 		}
 	}
-	return 0, fmt.Errorf("s3://%s/%s exists without a %s metadata entry; it was not written by this sink, refusing to overwrite it", t.s.bucket, key, metaEndOffset)
+	return 0, false, fmt.Errorf("s3://%s/%s exists without a %s metadata entry; it was not written by this sink, refusing to overwrite it", t.s.bucket, key, metaEndOffset)
 }
 
 // appendValue appends a record value, rendered in the object format, to

@@ -458,3 +458,76 @@ func TestNextBoundary(t *testing.T) {
 		}
 	}
 }
+
+// With conditional writes, a keys object an earlier attempt left without
+// its records' object (it ended between the two uploads) is replaced by
+// this attempt's, so the two match; a keys object whose records' object is
+// in place is kept, and the records after both are written once.
+func TestScheduledRotationOrphanedCompanion(t *testing.T) {
+	srv := s3test.Start(t)
+	cfg := validConfig()
+	for k, v := range srv.Config() {
+		cfg[k] = v
+	}
+	for k, v := range map[string]string{"flush.size": "1000", "rotate.schedule.interval.ms": "60000", "timezone": "UTC",
+		"store.kafka.keys": "true", "keys.format.class": JSONFormat} {
+		cfg[k] = v
+	}
+	ctx := context.Background()
+	put := func(key, body string, end int) {
+		t.Helper()
+		_, err := srv.Client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(srv.Bucket), Key: aws.String(key), Body: strings.NewReader(body),
+			Metadata: map[string]string{metaEndOffset: fmt.Sprint(end)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An orphan at 0 (keys of 0-1, no values), and a complete pair at 5 (5-6).
+	put("topics/t/partition=0/t+0+0000000000.keys.json", "\"stale\"\n\"stale\"\n", 1)
+	put("topics/t/partition=0/t+0+0000000005.keys.json", "\"k5\"\n\"k6\"\n", 6)
+	put("topics/t/partition=0/t+0+0000000005.json", "{\"n\":5,\"s\":\"<&>\"}\n{\"n\":6,\"s\":\"<&>\"}\n", 6)
+	tp := connect.TopicPartition{Topic: "t", Partition: 0}
+	now := time.Unix(1700000000, 0)
+	task := &sinkTask{now: func() time.Time { return now }}
+	if err := task.Start(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	_ = task.Open(ctx, []connect.TopicPartition{tp})
+	batch := func(from, n int) {
+		rs := recs("t", 0, from, n)
+		for i := range rs {
+			rs[i].Key = fmt.Sprintf("k%d", rs[i].Offset)
+		}
+		if err := putWait(ctx, task, rs); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(time.Minute)
+		if err := putWait(ctx, task, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	batch(0, 5) // 0-4: the orphan at 0 is replaced
+	batch(5, 4) // 5-8: 5-6 are in place, 7-8 go to 7
+	objs := srv.Objects(t, "")
+	want := map[string]string{
+		"topics/t/partition=0/t+0+0000000000.keys.json": "\"k0\"\n\"k1\"\n\"k2\"\n\"k3\"\n\"k4\"\n",
+		"topics/t/partition=0/t+0+0000000005.keys.json": "\"k5\"\n\"k6\"\n",
+		"topics/t/partition=0/t+0+0000000007.keys.json": "\"k7\"\n\"k8\"\n",
+	}
+	for k, w := range want {
+		if string(objs[k]) != w {
+			t.Errorf("%s: %q, want %q", k, objs[k], w)
+		}
+	}
+	for _, start := range []string{"0000000000", "0000000005", "0000000007"} {
+		if objs["topics/t/partition=0/t+0+"+start+".json"] == nil {
+			t.Errorf("no values object at %s: %v", start, s3test.Keys(objs))
+		}
+	}
+	if len(objs) != 6 {
+		t.Errorf("objects %v", s3test.Keys(objs))
+	}
+	if d, _ := task.PreCommit(ctx, map[connect.TopicPartition]int64{tp: 9}); d[tp] != 9 {
+		t.Errorf("durable %v, want 9", d)
+	}
+}

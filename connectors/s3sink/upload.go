@@ -185,8 +185,10 @@ func (st *partState) settledTo(next int64) {
 // upload writes f's objects: its headers and keys objects, then the
 // primary one (values; keys for tombstones), which carries the end offset.
 // With conditional writes an object found in place was written by an
-// earlier attempt: when the primary is, its records are skipped (b.skip)
-// and the rest of f is written after them, scanning forward.
+// earlier attempt. When the primary object of f's start is in place, the
+// records it holds are skipped (b.skip) and the rest of f is written after
+// them, scanning forward; a keys or headers object without its primary is
+// an orphan of an attempt that ended in between, and is replaced.
 func (t *sinkTask) upload(ctx context.Context, b *batch, f *openFile) error {
 	type object struct {
 		kind        string
@@ -205,45 +207,31 @@ func (t *sinkTask) upload(ctx context.Context, b *batch, f *openFile) error {
 	} else {
 		objs = append(objs, object{"", &f.vals, "", ""})
 	}
-	for i, o := range objs {
-		primary := i == len(objs)-1
+	primaryKey := t.s.key(b.name, f.encoded, f.first, objs[len(objs)-1].kind)
+	for _, o := range objs {
 		key := t.s.key(b.name, f.encoded, f.first, o.kind)
-		format := t.s.formatOf(o.kind)
-		body, size := io.ReaderAt(o.s.buf), o.s.buf.Len()
-		if isRowFormat(format) {
-			ob := newSpillBuf(t.mem, t.dir)
-			err := t.rowObject(ob, format, o.s, key, o.view, o.field)
-			if err != nil {
-				ob.Release()
-				return fmt.Errorf("encode s3://%s/%s: %w", t.s.bucket, key, err)
-			}
-			defer ob.Release()
-			body, size = ob, ob.Len()
-		}
-		err := t.put1(ctx, key, body, size, f, t.s.conditional, t.s.gzipped(format))
-		if err == nil {
-			continue
-		}
-		if !t.s.conditional || !isPreconditionFailed(err) {
+		exists, err := t.writeObject(ctx, f, o.s, o.kind, key, o.view, o.field, t.s.conditional)
+		if err != nil {
 			return err
 		}
-		end, herr := t.existingEnd(ctx, key)
-		if herr != nil {
-			return herr
+		if !exists {
+			continue
 		}
-		if !primary {
-			if end == f.last {
-				continue // written by an earlier attempt for the same records
-			}
+		end, found, err := t.objectEnd(ctx, primaryKey)
+		if err != nil {
+			return err
+		}
+		if !found {
 			// A keys or headers object whose records' object was never
 			// written (the attempt ended in between): it is replaced by
 			// this object's view, which the records' object will match.
-			t.log.Warn().Str("key", key).Int64("end_offset", end).Int64("want_end_offset", f.last).Msg("replacing an orphaned object an earlier attempt left")
-			if err := t.put1(ctx, key, body, size, f, false, t.s.gzipped(format)); err != nil {
+			t.log.Warn().Str("key", key).Msg("replacing an orphaned object an earlier attempt left")
+			if _, err := t.writeObject(ctx, f, o.s, o.kind, key, o.view, o.field, false); err != nil {
 				return err
 			}
 			continue
 		}
+		key = primaryKey
 		b.scanned++
 		if b.scanned > t.s.maxFilesScan {
 			return fmt.Errorf("s3://%s/%s: more than %s=%d objects already in place after one commit", t.s.bucket, key, KeyMaxFilesScan, t.s.maxFilesScan)
@@ -265,6 +253,26 @@ func (t *sinkTask) upload(ctx context.Context, b *batch, f *openFile) error {
 		return t.upload(ctx, b, rest)
 	}
 	return nil
+}
+
+// writeObject builds (row formats) and writes one object of f. With
+// conditional, an object already in place is left as it is and reported.
+func (t *sinkTask) writeObject(ctx context.Context, f *openFile, s *stream, kind, key, view, field string, conditional bool) (exists bool, err error) {
+	format := t.s.formatOf(kind)
+	body, size := io.ReaderAt(s.buf), s.buf.Len()
+	if isRowFormat(format) {
+		ob := newSpillBuf(t.mem, t.dir)
+		defer ob.Release()
+		if err := t.rowObject(ob, format, s, key, view, field); err != nil {
+			return false, fmt.Errorf("encode s3://%s/%s: %w", t.s.bucket, key, err)
+		}
+		body, size = ob, ob.Len()
+	}
+	err = t.put1(ctx, key, body, size, f, conditional, t.s.gzipped(format))
+	if conditional && isPreconditionFailed(err) {
+		return true, nil
+	}
+	return false, err
 }
 
 // put1 writes one object of size bytes from src, gzipped with gz: in one

@@ -5,8 +5,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,14 +25,18 @@ import (
 )
 
 // TestBenchS3Sink is scripts/bench-s3sink.sh: on one kfake broker and one
-// versitygw it measures the bare limits (franz-go consume-only MB/s,
-// PutObject MB/s at the sink's object size), the sink's throughput with one
-// worker of 1 and 2 tasks, and the worker's peak RSS with 8, 64 and 512
-// partitions. It runs only with FERRY_BENCH=1.
+// versitygw it measures the bare limits (franz-go consume-only MB/s;
+// PutObject MB/s at the sink's object size, sequential and with as many
+// uploads at once as a task runs, the higher being the limit), the sink's
+// throughput with one worker of 1 and 2 tasks for JSON and ByteArray and of
+// 1 task for Avro and Parquet, and the worker's peak RSS with 8, 64 and 512
+// partitions for JSON, Avro and Parquet. It runs only with FERRY_BENCH=1;
+// FERRY_BENCH_ONLY=throughput or rss runs one half.
 func TestBenchS3Sink(t *testing.T) {
 	if os.Getenv("FERRY_BENCH") != "1" {
 		t.Skip("set FERRY_BENCH=1 (scripts/bench-s3sink.sh)")
 	}
+	only := os.Getenv("FERRY_BENCH_ONLY")
 	// 1.2M records (~270 MB): at 400k every measurement, the bare limits
 	// included, lasted about a second and was dominated by start-up and the
 	// last upload and commit (consume-only read 120 MB/s at 400k, 247 MB/s
@@ -46,6 +53,49 @@ func TestBenchS3Sink(t *testing.T) {
 	addr := kc.ListenAddrs()[0]
 	pad := strings.Repeat("x", 200)
 	value := func(p int32, i int) []byte { return []byte(fmt.Sprintf(`{"id":%d,"p":%d,"pad":"%s"}`, i, p, pad)) }
+	if only != "rss" {
+		benchThroughput(t, srv, addr, parts, records, flush, value)
+	}
+	if only != "throughput" {
+		benchRSS(t, srv, addr, value)
+	}
+}
+
+// putLimit measures PutObject MB/s for objects of size bytes with conc
+// uploads at once.
+func putLimit(t *testing.T, srv *s3test.Server, size int64, conc int, prefix string) float64 {
+	t.Helper()
+	body := bytes.Repeat([]byte("y"), int(size))
+	n := max(4*conc, int(128<<20/size))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, conc)
+	start := time.Now()
+	for w := 0; w < conc; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				_, err := srv.Client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(srv.Bucket), Key: aws.String(fmt.Sprintf("%s/%d", prefix, i)),
+					Body: bytes.NewReader(body), ContentLength: aws.Int64(size)})
+				cancel()
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	return float64(size) * float64(n) / 1e6 / time.Since(start).Seconds()
+}
+
+func benchThroughput(t *testing.T, srv *s3test.Server, addr string, parts, records, flush int, value func(int32, int) []byte) {
 	bytesIn := produceBench(t, addr, "bench", parts, records/parts, value)
 	mb := float64(bytesIn) / 1e6
 	fmt.Printf("bench setup: %d records, %.1f MB over %d partitions, flush.size %d (objects of %.2f MB)\n",
@@ -71,65 +121,84 @@ func TestBenchS3Sink(t *testing.T) {
 	consumeMBs := mb / time.Since(consumeStart).Seconds()
 	fmt.Printf("bench limit consume-only (franz-go): %.1f MB/s\n", consumeMBs)
 
-	// Limit 2: sequential PutObject at the sink's object size.
+	// Limit 2: PutObject at the sink's object size, one at a time and as
+	// many at once as a task uploads (its upload slots); the sink may use
+	// either, so the higher is the limit.
 	objSize := bytesIn / int64(records) * int64(flush)
-	body := bytes.Repeat([]byte("y"), int(objSize))
-	n := max(4, int(64<<20/objSize))
-	putStart := time.Now()
-	for i := 0; i < n; i++ {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		_, err := srv.Client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(srv.Bucket), Key: aws.String(fmt.Sprintf("limit/%d", i)),
-			Body: bytes.NewReader(body), ContentLength: aws.Int64(objSize)})
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	putMBs := float64(objSize) * float64(n) / 1e6 / time.Since(putStart).Seconds()
-	fmt.Printf("bench limit PutObject (%.2f MB objects, sequential): %.1f MB/s\n", float64(objSize)/1e6, putMBs)
+	seqMBs := putLimit(t, srv, objSize, 1, "limit-seq")
+	concMBs := putLimit(t, srv, objSize, 4, "limit-conc")
+	putMBs := max(seqMBs, concMBs)
+	fmt.Printf("bench limit PutObject (%.2f MB objects): %.1f MB/s sequential, %.1f MB/s with 4 at once (the sink's uploads per task); limit %.1f MB/s\n",
+		float64(objSize)/1e6, seqMBs, concMBs, putMBs)
 	lower := min(consumeMBs, putMBs)
+	fmt.Printf("bench lower limit: %.1f MB/s\n", lower)
 
 	for _, run := range []struct {
 		format string
 		tasks  int
-	}{{"json", 1}, {"json", 2}, {"bytearray", 1}, {"bytearray", 2}} {
+	}{{"json", 1}, {"json", 2}, {"bytearray", 1}, {"bytearray", 2}, {"avro", 1}, {"parquet", 1}} {
+		if runs := os.Getenv("FERRY_BENCH_RUNS"); runs != "" && !slices.Contains(strings.Split(runs, ","), fmt.Sprintf("%s-%d", run.format, run.tasks)) {
+			continue
+		}
 		tasks := run.tasks
 		group := fmt.Sprintf("bench-%s-%d", run.format, tasks)
 		cfg := benchConfig(srv, "bench", flush, tasks)
 		cfg["topics.dir"] = group
-		if run.format == "bytearray" {
-			cfg["format.class"] = "io.confluent.connect.s3.format.bytearray.ByteArrayFormat"
-			cfg["value.converter"] = connect.ByteArrayConverterClass
-		}
+		setFormat(cfg, run.format)
 		s := benchSpec(addr, group, cfg, tasks)
 		c := startWorkerProcess(t, s, 0)
 		start := time.Now()
-		first, n0 := waitCommitted(t, addr, group, parts, int64(records/parts), 5*time.Minute, c)
+		first, n0 := waitCommitted(t, addr, group, parts, int64(records/parts), 10*time.Minute, c)
 		end := time.Now()
 		_ = c.cmd.Process.Kill()
 		<-c.exited
 		el := end.Sub(start).Seconds()
 		steady := end.Sub(first).Seconds()
 		frac := float64(int64(records)-n0) / float64(records)
-		fmt.Printf("bench sink %s 1 worker %d task(s): %.1f MB/s, %.0f records/s from the first commit on (%.0f%% of the lower limit %.1f MB/s; target ≥ 70%%); %.1f MB/s including start and group join\n",
-			run.format, tasks, mb*frac/steady, float64(records)*frac/steady, 100*mb*frac/steady/lower, lower, mb/el)
+		target := "; target ≥ 70%"
+		if run.format == "avro" || run.format == "parquet" {
+			target = "" // reported, no target
+		}
+		fmt.Printf("bench sink %s 1 worker %d task(s): %.1f MB/s, %.0f records/s from the first commit on (%.0f%% of the lower limit %.1f MB/s%s); %.1f MB/s including start and group join\n",
+			run.format, tasks, mb*frac/steady, float64(records)*frac/steady, 100*mb*frac/steady/lower, lower, target, mb/el)
 	}
+}
 
+// setFormat points a bench connector at one of the formats.
+func setFormat(cfg map[string]string, format string) {
+	switch format {
+	case "bytearray":
+		cfg["format.class"] = "io.confluent.connect.s3.format.bytearray.ByteArrayFormat"
+		cfg["value.converter"] = connect.ByteArrayConverterClass
+	case "avro":
+		cfg["format.class"] = "io.confluent.connect.s3.format.avro.AvroFormat"
+	case "parquet":
+		cfg["format.class"] = "io.confluent.connect.s3.format.parquet.ParquetFormat"
+	}
+}
+
+// benchRSS measures a worker's peak RSS with many partitions, each with
+// half a flush.size batch still open at the end, for each format.
+func benchRSS(t *testing.T, srv *s3test.Server, addr string, value func(int32, int) []byte) {
+	const per = 1000
 	for _, p := range []int{8, 64, 512} {
 		topic := fmt.Sprintf("rss%d", p)
-		per := 1000
 		kadmCreate(t, addr, topic, p)
 		produceBench(t, addr, topic, p, per*3/2, value)
-		cfg := benchConfig(srv, topic, per, 1)
-		cfg["topics.dir"] = topic
-		s := benchSpec(addr, topic, cfg, 1)
-		c := startWorkerProcess(t, s, 0)
-		waitCommitted(t, addr, topic, p, int64(per), 5*time.Minute, c)
-		rss := peakRSS(c.cmd.Process.Pid)
-		_ = c.cmd.Process.Kill()
-		<-c.exited
-		fmt.Printf("bench peak RSS %d partitions (flush.size %d, %d records each, half a batch still buffered): %.0f MiB (target < 512 MiB at 512)\n",
-			p, per, per*3/2, float64(rss)/(1<<20))
+		for _, format := range []string{"json", "avro", "parquet"} {
+			name := fmt.Sprintf("%s-%s", topic, format)
+			cfg := benchConfig(srv, topic, per, 1)
+			cfg["topics.dir"] = name
+			setFormat(cfg, format)
+			s := benchSpec(addr, name, cfg, 1)
+			c := startWorkerProcess(t, s, 0)
+			waitCommitted(t, addr, name, p, int64(per), 10*time.Minute, c)
+			rss := peakRSS(c.cmd.Process.Pid)
+			_ = c.cmd.Process.Kill()
+			<-c.exited
+			fmt.Printf("bench peak RSS %s %d partitions (flush.size %d, %d records each, half a batch still buffered): %.0f MiB (target < 512 MiB at 512)\n",
+				format, p, per, per*3/2, float64(rss)/(1<<20))
+		}
 	}
 }
 
