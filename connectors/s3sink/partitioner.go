@@ -16,10 +16,22 @@ type partitioner interface {
 	encode(r *connect.Record, ts time.Time) (string, error)
 }
 
-type defaultPartitioner struct{}
+// defaultPartitioner names partition=<p>, its names kept: building one per
+// record was the JSON path's one allocation per record.
+type defaultPartitioner struct{ names []string }
 
-func (defaultPartitioner) encode(r *connect.Record, _ time.Time) (string, error) {
-	return "partition=" + strconv.Itoa(int(r.Partition)), nil
+func (d *defaultPartitioner) encode(r *connect.Record, _ time.Time) (string, error) {
+	p := int(r.Partition)
+	if p < 0 || p >= 1<<16 {
+		return "partition=" + strconv.Itoa(p), nil
+	}
+	if p >= len(d.names) {
+		d.names = append(d.names, make([]string, p+1-len(d.names))...)
+	}
+	if d.names[p] == "" {
+		d.names[p] = "partition=" + strconv.Itoa(p)
+	}
+	return d.names[p], nil
 }
 
 type fieldPartitioner struct {
@@ -72,7 +84,7 @@ func newPartitioner(cfg map[string]string, delim string, p *problems) partitione
 	class := cfg[KeyPartitioner]
 	switch class {
 	case "", DefaultPartitioner:
-		return defaultPartitioner{}
+		return &defaultPartitioner{}
 	case FieldPartitioner:
 		fields := connect.SplitList(cfg[KeyPartitionField])
 		if len(fields) == 0 {
