@@ -277,7 +277,7 @@ func TestAgentPlacementFailure(t *testing.T) {
 		obs, err := dep.Observe(ctxT(t), d.Name)
 		if err == nil && obs.PlacementFailed {
 			t.Logf("reason: %s", obs.Reason)
-			if !strings.HasPrefix(obs.Reason, "placement failed: 2 workers × 64 MCU need 128 vCPU / 524288 MB; cluster has ") || !strings.Contains(obs.Reason, "free on 1 node") {
+			if !strings.HasPrefix(obs.Reason, "placement failed: 2 workers × 64 MCU need 128 vCPU (256000 MHz) / 524288 MB; cluster has ") || !strings.Contains(obs.Reason, "free on 1 node") {
 				t.Errorf("reason = %s", obs.Reason)
 			}
 			return

@@ -426,7 +426,7 @@ func TestObserve(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := "placement failed: 2 workers × 4 MCU need 8 vCPU / 32768 MB; nodes exhausted: cpu (3 of 3 nodes); nodes filtered out: missing drivers (2)"
+		want := "placement failed: 2 workers × 4 MCU need 8 vCPU (16000 MHz) / 32768 MB; nodes exhausted: cpu (3 of 3 nodes); nodes filtered out: missing drivers (2)"
 		if !obs.PlacementFailed || obs.CrashLoop || obs.Reason != want || obs.Alive != 0 {
 			t.Errorf("observe = %+v\nwant reason %s", obs, want)
 		}
@@ -439,7 +439,7 @@ func TestObserve(t *testing.T) {
 }
 
 func TestPlacementReasonNoNodes(t *testing.T) {
-	got := placementReason(1, 2, &api.AllocationMetric{NodePool: "connect", NodesInPool: 0, QuotaExhausted: []string{"cpu exhausted (4000 needed > 2000 limit)"}}, nil)
+	got := placementReason(1, ask{mcu: 2}, &api.AllocationMetric{NodePool: "connect", NodesInPool: 0, QuotaExhausted: []string{"cpu exhausted (4000 needed > 2000 limit)"}}, nil)
 	want := `placement failed: 1 worker × 2 MCU need 2 vCPU / 8192 MB; no ready node in the job's datacenters (node pool "connect", 0 nodes in pool); quota exhausted: cpu exhausted (4000 needed > 2000 limit)`
 	if got != want {
 		t.Errorf("reason = %s\nwant     %s", got, want)

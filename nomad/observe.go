@@ -188,7 +188,7 @@ func (d *Deployer) placement(ctx context.Context, id string, job *api.Job) (stri
 	if !ok {
 		free = nil
 	}
-	return placementReason(queued, jobMcu(job), m, free), nil
+	return placementReason(queued, jobAsk(job), m, free), nil
 }
 
 // capacity is what the nodes a job may run on have free, as far as the
@@ -302,29 +302,48 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-// jobMcu is the MCUs per worker the job reserves, from its memory.
-func jobMcu(job *api.Job) int {
+// ask is what one worker of a job reserves.
+type ask struct {
+	mcu int
+	mhz int // 0 when it reserves whole cores
+}
+
+// jobAsk reads what one worker reserves from the job: its MCUs from its
+// memory, and its CPU.
+func jobAsk(job *api.Job) ask {
 	for _, g := range job.TaskGroups {
 		if g.Name == nil || *g.Name != GroupName {
 			continue
 		}
 		for _, t := range g.Tasks {
-			if t.Name == TaskName && t.Resources != nil && t.Resources.MemoryMB != nil {
-				return *t.Resources.MemoryMB / MBPerMcu
+			if t.Name != TaskName || t.Resources == nil {
+				continue
 			}
+			var a ask
+			if t.Resources.MemoryMB != nil {
+				a.mcu = *t.Resources.MemoryMB / MBPerMcu
+			}
+			if t.Resources.CPU != nil && (t.Resources.Cores == nil || *t.Resources.Cores == 0) {
+				a.mhz = *t.Resources.CPU
+			}
+			return a
 		}
 	}
-	return 0
+	return ask{}
 }
 
 // placementReason words Nomad's placement metrics (and the free capacity,
 // when known) for a person, e.g. "placement failed: 2 workers × 4 MCU need
-// 8 vCPU / 32768 MB; cluster has 6 vCPU (12000 MHz) / 20480 MB free on 3
-// nodes, at most 2 vCPU (4000 MHz) / 8192 MB on one; nodes exhausted: cpu
-// (3 of 3 nodes)".
-func placementReason(queued, mcu int, m *api.AllocationMetric, free *capacity) string {
+// 8 vCPU (16000 MHz) / 32768 MB; cluster has 6 vCPU (12000 MHz) / 20480 MB
+// free on 3 nodes, at most 2 vCPU (4000 MHz) / 8192 MB on one; nodes
+// exhausted: cpu (3 of 3 nodes)".
+func placementReason(queued int, a ask, m *api.AllocationMetric, free *capacity) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "placement failed: %d %s × %d MCU need %d vCPU / %d MB", queued, plural(queued, "worker", "workers"), mcu, queued*mcu, queued*mcu*MBPerMcu)
+	fmt.Fprintf(&b, "placement failed: %d %s × %d MCU need %d vCPU", queued, plural(queued, "worker", "workers"), a.mcu, queued*a.mcu)
+	if a.mhz > 0 {
+		fmt.Fprintf(&b, " (%d MHz)", queued*a.mhz)
+	}
+	fmt.Fprintf(&b, " / %d MB", queued*a.mcu*MBPerMcu)
 	if free != nil {
 		b.WriteString("; " + free.String())
 	}

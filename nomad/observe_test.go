@@ -61,7 +61,7 @@ func TestPlacementReasonSaysWhatIsFree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "placement failed: 2 workers × 4 MCU need 8 vCPU / 32768 MB; cluster has 4 vCPU (8000 MHz) / 8192 MB free on 2 nodes, at most 3 vCPU (6000 MHz) / 4096 MB on one; nodes exhausted: cpu (2 of 2 nodes)"
+	want := "placement failed: 2 workers × 4 MCU need 8 vCPU (16000 MHz) / 32768 MB; cluster has 4 vCPU (8000 MHz) / 8192 MB free on 2 nodes, at most 3 vCPU (6000 MHz) / 4096 MB on one; nodes exhausted: cpu (2 of 2 nodes)"
 	if !obs.PlacementFailed || obs.Reason != want {
 		t.Errorf("reason = %s\nwant     %s", obs.Reason, want)
 	}

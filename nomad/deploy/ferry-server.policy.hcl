@@ -1,7 +1,7 @@
 # ACL policy of `ferry server`: bind it to the server job so its workload
 # identity carries it,
 #
-#   nomad acl policy apply -namespace default -job ferry ferry-server ferry-server.policy.hcl
+#   nomad acl policy apply -namespace default -job ferry ferry-server nomad/deploy/ferry-server.policy.hcl
 #
 # or attach it to a token given with --nomad-token / NOMAD_TOKEN. Replace
 # "default" with the namespace of --nomad-namespace.
@@ -18,4 +18,12 @@ namespace "default" {
       capabilities = ["read", "write", "destroy", "list"]
     }
   }
+}
+
+# Optional: read nodes, so a connector that cannot be placed says what the
+# cluster has free ("cluster has 6 vCPU … free"). Without it the message
+# leaves that part out. Allocations in namespaces the policy cannot read
+# are not counted, so grant read-job there too for an exact figure.
+node {
+  policy = "read"
 }
