@@ -1,10 +1,15 @@
 package s3sink
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
+	"io"
+	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferryhq/ferry/runtime/connect"
 )
@@ -141,4 +146,116 @@ func TestCrossKeyRules(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The Confluent keys Ferry implements act as Confluent's do.
+func TestConfluentKeysAct(t *testing.T) {
+	ctx := context.Background()
+	start := func(t *testing.T, over map[string]string, rep connect.ErrantRecordReporter) (*sinkTask, *fakeUploader) {
+		t.Helper()
+		cfg := validConfig()
+		for k, v := range over {
+			cfg[k] = v
+		}
+		up := &fakeUploader{objects: map[string][]byte{}}
+		task := &sinkTask{client: up}
+		sctx := ctx
+		if rep != nil {
+			sctx = connect.WithErrantRecordReporter(ctx, rep)
+		}
+		if err := task.Start(sctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+		_ = task.Open(ctx, []connect.TopicPartition{{Topic: "t"}})
+		return task, up
+	}
+	t.Run("STS keys under Confluent's names, the bare ones still read", func(t *testing.T) {
+		got := withLegacyKeys(connect.WithDefaults(ConfigSpec, map[string]string{"sts.role.arn": "arn:old", "sts.role.session.name": "old"}))
+		if got[KeySTSRoleARN] != "arn:old" || got[KeySTSSessionName] != "old" {
+			t.Errorf("legacy keys not read: %v", got)
+		}
+		got = withLegacyKeys(map[string]string{"sts.role.arn": "arn:old", KeySTSRoleARN: "arn:new"})
+		if got[KeySTSRoleARN] != "arn:new" {
+			t.Errorf("the current key lost to the legacy one: %v", got[KeySTSRoleARN])
+		}
+	})
+	t.Run("s3.compression.level", func(t *testing.T) {
+		sizes := map[string]int{}
+		for _, level := range []string{"0", "9"} {
+			task, up := start(t, map[string]string{"s3.compression.type": "gzip", "s3.compression.level": level, "flush.size": "200"}, nil)
+			if err := putWait(ctx, task, recs("t", 0, 0, 200)); err != nil {
+				t.Fatal(err)
+			}
+			b := up.objects["topics/t/partition=0/t+0+0000000000.json.gz"]
+			zr, err := gzip.NewReader(bytes.NewReader(b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if raw, _ := io.ReadAll(zr); strings.Count(string(raw), "\n") != 200 {
+				t.Errorf("level %s: %d lines", level, strings.Count(string(raw), "\n"))
+			}
+			sizes[level] = len(b)
+		}
+		if sizes["9"]*4 >= sizes["0"] {
+			t.Errorf("gzip sizes %v: level 9 not much smaller than level 0 (stored)", sizes)
+		}
+	})
+	t.Run("s3.object.tagging.key.value.pairs", func(t *testing.T) {
+		task, _ := start(t, map[string]string{"s3.object.tagging": "true", "s3.object.tagging.key.value.pairs": "team:data, env:prod"}, nil)
+		a := task.attrs(&openFile{first: 3, last: 7, n: 5}, false)
+		if got := *a.tagging; got != "endOffset=7&env=prod&recordCount=5&startOffset=3&team=data" {
+			t.Errorf("tagging %s", got)
+		}
+	})
+	t.Run("partitioner.max.open.files", func(t *testing.T) {
+		task, up := start(t, map[string]string{"partitioner.class": FieldPartitioner, "partition.field.name": "r", "partitioner.max.open.files": "2", "flush.size": "100"}, nil)
+		var rs []connect.Record
+		for i, r := range []string{"a", "b", "a", "c"} {
+			rs = append(rs, connect.Record{Topic: "t", Offset: int64(i), Value: map[string]any{"r": r}})
+		}
+		if err := putWait(ctx, task, rs); err != nil {
+			t.Fatal(err)
+		}
+		// c would be a third open object: a and b are committed first.
+		if len(up.objects) != 2 || up.objects["topics/t/r=a/t+0+0000000000.json"] == nil || up.objects["topics/t/r=b/t+0+0000000001.json"] == nil {
+			t.Errorf("objects %v", keysOf(up.objects))
+		}
+	})
+	t.Run("rotate.file.on.partition.change=false", func(t *testing.T) {
+		for _, change := range []string{"true", "false"} {
+			task, up := start(t, map[string]string{"partitioner.class": FieldPartitioner, "partition.field.name": "r", "flush.size": "100",
+				"rotate.interval.ms": "600000", "timestamp.extractor": "Record", "rotate.file.on.partition.change": change}, nil)
+			var rs []connect.Record
+			for i, r := range []string{"a", "b", "a", "b"} {
+				rs = append(rs, connect.Record{Topic: "t", Offset: int64(i), Timestamp: time.Unix(1700000000, 0), Value: map[string]any{"r": r}})
+			}
+			if err := putWait(ctx, task, rs); err != nil {
+				t.Fatal(err)
+			}
+			// true: each change of encoded partition commits (a at 0, b at
+			// 1, a at 2; b at 3 open); false: nothing is due yet.
+			want := map[string][]string{"true": {"topics/t/r=a/t+0+0000000000.json", "topics/t/r=a/t+0+0000000002.json", "topics/t/r=b/t+0+0000000001.json"}, "false": nil}[change]
+			got := keysOf(up.objects)
+			sort.Strings(got)
+			if strings.Join(got, " ") != strings.Join(want, " ") {
+				t.Errorf("rotate.file.on.partition.change=%s: objects %v, want %v", change, got, want)
+			}
+		}
+	})
+	t.Run("report.null.values.to.dlq", func(t *testing.T) {
+		for _, report := range []string{"true", "false"} {
+			rep := &fakeReporter{}
+			task, _ := start(t, map[string]string{"behavior.on.null.values": "ignore", "report.null.values.to.dlq": report,
+				"errors.deadletterqueue.topic.name": "dlq", "errors.tolerance": "all"}, rep)
+			if err := putWait(ctx, task, []connect.Record{{Topic: "t", Offset: 0}}); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(rep.offs); (report == "true") != (n == 1) {
+				t.Errorf("report.null.values.to.dlq=%s: %d reported", report, n)
+			}
+			if d, _ := task.PreCommit(ctx, map[connect.TopicPartition]int64{{Topic: "t"}: 1}); d[connect.TopicPartition{Topic: "t"}] != 1 {
+				t.Errorf("durable %v", d)
+			}
+		}
+	})
 }

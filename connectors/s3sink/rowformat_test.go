@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hamba/avro/v2/ocf"
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/ferryhq/ferry/connectors/s3sink/s3test"
 	"github.com/ferryhq/ferry/runtime/connect"
@@ -135,6 +136,17 @@ func TestParquetAgainstVersityGW(t *testing.T) {
 				"\trequired group tags (LIST) {\n\t\trepeated binary array (STRING);\n\t}\n}"
 			if got := fmt.Sprint(schema); got != want {
 				t.Errorf("schema\n%s\nwant\n%s", got, want)
+			}
+			// parquet-avro's footer: the Avro schema and the writer model.
+			f, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v, _ := f.Lookup("parquet.avro.schema"); !strings.HasPrefix(v, `{"type":"record","name":"ConnectDefault"`) {
+				t.Errorf("parquet.avro.schema %q", v)
+			}
+			if v, _ := f.Lookup("writer.model.name"); v != "avro" {
+				t.Errorf("writer.model.name %q", v)
 			}
 			if len(rows) != 5 {
 				t.Fatalf("%d rows", len(rows))

@@ -430,13 +430,22 @@ func TestUnknownKeysWarned(t *testing.T) {
 	cfg["s3.bucket.nmae"] = "typo"
 	cfg["transforms"] = "x"
 	cfg["consumer.override.max.poll.records"] = "5"
+	cfg["s3.elastic.buffer.enable"] = "true"
+	cfg["sts.role.arn"] = "" // a legacy name: known
 	task := &sinkTask{client: &fakeUploader{objects: map[string][]byte{}}}
 	if err := task.Start(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
-	out := logs.String()
-	if !strings.Contains(out, "s3.bucket.nmae") || !strings.Contains(out, `"level":"warn"`) || strings.Contains(out, "transforms") || strings.Contains(out, "consumer.override") {
-		t.Errorf("log %q: want one warning naming only s3.bucket.nmae", out)
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("log %q: want two warnings", logs.String())
+	}
+	if l := lines[0]; !strings.Contains(l, "s3.bucket.nmae") || !strings.Contains(l, `"level":"warn"`) || strings.Contains(l, "transforms") ||
+		strings.Contains(l, "consumer.override") || strings.Contains(l, "elastic") || strings.Contains(l, "sts.role") {
+		t.Errorf("unknown keys warning %q: want only s3.bucket.nmae", l)
+	}
+	if l := lines[1]; !strings.Contains(l, "s3.elastic.buffer.enable (buffers come from the worker's memory budget") || !strings.Contains(l, "does not act on") {
+		t.Errorf("ignored keys warning %q", l)
 	}
 }
 
