@@ -3,15 +3,21 @@
 // objects named <topics.dir>/<topic>/<encoded partition>/<topic>+<kafka
 // partition>+<start offset>.<ext>, where the encoded partition comes from
 // partitioner.class (partition=3, field=value, or a time path).
+// docs/s3sink.md is the user's page: guarantees, formats and schemas,
+// configuration against Confluent's, memory and speed.
 //
 // As in Confluent's connector, a Kafka partition's open objects (one per
 // encoded partition) are committed together: after flush.size records, when
 // rotate.interval.ms is exceeded (or, with it, when the encoded partition
-// changes), or at the next wall-clock multiple of rotate.schedule.interval.ms
-// (counted from midnight in timezone), also on idle partitions.
-// Committed objects upload in the background while records keep coming
-// (upload.go); a partition's offset is reported durable only up to the end
-// of its last batch that is in S3 with every batch before it.
+// changes), at the next wall-clock multiple of rotate.schedule.interval.ms
+// (counted from midnight in timezone), also on idle partitions, or when a
+// record's schema does not fit the open object. Records are encoded as they
+// arrive (put.go) into buffers drawn from the worker's memory budget
+// (memory.go); committed objects upload in the background while records
+// keep coming (upload.go); a partition's offset is reported durable only up
+// to the end of its last batch that is in S3 with every batch before it.
+// A record the sink cannot write goes to the runtime's errant record
+// reporter when it arrives.
 //
 // What holds in each mode:
 //   - Without rotate.schedule.interval.ms and with a deterministic time
@@ -19,12 +25,14 @@
 //     object boundaries depend only on the records, so a task that resumes
 //     from the last commit after a crash or rebalance rewrites the same keys
 //     with the same content: every record is in S3 exactly once.
-//   - With rotate.schedule.interval.ms the cut depends on the wall clock. Objects
-//     are then written with If-None-Match: * and carry their end offset in
-//     their metadata; a replay that meets an existing object skips the
-//     records it holds and writes the rest under the next start offset
-//     (scanning forward), so records are still written once and no object is
-//     overwritten.
+//   - With rotate.schedule.interval.ms the cut depends on the wall clock.
+//     Objects are then written with If-None-Match: * and carry their end
+//     offset in their metadata; a replay that meets an existing object skips
+//     the records it holds and writes the rest under the next start offset
+//     (scanning forward), so records are still written once and no object
+//     is overwritten. A partition's records wait while its batch uploads
+//     (other partitions go on), since what the upload finds decides where
+//     they go.
 //   - With timestamp.extractor=Wallclock and a time-based partitioner or
 //     rotate.interval.ms, a replay may cut differently: records may be
 //     written twice.
