@@ -111,6 +111,41 @@ func parquetSchema(t *rtype) (*parquet.Schema, *snode, error) {
 	return parquet.NewSchema(name, n), sn, nil
 }
 
+// parquetWritable says why rows of t cannot be written as Parquet: they
+// are not structs, or a struct in them has no field (Parquet has no empty
+// group).
+func parquetWritable(t *rtype) error {
+	if t.nonNull().kind != kRecord {
+		return fmt.Errorf("%s needs struct values (a Connect struct, or a JSON object), got %s", ParquetFormat, typeName(t))
+	}
+	seen := map[*recordDef]bool{}
+	var walk func(t *rtype) error
+	walk = func(t *rtype) error {
+		switch {
+		case t == nil:
+		case t.kind == kRecord:
+			if seen[t.rec] {
+				return nil
+			}
+			seen[t.rec] = true
+			if len(t.rec.fields) == 0 {
+				return fmt.Errorf("%s cannot write a struct without fields", ParquetFormat)
+			}
+			for _, f := range t.rec.fields {
+				if err := walk(f.t); err != nil {
+					return fmt.Errorf("field %q: %w", f.name, err)
+				}
+			}
+		case t.kind == kArray:
+			return walk(t.items)
+		case t.kind == kMap:
+			return walk(t.values)
+		}
+		return nil
+	}
+	return walk(t)
+}
+
 // field builds a field: optional for a union with null (and for null, which
 // Parquet has no type of: an always-null optional string), required else.
 func (b *pbuilder) field(name string, t *rtype, rep int) (parquet.Field, *snode, error) {

@@ -446,8 +446,8 @@ func (t *sinkTask) encode(r *connect.Record, f *openFile, tomb bool) (e encoding
 			var c2 bool
 			e.vt, e.vsid, c2, err = t.target(vs, val, vsch, &t.valSchemas, nil)
 			c = c || c2
-			if err == nil && t.s.format == ParquetFormat && e.vt.nonNull().kind != kRecord {
-				err = fmt.Errorf("%s needs struct values (a Connect struct, or a JSON object), got %s", ParquetFormat, typeName(e.vt))
+			if err == nil && t.s.format == ParquetFormat && (vs == nil || e.vt != vs.t) {
+				err = parquetWritable(e.vt)
 			}
 			if err == nil {
 				t.sval, err = appendAvro(t.sval[:0], e.vt, val)
@@ -470,6 +470,9 @@ func (t *sinkTask) encode(r *connect.Record, f *openFile, tomb bool) (e encoding
 		var c bool
 		if isRowFormat(t.s.keysFormat) {
 			e.kt, e.ksid, c, err = t.target(ks, r.Key, r.KeySchema, &t.keySchemas, nil)
+			if err == nil && t.s.keysFormat == ParquetFormat && (ks == nil || e.kt != ks.t) {
+				err = parquetWritable(envelope("RecordKey", "key", e.kt))
+			}
 			if err == nil {
 				t.skey, err = appendAvro(t.skey[:0], e.kt, r.Key)
 			}

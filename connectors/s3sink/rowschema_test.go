@@ -303,3 +303,24 @@ func TestAvroObjectDeterministic(t *testing.T) {
 		t.Fatalf("%d rows", len(rows))
 	}
 }
+
+// Parquet has no empty group: a struct without fields is refused when the
+// record arrives, as is a value that is not a struct.
+func TestParquetWritable(t *testing.T) {
+	for v, want := range map[string]string{`{"a":1}`: "", `{}`: "without fields", `{"a":{}}`: `field "a"`, `"s"`: "needs struct values", `{"a":[{}]}`: "without fields"} {
+		var x any
+		d := json.NewDecoder(strings.NewReader(v))
+		d.UseNumber()
+		if err := d.Decode(&x); err != nil {
+			t.Fatal(err)
+		}
+		rt, err := derive(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = parquetWritable(rt)
+		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("%s: %v, want %q", v, err, want)
+		}
+	}
+}
