@@ -21,13 +21,17 @@
 // bounds), and an Observation back with CrashLoop = o.Failing(): a crash
 // loop, a placement failure or a failed rollout, explained by o.Reason.
 //
-// Deployer.Watch follows the job list, allocations and deployments of ferry-
-// jobs with blocking queries; while it is in sync Observe answers from a
-// cache that those changes invalidate, and Changes announces the connectors
-// whose jobs changed, so the reconciler need not poll Nomad.
+// Deployer.Watch (run on the leader) follows the job list, allocations,
+// deployments and variables of ferry- jobs with blocking queries; while it
+// is in sync Apply, List and Observe answer from what it saw, so an idle
+// reconcile pass asks Nomad nothing, and Changes announces the connectors
+// whose jobs changed. Errors are *Error when they say what retrying can do:
+// Permanent (Nomad refused) or Unavailable (Nomad unreachable).
 //
 // What the Ferry server's Nomad token needs: submit-job, read-job and
-// scale-job (list-jobs, read-job-scaling) in the namespace, and variables write/read/destroy on
-// nomad/jobs/ferry-*. Workers need no policy: a job's tasks may read
-// nomad/jobs/<job ID> through their workload identity.
+// scale-job (list-jobs, read-job-scaling) in the namespace, variables
+// read/write/destroy/list on nomad/jobs/ferry-*, and optionally node read
+// (for the free capacity in placement messages); see
+// nomad/deploy/ferry-server.policy.hcl. Workers need no policy: a job's
+// tasks may read nomad/jobs/<job ID> through their workload identity.
 package nomad
