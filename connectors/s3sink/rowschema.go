@@ -202,7 +202,9 @@ func writeSchemaID(b *strings.Builder, s *connect.Schema) {
 		b.WriteString("}")
 	}
 	if s.Default != nil {
-		b.WriteString("=" + strconv.Quote(fmt.Sprintf("%#v", s.Default)))
+		// %v, not %#v: a Decimal's *big.Int prints as its number, not
+		// its address.
+		b.WriteString("=" + strconv.Quote(fmt.Sprintf("%T:%v", s.Default, s.Default)))
 	}
 	switch s.Type {
 	case connect.SchemaStruct:

@@ -324,3 +324,20 @@ func TestParquetWritable(t *testing.T) {
 		}
 	}
 }
+
+// Equal schemas have equal ids, also with a Decimal default parsed twice.
+func TestConnectSchemaID(t *testing.T) {
+	a, b := decimalSchema("2", true), decimalSchema("2", true)
+	a.Default = connect.Decimal{Unscaled: big.NewInt(5), Scale: 2}
+	b.Default = connect.Decimal{Unscaled: big.NewInt(5), Scale: 2}
+	if connectSchemaID(a) != connectSchemaID(b) {
+		t.Errorf("%s != %s", connectSchemaID(a), connectSchemaID(b))
+	}
+	b.Default = connect.Decimal{Unscaled: big.NewInt(6), Scale: 2}
+	if connectSchemaID(a) == connectSchemaID(b) {
+		t.Error("different defaults, same id")
+	}
+	if c := orderSchema(); connectSchemaID(c) != connectSchemaID(orderSchema()) {
+		t.Error("equal schemas, different ids")
+	}
+}
