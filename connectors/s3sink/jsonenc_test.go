@@ -23,7 +23,8 @@ func stdJSON(v any) ([]byte, error) {
 var encodeCorpus = []any{
 	nil, true, false, "", "plain", "<&> \"q\" \\ / \b\f\n\r\t \x00\x01\x1f\x7f", "café ☃ 😀 \u2028\u2029", "bad \xff utf8 \xc3\x28",
 	json.Number("12"), json.Number("-0.5e+10"), json.Number(""), json.Number("1.5E-3"), json.Number("9007199254740993"),
-	int64(-42), int(7), int32(3), int8(1), 1.5, 1e21, 1e-7, float32(0.1), []byte("bytes"), []byte(nil),
+	int64(-42), int(7), int32(3), int8(1), int16(-300), 1.5, 1e21, 1e20, 1e-7, 1e-6, 123456789.125, math.Copysign(0, -1), 5e-324, math.MaxFloat64,
+	float32(0.1), float32(1e21), float32(3.4e38), float32(1e-7), []byte("bytes"), []byte(nil), []byte{},
 	time.Date(2024, 1, 2, 3, 4, 5, 6, time.UTC),
 	map[string]any{}, map[string]any(nil), []any{}, []any(nil), map[string]string{"b": "1", "a": "2"},
 	map[string]any{"b": 1, "a": []any{"x", map[string]any{"z": nil, "y": json.Number("0")}}, "": "empty", "é": true, "A": false},
