@@ -179,8 +179,7 @@ func (c *countingTransport) count() (int, []string) {
 // filtered allocation and deployment queries, the variable list), an idle
 // reconcile pass (Apply, Observe, List) sends no request but the watch's.
 func TestAgentIdlePass(t *testing.T) {
-	agentClient(t)
-	cfg := api.DefaultConfig()
+	cfg := agentConfig(t)
 	ct := &countingTransport{base: http.DefaultTransport}
 	cfg.HttpClient = &http.Client{Transport: ct}
 	client, err := api.NewClient(cfg)

@@ -149,20 +149,46 @@ while :; do sleep 1; done
 	}
 }
 
-// agentClient skips the test unless NOMAD_ADDR names an agent, which must
-// then answer; it returns a client of it and a directory its workers (run
-// as any user) can write to.
-func agentClient(t *testing.T) (*api.Client, string) {
-	t.Helper()
+// agentConfig skips the test unless NOMAD_ADDR names an agent, which must
+// then answer; it returns a client configuration for a namespace of the
+// test's own, deleted when the test ends: a Ferry running against the same
+// agent (ferry dev --nomad, cmd/ferry's test) removes the ferry- jobs of
+// its namespace that it does not know.
+func agentConfig(tb testing.TB) *api.Config {
+	tb.Helper()
 	if os.Getenv("NOMAD_ADDR") == "" {
-		t.Skip("NOMAD_ADDR is not set: run `nomad agent -dev` and set NOMAD_ADDR=http://127.0.0.1:4646 to run this test against a real agent")
+		tb.Skip("NOMAD_ADDR is not set: run `nomad agent -dev` and set NOMAD_ADDR=http://127.0.0.1:4646 to run this test against a real agent")
 	}
 	client, err := api.NewClient(api.DefaultConfig())
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if _, err := client.Agent().Self(); err != nil {
-		t.Fatalf("NOMAD_ADDR=%s is set but the agent does not answer: %v", os.Getenv("NOMAD_ADDR"), err)
+		tb.Fatalf("NOMAD_ADDR=%s is set but the agent does not answer: %v", os.Getenv("NOMAD_ADDR"), err)
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	ns := "ferry-test-" + hex.EncodeToString(b[:])
+	if _, err := client.Namespaces().Register(&api.Namespace{Name: ns, Description: "a test of github.com/ferryhq/ferry/nomad"}, nil); err != nil {
+		tb.Fatalf("create namespace %s: %v", ns, err)
+	}
+	tb.Cleanup(func() {
+		if _, err := client.Namespaces().Delete(ns, nil); err != nil {
+			tb.Logf("delete namespace %s: %v", ns, err)
+		}
+	})
+	cfg := api.DefaultConfig()
+	cfg.Namespace = ns
+	return cfg
+}
+
+// agentClient is agentConfig's client, and a directory its workers (run
+// as any user) can write to.
+func agentClient(t *testing.T) (*api.Client, string) {
+	t.Helper()
+	client, err := api.NewClient(agentConfig(t))
+	if err != nil {
+		t.Fatal(err)
 	}
 	out := t.TempDir()
 	if err := os.Chmod(out, 0o777); err != nil {
@@ -217,9 +243,6 @@ func readSpec(t *testing.T, dir string, idx int) *jobs.WorkerSpec {
 // (cmd/ferry's BenchmarkAgentCreateToRunning measures the whole way, from
 // the API's CreateConnector to the connector RUNNING.)
 func TestAgentCreateToAllocsRunning(t *testing.T) {
-	if os.Getenv("NOMAD_ADDR") == "" {
-		t.Skip("NOMAD_ADDR is not set: run `nomad agent -dev` and set NOMAD_ADDR=http://127.0.0.1:4646 to run this test against a real agent")
-	}
 	took := createToRunning(t)
 	t.Logf("create→allocations running on the real agent: %s for 2 workers (Apply to both allocations running, as Observe sees it)", took.Round(time.Millisecond))
 }
@@ -228,9 +251,6 @@ func TestAgentCreateToAllocsRunning(t *testing.T) {
 // a real agent (see TestAgentCreateToAllocsRunning) as a benchmark metric;
 // it skips without NOMAD_ADDR.
 func BenchmarkAgentCreateToAllocsRunning(b *testing.B) {
-	if os.Getenv("NOMAD_ADDR") == "" {
-		b.Skip("NOMAD_ADDR is not set: no real agent to measure")
-	}
 	var total time.Duration
 	n := 0
 	for b.Loop() {
@@ -244,7 +264,7 @@ func BenchmarkAgentCreateToAllocsRunning(b *testing.B) {
 // waits until both workers run, removes it, and returns how long it took.
 func createToRunning(t testing.TB) time.Duration {
 	t.Helper()
-	client, err := api.NewClient(api.DefaultConfig())
+	client, err := api.NewClient(agentConfig(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,8 +29,11 @@ import (
 const agentMHz = 500
 
 // nomadAgent skips unless NOMAD_ADDR names a Nomad agent, which must then
-// answer; it returns the address and a client of it.
-func nomadAgent(tb testing.TB) (string, *nomadapi.Client) {
+// answer. It creates a namespace of the test's own (deleted when it ends),
+// since a Ferry removes the ferry- jobs of its namespace that it does not
+// know, and returns the address, a client in that namespace, and the
+// environment that puts ferry dev in it.
+func nomadAgent(tb testing.TB) (string, *nomadapi.Client, []string) {
 	tb.Helper()
 	addr := os.Getenv("NOMAD_ADDR")
 	if addr == "" {
@@ -43,7 +46,22 @@ func nomadAgent(tb testing.TB) (string, *nomadapi.Client) {
 	if _, err := client.Agent().Self(); err != nil {
 		tb.Fatalf("NOMAD_ADDR=%s is set but the agent does not answer: %v", addr, err)
 	}
-	return addr, client
+	ns := randomName("ferry-e2e-")
+	if _, err := client.Namespaces().Register(&nomadapi.Namespace{Name: ns, Description: "a test of ferry dev --nomad"}, nil); err != nil {
+		tb.Fatalf("create namespace %s: %v", ns, err)
+	}
+	tb.Cleanup(func() {
+		if _, err := client.Namespaces().Delete(ns, nil); err != nil {
+			tb.Logf("delete namespace %s: %v", ns, err)
+		}
+	})
+	cfg := nomadapi.DefaultConfig()
+	cfg.Namespace = ns
+	nc, err := nomadapi.NewClient(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return addr, nc, []string{"NOMAD_NAMESPACE=" + ns}
 }
 
 // purgeOnCleanup deregisters the connector's job and deletes its variable
@@ -70,13 +88,13 @@ func randomName(prefix string) string {
 // an update from 1 to 2 workers (count and allocations follow, no record
 // lost) and a delete (job purged, variable gone). It logs create→RUNNING.
 func TestAgentConnectorOnNomad(t *testing.T) {
-	addr, nc := nomadAgent(t)
+	addr, nc, env := nomadAgent(t)
 	srv := s3test.Start(t)
 	dev := startDev(t, freeAddr(t), []string{
 		"--nomad", addr, "--nomad-mhz-per-vcpu", strconv.Itoa(agentMHz),
 		"--nats-listen", freeAddr(t), "--kafka-listen", freeAddr(t),
 		"--s3-endpoint", srv.Endpoint, "--metrics-interval", "500ms",
-	}, nil)
+	}, env)
 	name := randomName("nomad-e2e-")
 	purgeOnCleanup(t, nc, name)
 	jobID := nomad.JobID(name)
@@ -276,12 +294,12 @@ func runningAllocs(tb testing.TB, nc *nomadapi.Client, jobID string) int {
 //
 //	NOMAD_ADDR=http://127.0.0.1:4646 go test ./cmd/ferry -run '^$' -bench AgentCreateToRunning -benchtime 3x
 func BenchmarkAgentCreateToRunning(b *testing.B) {
-	addr, nc := nomadAgent(b)
+	addr, nc, env := nomadAgent(b)
 	dev := startDev(b, freeAddr(b), []string{
 		"--nomad", addr, "--nomad-mhz-per-vcpu", strconv.Itoa(agentMHz),
 		"--nats-listen", freeAddr(b), "--kafka-listen", freeAddr(b), "--s3-listen", freeAddr(b),
 		"--metrics-interval", "500ms",
-	}, nil)
+	}, env)
 	client := dev.client()
 	ctx := b.Context()
 	var total time.Duration
