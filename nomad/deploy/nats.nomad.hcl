@@ -37,12 +37,34 @@ variable "datacenters" {
   default = ["*"]
 }
 
-variable "image" {
-  type    = string
-  default = "nats:2.10-alpine"
+variable "nats_version" {
+  type        = string
+  description = "nats-server release to run (the one Ferry is tested with)"
+  default     = "2.15.2"
+}
+
+variable "arch" {
+  type        = string
+  description = "CPU architecture of the client nodes, as nats-server releases name it (amd64, arm64, ...)"
+  default     = "amd64"
+}
+
+variable "artifact" {
+  type        = string
+  description = "URL of a nats-server release archive (default: the nats_version release on GitHub); a mirror for clients without internet access"
+  default     = ""
+}
+
+variable "artifact_checksum" {
+  type        = string
+  description = "checksum of the archive, type:value, e.g. sha256:<its line in the release's SHA256SUMS>; empty: not checked"
+  default     = ""
 }
 
 locals {
+  release  = "nats-server-v${var.nats_version}-linux-${var.arch}"
+  artifact = var.artifact != "" ? var.artifact : "https://github.com/nats-io/nats-server/releases/download/v${var.nats_version}/${local.release}.tar.gz"
+
   # Every server, this one included (NATS skips a route to itself). A
   # single server runs JetStream without a cluster: alone, a route to
   # itself would make it wait for a peer that never comes.
@@ -108,14 +130,24 @@ job "nats" {
     }
 
     task "nats" {
-      driver = "docker"
+      # exec: no container runtime needed; the release archive (which
+      # holds <release>/nats-server) is fetched by Nomad.
+      driver = "exec"
+
+      artifact {
+        source      = local.artifact
+        destination = "local/"
+        dynamic "options" {
+          for_each = var.artifact_checksum == "" ? [] : [var.artifact_checksum]
+          content {
+            checksum = options.value
+          }
+        }
+      }
 
       config {
-        image = var.image
-        ports = ["client", "cluster", "monitor"]
-        args  = ["--config", "/local/nats.conf"]
-        # The sticky disk, seen by the container.
-        volumes = ["../alloc/data:/data"]
+        command = "local/${local.release}/nats-server"
+        args    = ["--config", "local/nats.conf"]
       }
 
       template {
@@ -131,7 +163,8 @@ job "nats" {
           authorization { token: {{ .client_token.Value | toJSON }} }
           {{- end }}{{ end }}
           jetstream {
-            store_dir: "/data/jetstream"
+            # The sticky disk.
+            store_dir: "{{ env "NOMAD_ALLOC_DIR" }}/data/jetstream"
             max_file_store: 1G
           }
           ${local.cluster}
