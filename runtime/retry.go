@@ -163,6 +163,7 @@ func (r *sinkRun) convertOnce(kr *kgo.Record, dst *connect.Record) (bool, error)
 type pendingPut struct {
 	batch     []connect.Record
 	delivered []*kgo.Record // consumed records the batch stands for (incl. skipped ones)
+	rest      []*kgo.Record // polled with the batch, after it: put once it is accepted
 	attempt   int
 	next      time.Time
 	cause     error
@@ -185,16 +186,29 @@ func (r *sinkRun) deferPut(batch []connect.Record, delivered []*kgo.Record, caus
 		Int("attempt", p.attempt).Dur("backoff", d).Msg("put refused with a retriable error; redelivering the batch")
 }
 
-// dropPending forgets the pending records of partitions the task no longer
-// owns: their next owner reads them again from the last commit. Called
-// with mu held.
+// dropPending forgets the pending and held records of partitions the task
+// no longer owns: their next owner reads them again from the last commit.
+// Called with mu held.
 func (r *sinkRun) dropPending(tps []connect.TopicPartition) {
-	if r.pending == nil || len(tps) == 0 {
+	if (r.pending == nil && len(r.held) == 0) || len(tps) == 0 {
 		return
 	}
 	gone := make(map[connect.TopicPartition]bool, len(tps))
 	for _, tp := range tps {
 		gone[tp] = true
+	}
+	keep := func(recs []*kgo.Record) []*kgo.Record {
+		out := recs[:0:0]
+		for _, kr := range recs {
+			if !gone[connect.TopicPartition{Topic: kr.Topic, Partition: kr.Partition}] {
+				out = append(out, kr)
+			}
+		}
+		return out
+	}
+	r.held = keep(r.held)
+	if r.pending == nil {
+		return
 	}
 	batch := r.pending.batch[:0:0]
 	for _, rec := range r.pending.batch {
@@ -202,13 +216,7 @@ func (r *sinkRun) dropPending(tps []connect.TopicPartition) {
 			batch = append(batch, rec)
 		}
 	}
-	delivered := r.pending.delivered[:0:0]
-	for _, kr := range r.pending.delivered {
-		if !gone[connect.TopicPartition{Topic: kr.Topic, Partition: kr.Partition}] {
-			delivered = append(delivered, kr)
-		}
-	}
-	r.pending.batch, r.pending.delivered = batch, delivered
+	r.pending.batch, r.pending.delivered, r.pending.rest = batch, keep(r.pending.delivered), keep(r.pending.rest)
 }
 
 // redeliver waits for the pending batch's backoff (rebalances are allowed
@@ -243,6 +251,10 @@ func (r *sinkRun) redeliver(ctx context.Context) error {
 		r.pending = nil
 		r.log.Info().Int("records", len(p.batch)).Int("attempts", p.attempt+1).Msg("redelivered batch accepted")
 		r.afterPut(p.batch, p.delivered)
+		if err := r.putRecords(ctx, p.rest); err != nil {
+			r.failed = err
+			return err
+		}
 		return nil
 	case ctx.Err() != nil:
 		return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -331,5 +332,53 @@ func TestRetriablePutRedeliversBatch(t *testing.T) {
 		if fmt.Sprint(b) != fmt.Sprint(with7[0]) {
 			t.Errorf("redelivered batch %v differs from the refused one %v", b, with7[0])
 		}
+	}
+}
+
+// A poll's records go to the task max.poll.records at a time; when one
+// batch is refused with a retriable error, the records polled after it
+// wait for it and follow once it is taken: every record once, in order, in
+// batches no larger than max.poll.records.
+func TestRetriablePutHoldsTheRestOfThePoll(t *testing.T) {
+	addr := newCluster(t, 1, "t")
+	cl := newClient(t, addr, manualPartitioner())
+	rec := newRecorder()
+	var mu sync.Mutex
+	var batches [][]int64
+	refused := 0
+	reg := connect.NewRegistry()
+	if err := reg.Register(connect.Plugin{Class: testClass, Kind: connect.Sink, NewSinkTask: func() connect.SinkTask {
+		return &refusingTask{recordingTask: recordingTask{rec: rec}, refuseAt: 7, refusals: 2, refused: &refused, batches: &batches, batchesMu: &mu}
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	spec := testSpec("retry-rest", addr, 1, 1, map[string]string{"topics": "t", "offset.flush.interval.ms": "100",
+		"consumer.override.max.poll.records": "3"})
+	w := startWorker(t, spec, 0, reg)
+	eventually(t, 20*time.Second, "task running", func() bool { _, ok := w.status.seen(jobs.WorkerRunning); return ok })
+	produce(t, cl, "t", 0, values("a", 20)...) // one produce: polled together, put three at a time
+	eventually(t, 20*time.Second, "all 20 records", func() bool { return len(rec.deliveries()) == 20 })
+	eventually(t, 10*time.Second, "commit of all 20", func() bool {
+		return committed(t, cl, jobs.ConsumerGroup("retry-rest"))[connect.TopicPartition{Topic: "t", Partition: 0}] == 20
+	})
+	w.stop(t)
+	for i, d := range rec.deliveries() {
+		if d.offset != int64(i) {
+			t.Fatalf("delivery %d is offset %d, want every record once, in order", i, d.offset)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	with7 := 0
+	for _, b := range batches {
+		if len(b) > 3 {
+			t.Errorf("batch %v holds more than max.poll.records=3", b)
+		}
+		if slices.Contains(b, 7) {
+			with7++
+		}
+	}
+	if with7 != 3 {
+		t.Errorf("batches holding offset 7: %d, want 3 (2 refused, 1 taken)", with7)
 	}
 }

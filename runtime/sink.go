@@ -48,7 +48,8 @@ type sinkRun struct {
 	hw        map[connect.TopicPartition]int64 // high watermark from the last fetch
 	failed    error                            // set once the run failed: commit nothing more
 	joined    bool
-	pending   *pendingPut // a batch Put refused with a retriable error, to redeliver (retry.go)
+	pending   *pendingPut   // a batch Put refused with a retriable error, to redeliver (retry.go)
+	held      []*kgo.Record // polled records waiting for the task to be under its memory share (heldStep)
 
 	// Reused from poll to poll (process): the polled records, the batch
 	// handed to Put, and the consumed records it stands for.
@@ -218,6 +219,13 @@ func (r *sinkRun) loop(actx context.Context) error {
 			}
 			continue
 		}
+		if r.hasHeld() {
+			// Nor until the records held for back-pressure are.
+			if err := r.heldStep(actx, &next); err != nil || actx.Err() != nil {
+				return err
+			}
+			continue
+		}
 		// Wake at least every second so the task's Put (with no records)
 		// can do time-based work on quiet partitions.
 		wake := time.Now().Add(maxPollWait)
@@ -227,8 +235,14 @@ func (r *sinkRun) loop(actx context.Context) error {
 		if r.bpPaused() {
 			wake = time.Now().Add(pausedPollWait)
 		}
+		// Everything the client has buffered is taken at once (-1): the
+		// client fetches from a broker again only once that broker's
+		// buffered fetch is drained, so taking it whole lets the next fetch
+		// travel while the task works on this one. process hands it to the
+		// task max.poll.records at a time, all before AllowRebalance, so no
+		// record polled before a rebalance reaches the task after it.
 		pctx, cancel := context.WithDeadline(actx, wake)
-		fetches := r.cl.PollRecords(pctx, r.s.maxPollRecords)
+		fetches := r.cl.PollRecords(pctx, -1)
 		cancel()
 		if actx.Err() != nil {
 			return nil // run tells shutdown from failure
@@ -249,7 +263,6 @@ func (r *sinkRun) loop(actx context.Context) error {
 		r.mu.Lock()
 		err := r.process(actx, fetches)
 		if err == nil && actx.Err() == nil {
-			r.bpCheck(actx)
 			r.fetch.retune(r.cl)
 		}
 		if err == nil && actx.Err() == nil && !time.Now().Before(next) {
@@ -285,7 +298,95 @@ func (r *sinkRun) process(ctx context.Context, fetches kgo.Fetches) error {
 		r.hw[connect.TopicPartition{Topic: p.Topic, Partition: p.Partition}] = p.HighWatermark
 		recs = append(recs, p.Records...)
 	})
-	// The slices are reused from poll to poll (a task keeps records, not
+	err := r.putRecords(ctx, recs)
+	clear(recs)
+	r.polled = recs[:0]
+	return err
+}
+
+// putRecords hands recs to the task max.poll.records at a time, as Kafka
+// Connect hands it each poll's records. When the task refuses a batch with
+// a retriable error, the records after it wait with it (pendingPut.rest)
+// and follow it once it is accepted.
+//
+// Put is called even with no records (time-based work on quiet
+// partitions), and after every batch the task's memory is weighed
+// (bpCheck): over its share, the rest waits until it is back under it.
+func (r *sinkRun) putRecords(ctx context.Context, recs []*kgo.Record) error {
+	for first := true; first || len(recs) > 0; first = false {
+		n := min(len(recs), r.s.maxPollRecords)
+		if err := r.putBatch(ctx, recs[:n]); err != nil {
+			return err
+		}
+		recs = recs[n:]
+		if r.pending != nil {
+			r.pending.rest = append([]*kgo.Record(nil), recs...) // recs is reused by the next poll
+			return nil
+		}
+		if ctx.Err() != nil {
+			return nil // shutting down: the rest is simply not delivered
+		}
+		r.bpCheck(ctx)
+		if r.bpPaused() && len(recs) > 0 {
+			// The rest waits as the client's buffered records would
+			// (heldStep), and leaves with its partition if it is let go.
+			r.held = append([]*kgo.Record(nil), recs...)
+			return nil
+		}
+	}
+	return nil
+}
+
+// heldStep is one turn of the poll loop while records wait for the task to
+// be back under its memory share: it hands them over once it is, and
+// meanwhile puts empty batches (time-based work goes on) and commits what
+// is durable when the flush interval has passed.
+func (r *sinkRun) heldStep(actx context.Context, next *time.Time) error {
+	r.mu.Lock()
+	r.bpCheck(actx)
+	var err error
+	waiting := r.bpPaused()
+	if waiting {
+		err = r.putRecords(actx, nil)
+	} else {
+		held := r.held
+		r.held = nil
+		err = r.putRecords(actx, held)
+	}
+	if err == nil && actx.Err() == nil && !time.Now().Before(*next) {
+		if cerr := r.commitDurable(actx, nil); cerr != nil {
+			r.log.Warn().Str("error", r.w.redact.Redact(cerr.Error())).Msg("commit")
+		}
+		*next = time.Now().Add(r.s.flush)
+	}
+	if err != nil {
+		r.failed = err
+	}
+	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	r.cl.AllowRebalance()
+	if waiting {
+		select {
+		case <-actx.Done():
+		case <-time.After(pausedPollWait):
+		}
+	}
+	return nil
+}
+
+// hasHeld reports whether polled records wait for the task's memory share.
+func (r *sinkRun) hasHeld() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.held) > 0
+}
+
+// putBatch converts recs (at most max.poll.records) and puts them into the
+// task.
+func (r *sinkRun) putBatch(ctx context.Context, recs []*kgo.Record) error {
+	// The slices are reused from batch to batch (a task keeps records, not
 	// the slice it was handed; connect.SinkTask.Put), unless a refused
 	// batch keeps them for redelivery (deferPut).
 	batch := r.batch[:0]
@@ -330,8 +431,6 @@ func (r *sinkRun) process(ctx context.Context, fetches kgo.Fetches) error {
 		// Dropped by a transform or skipped: consumed, not delivered.
 		delivered = append(delivered, kr)
 	}
-	clear(recs)
-	r.polled = recs[:0]
 	r.w.recordsIn.Add(recordsIn)
 	r.w.bytesIn.Add(bytesIn)
 	if err := r.putTask(ctx, batch, delivered); err != nil {
@@ -346,7 +445,7 @@ func (r *sinkRun) process(ctx context.Context, fetches kgo.Fetches) error {
 		return failedAt(fmt.Errorf("put %d records: %w", len(batch), err), batchPoint(delivered))
 	}
 	r.afterPut(batch, delivered)
-	// Nothing of this poll stays reachable from here (a record's value
+	// Nothing of this batch stays reachable from here (a record's value
 	// holds on to its whole fetch).
 	clear(batch)
 	clear(delivered)
