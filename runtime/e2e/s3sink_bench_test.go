@@ -1,20 +1,15 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -61,64 +56,14 @@ func TestBenchS3Sink(t *testing.T) {
 	}
 }
 
-// putLimit measures PutObject MB/s for objects of size bytes with conc
-// uploads at once.
-func putLimit(t *testing.T, srv *s3test.Server, size int64, conc int, prefix string) float64 {
-	t.Helper()
-	body := bytes.Repeat([]byte("y"), int(size))
-	n := max(4*conc, int(128<<20/size))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, conc)
-	start := time.Now()
-	for w := 0; w < conc; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
-				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-				_, err := srv.Client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(srv.Bucket), Key: aws.String(fmt.Sprintf("%s/%d", prefix, i)),
-					Body: bytes.NewReader(body), ContentLength: aws.Int64(size)})
-				cancel()
-				if err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		t.Fatal(err)
-	}
-	return float64(size) * float64(n) / 1e6 / time.Since(start).Seconds()
-}
-
 func benchThroughput(t *testing.T, srv *s3test.Server, addr string, parts, records, flush int, value func(int32, int) []byte) {
 	bytesIn := produceBench(t, addr, "bench", parts, records/parts, value)
 	mb := float64(bytesIn) / 1e6
 	fmt.Printf("bench setup: %d records, %.1f MB over %d partitions, flush.size %d (objects of %.2f MB)\n",
 		records, mb, parts, flush, mb/float64(records)*float64(flush))
 
-	// Limit 1: consume-only.
-	consumeStart := time.Now()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics("bench"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := 0
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	for got < records {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			t.Fatal(err)
-		}
-		got += fs.NumRecords()
-	}
-	cancel()
-	cl.Close()
-	consumeMBs := mb / time.Since(consumeStart).Seconds()
+	// Limit 1: consume-only, a plain franz-go consumer on the worker's CPUs.
+	consumeMBs := mb / runLimit(t, "consume", limitParams{Addr: addr, Topic: "bench", Records: records}).Seconds()
 	fmt.Printf("bench limit consume-only (franz-go): %.1f MB/s\n", consumeMBs)
 
 	// Limit 2: PutObject at the sink's object size, one at a time and as
@@ -150,6 +95,7 @@ func benchThroughput(t *testing.T, srv *s3test.Server, addr string, parts, recor
 		start := time.Now()
 		first, n0 := waitCommitted(t, addr, group, parts, int64(records/parts), 10*time.Minute, c)
 		end := time.Now()
+		cpu := cpuSeconds(c.cmd.Process.Pid)
 		_ = c.cmd.Process.Kill()
 		<-c.exited
 		el := end.Sub(start).Seconds()
@@ -159,8 +105,8 @@ func benchThroughput(t *testing.T, srv *s3test.Server, addr string, parts, recor
 		if run.format == "avro" || run.format == "parquet" {
 			target = "" // reported, no target
 		}
-		fmt.Printf("bench sink %s 1 worker %d task(s): %.1f MB/s, %.0f records/s from the first commit on (%.0f%% of the lower limit %.1f MB/s%s); %.1f MB/s including start and group join\n",
-			run.format, tasks, mb*frac/steady, float64(records)*frac/steady, 100*mb*frac/steady/lower, lower, target, mb/el)
+		fmt.Printf("bench sink %s 1 worker %d task(s): %.1f MB/s, %.0f records/s from the first commit on (%.0f%% of the lower limit %.1f MB/s%s); %.1f MB/s including start and group join; worker CPU %.2f s per 100 MB\n",
+			run.format, tasks, mb*frac/steady, float64(records)*frac/steady, 100*mb*frac/steady/lower, lower, target, mb/el, cpu/mb*100)
 	}
 }
 
@@ -310,6 +256,23 @@ func waitCommitted(t *testing.T, addr, group string, parts int, want int64, d ti
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// cpuSeconds reads the CPU time (user and system) a process used so far,
+// from /proc (in USER_HZ ticks, 100 a second on Linux).
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	// The command name (field 2) may hold spaces: count from its ")".
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return -1
+	}
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) / 100
 }
 
 // peakRSS reads a process's peak resident set (VmHWM) in bytes.

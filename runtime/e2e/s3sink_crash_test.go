@@ -53,6 +53,7 @@ func startWorkerProcess(t *testing.T, s *jobs.WorkerSpec, idx int) *child {
 	c := &child{cmd: cmd, exited: make(chan struct{}), out: &lockedBuf{}}
 	cmd.Stdout, cmd.Stderr = c.out, c.out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	pinWorkerSide(cmd) // the benchmark's layout (benchcpu_test.go); a no-op in tests
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -36,6 +36,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
 		os.Exit(childWorker())
 	}
+	if mode := os.Getenv(limitChildEnv); mode != "" {
+		os.Exit(limitChild(mode))
+	}
 	os.Exit(m.Run())
 }
 
