@@ -28,6 +28,11 @@ type WorkerSpec struct {
 	NatsURL          string            `json:"natsUrl,omitempty"`
 	// MetricsInterval is how often the worker publishes metrics and status (Go duration).
 	MetricsInterval string `json:"metricsInterval,omitempty"`
+	// ServiceExecutionRoleArn is the connector's service execution role when
+	// the server has workers assume it (ferry server --assume-execution-role):
+	// connectors that call AWS without credentials of their own assume it
+	// through STS, as MSK Connect's do. Empty: they use the worker's own.
+	ServiceExecutionRoleArn string `json:"serviceExecutionRoleArn,omitempty"`
 }
 
 // Environment variables a worker reads. The local executor sets them; the

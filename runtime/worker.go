@@ -413,6 +413,9 @@ func (w *Worker) startTask(ctx context.Context, log zerolog.Logger, id int, t in
 	w.mu.Lock()
 	cfg[connect.KeyTasksMax] = strconv.Itoa(w.tasksMax)
 	w.mu.Unlock()
+	if role := w.spec.ServiceExecutionRoleArn; role != "" {
+		ctx = connect.WithServiceExecutionRole(ctx, role)
+	}
 	sctx, cancel := context.WithTimeout(ctx, opTimeout)
 	err := t.Start(sctx, cfg)
 	cancel()

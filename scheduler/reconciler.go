@@ -35,6 +35,10 @@ type Config struct {
 	// WorkerDefaults are filled in under every connector's configuration
 	// (e.g. dev's S3 endpoint and credentials). They may hold secrets.
 	WorkerDefaults map[string]string
+	// AssumeExecutionRole hands workers each connector's
+	// serviceExecutionRoleArn, which connectors calling AWS without
+	// credentials of their own assume through STS, as MSK Connect does.
+	AssumeExecutionRole bool
 	// MetricsInterval is how often workers publish metrics and status
 	// (default 5 s); a status older than three intervals is forgotten.
 	MetricsInterval time.Duration

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -178,5 +179,34 @@ func TestReconcilerRendersDeployment(t *testing.T) {
 	st = e.waitStatus("nostatus", 10*time.Second, state(jobs.StateRunning))
 	if st.StateDescription != nil || st.Revision != 1 {
 		t.Errorf("recovered: %+v", st)
+	}
+}
+
+// With AssumeExecutionRole, workers are handed the connector's service
+// execution role; without it (ferry dev, and servers by default) they are
+// not, and connectors use the workers' own credentials.
+func TestReconcilerHandsExecutionRole(t *testing.T) {
+	for _, assume := range []bool{true, false} {
+		t.Run(fmt.Sprintf("assume=%v", assume), func(t *testing.T) {
+			e := newEnv(t)
+			s := spec("roled", 1, nil)
+			s.ServiceExecutionRoleArn = "arn:aws:iam::123456789012:role/roled"
+			e.create(s)
+			d := newRecordingDeployer()
+			e.run(d, func(c *scheduler.Config) { c.AssumeExecutionRole = assume })
+			var dep scheduler.Deployment
+			waitFor(t, "deployment", 10*time.Second, func() bool {
+				var ok bool
+				dep, ok = d.get("roled")
+				return ok
+			})
+			want := ""
+			if assume {
+				want = s.ServiceExecutionRoleArn
+			}
+			if dep.Spec.ServiceExecutionRoleArn != want {
+				t.Errorf("worker spec role %q, want %q", dep.Spec.ServiceExecutionRoleArn, want)
+			}
+		})
 	}
 }

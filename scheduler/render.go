@@ -40,6 +40,9 @@ func (r *Reconciler) renderSpec(ctx context.Context, c jobs.Connector, workers i
 		NatsURL:          r.cfg.NatsURL,
 		MetricsInterval:  r.cfg.MetricsInterval.String(),
 	}
+	if r.cfg.AssumeExecutionRole {
+		ws.ServiceExecutionRoleArn = spec.ServiceExecutionRoleArn
+	}
 	if ws.Class == "" {
 		return ws, fmt.Errorf("%w: connectorConfiguration has no connector.class", errInvalid)
 	}

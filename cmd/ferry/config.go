@@ -246,6 +246,9 @@ type serverConfig struct {
 	MetricsInterval time.Duration
 	// Autoscaler tunes the autoscaler of autoscaled connectors.
 	Autoscaler autoscale.Settings
+	// AssumeExecutionRole has workers assume each connector's
+	// serviceExecutionRoleArn for the AWS calls its connector makes.
+	AssumeExecutionRole bool
 	// PluginURL is the base URL at which Nomad clients reach this server's
 	// custom plugin files (default http://<host name>:<port> of --listen).
 	PluginURL string
@@ -290,6 +293,7 @@ func (c *serverConfig) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.ReserveCores, "nomad-reserve-cores", false, "reserve whole cores (one per MCU) instead of --nomad-mhz-per-vcpu MHz")
 	fs.DurationVar(&c.MetricsInterval, "metrics-interval", 5*time.Second, "how often workers report metrics and status")
 	registerAutoscaler(fs, &c.Autoscaler)
+	fs.BoolVar(&c.AssumeExecutionRole, "assume-execution-role", false, "workers assume each connector's serviceExecutionRoleArn through STS for the AWS calls its connector makes without credentials of its own (the S3 sink's), as MSK Connect does; the workers' own AWS credentials (instance role, environment) must be allowed to assume it. Off: connectors use the workers' credentials directly")
 	fs.StringVar(&c.PluginURL, "plugin-url", os.Getenv("FERRY_PLUGIN_URL"), "base URL at which Nomad clients download custom plugin files from this server, e.g. http://ferry.service.consul:8083 (env FERRY_PLUGIN_URL; default http://<host name>:<listen port>)")
 	fs.StringVar(&c.PluginS3Endpoint, "plugin-s3-endpoint", os.Getenv("FERRY_PLUGIN_S3_ENDPOINT"), "S3-compatible endpoint URL to read custom plugin files from (env FERRY_PLUGIN_S3_ENDPOINT; default AWS S3; credentials from the AWS SDK's default chain)")
 	fs.StringVar(&c.PluginS3Region, "plugin-s3-region", envOr("AWS_REGION", "us-east-1"), "region of the S3 bucket(s) holding custom plugin files (env AWS_REGION)")

@@ -41,6 +41,9 @@ type controlPlaneConfig struct {
 	DeployerWatch   func(ctx context.Context) error
 	WorkerDefaults  map[string]string
 	MetricsInterval time.Duration
+	// AssumeExecutionRole hands workers each connector's service execution
+	// role (scheduler.Config.AssumeExecutionRole).
+	AssumeExecutionRole bool
 	// Autoscaler tunes the autoscaler (zero fields take its defaults).
 	Autoscaler autoscale.Settings
 	// PluginS3 is how the server reads custom plugin files from S3.
@@ -101,11 +104,12 @@ func runControlPlane(ctx context.Context, cfg controlPlaneConfig) error {
 	}
 	recCfg := scheduler.Config{
 		Store: st, Conn: nc, Deployer: cfg.Deployer,
-		Logger:          log,
-		NatsURL:         cfg.WorkerNATSURL,
-		WorkerDefaults:  cfg.WorkerDefaults,
-		MetricsInterval: cfg.MetricsInterval,
-		Changes:         cfg.DeployerChanges,
+		Logger:              log,
+		NatsURL:             cfg.WorkerNATSURL,
+		WorkerDefaults:      cfg.WorkerDefaults,
+		MetricsInterval:     cfg.MetricsInterval,
+		AssumeExecutionRole: cfg.AssumeExecutionRole,
+		Changes:             cfg.DeployerChanges,
 	}
 	if _, err := scheduler.New(recCfg); err != nil {
 		return err

@@ -82,3 +82,12 @@ func TestServerWithoutNomadRunsWorkersLocally(t *testing.T) {
 		t.Fatalf("empty --data-dir: %v", err)
 	}
 }
+
+func TestServerAssumeExecutionRoleFlag(t *testing.T) {
+	if parseServer(t).AssumeExecutionRole {
+		t.Error("workers assume connectors' roles by default; want it opt-in")
+	}
+	if !parseServer(t, "--assume-execution-role").AssumeExecutionRole {
+		t.Error("--assume-execution-role not read")
+	}
+}

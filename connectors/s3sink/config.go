@@ -149,7 +149,7 @@ var ConfigSpec = []connect.ConfigField{
 	{Name: KeyRegion, Type: connect.TypeString, Default: "us-west-2", Doc: "AWS region of the bucket (Confluent's default, us-west-2)"},
 	{Name: KeyStoreURL, Type: connect.TypeString, Doc: "custom S3 endpoint (e.g. http://127.0.0.1:7070); empty: AWS"},
 	{Name: KeyPathStyle, Type: connect.TypeBoolean, Doc: "path-style bucket addressing (default: true when store.url is set)"},
-	{Name: KeyAccessKeyID, Type: connect.TypePassword, Secret: true, Doc: "access key id; empty: the AWS SDK's default credential chain (or sts.role.arn)"},
+	{Name: KeyAccessKeyID, Type: connect.TypePassword, Secret: true, Doc: "access key id; empty: the connector's service execution role when the server hands it to workers (ferry server --assume-execution-role), else the AWS SDK's default credential chain; with s3.credentials.provider.sts.role.arn, the source of the role assumed"},
 	{Name: KeySecretAccessKey, Type: connect.TypePassword, Secret: true, Doc: "secret access key"},
 	{Name: KeyCredsProvider, Type: connect.TypeClass, Default: DefaultChainProvider, Validate: connect.OneOf(DefaultChainProvider, AssumeRoleProvider),
 		Doc: "credentials: the default chain (or static aws.access.key.id), or STS AssumeRole of " + KeySTSRoleARN},

@@ -252,7 +252,14 @@ func newClient(ctx context.Context, cfg map[string]string, s *settings) (*s3.Cli
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
-	if arn := strings.TrimSpace(cfg[KeySTSRoleARN]); arn != "" {
+	arn := strings.TrimSpace(cfg[KeySTSRoleARN])
+	if role := connect.ServiceExecutionRoleFrom(ctx); arn == "" && role != "" && strings.TrimSpace(cfg[KeyAccessKeyID]) == "" {
+		// No credentials of its own: the connector acts as its service
+		// execution role, as on MSK Connect, with the worker's credentials
+		// as the source.
+		arn = role
+	}
+	if arn != "" {
 		stsCfg := awsCfg.Copy()
 		if r := strings.TrimSpace(cfg[KeySTSRegion]); r != "" {
 			stsCfg.Region = r
