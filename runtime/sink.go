@@ -265,23 +265,9 @@ func (r *sinkRun) loop(actx context.Context) error {
 		if err == nil && actx.Err() == nil {
 			r.fetch.retune(r.cl)
 		}
-		if err == nil && actx.Err() == nil && !time.Now().Before(next) {
-			if cerr := r.commitDurable(actx, nil); cerr != nil {
-				r.log.Warn().Str("error", r.w.redact.Redact(cerr.Error())).Msg("commit")
-			}
-			next = time.Now().Add(r.s.flush)
-		}
-		if err == nil && actx.Err() == nil {
-			r.updateLag(actx)
-		}
-		if err != nil {
-			r.failed = err
-		}
-		r.mu.Unlock()
-		if err != nil {
+		if err := r.endTurn(actx, err, &next); err != nil {
 			return err
 		}
-		r.cl.AllowRebalance()
 		if pause {
 			select {
 			case <-actx.Done():
@@ -353,11 +339,31 @@ func (r *sinkRun) heldStep(actx context.Context, next *time.Time) error {
 		r.held = nil
 		err = r.putRecords(actx, held)
 	}
-	if err == nil && actx.Err() == nil && !time.Now().Before(*next) {
-		if cerr := r.commitDurable(actx, nil); cerr != nil {
-			r.log.Warn().Str("error", r.w.redact.Redact(cerr.Error())).Msg("commit")
+	if err := r.endTurn(actx, err, next); err != nil {
+		return err
+	}
+	if waiting {
+		select {
+		case <-actx.Done():
+		case <-time.After(pausedPollWait):
 		}
-		*next = time.Now().Add(r.s.flush)
+	}
+	return nil
+}
+
+// endTurn ends a turn of the poll loop that put records (err: how that
+// went): it commits what is durable when the flush interval has passed,
+// notes a failure, releases mu (held by the caller) and lets a rebalance
+// in.
+func (r *sinkRun) endTurn(actx context.Context, err error, next *time.Time) error {
+	if err == nil && actx.Err() == nil {
+		if !time.Now().Before(*next) {
+			if cerr := r.commitDurable(actx, nil); cerr != nil {
+				r.log.Warn().Str("error", r.w.redact.Redact(cerr.Error())).Msg("commit")
+			}
+			*next = time.Now().Add(r.s.flush)
+		}
+		r.updateLag(actx)
 	}
 	if err != nil {
 		r.failed = err
@@ -367,12 +373,6 @@ func (r *sinkRun) heldStep(actx context.Context, next *time.Time) error {
 		return err
 	}
 	r.cl.AllowRebalance()
-	if waiting {
-		select {
-		case <-actx.Done():
-		case <-time.After(pausedPollWait):
-		}
-	}
 	return nil
 }
 

@@ -310,15 +310,10 @@ func (t *timestampConverter) Apply(r *connect.Record) (*connect.Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]any, len(m))
-	for k, x := range m {
-		out[k] = x
-	}
-	cv, err := t.convert(m[t.field])
+	out, err := t.convertField(m)
 	if err != nil {
-		return nil, fmt.Errorf("field %q: %w", t.field, err)
+		return nil, err
 	}
-	out[t.field] = cv
 	t.side.set(r, out)
 	return r, nil
 }
@@ -367,15 +362,10 @@ func (t *timestampConverter) applyWithSchema(r *connect.Record, sc *connect.Sche
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]any, len(m))
-	for k, x := range m {
-		out[k] = x
-	}
-	cv, err := t.convert(m[t.field])
+	out, err := t.convertField(m)
 	if err != nil {
-		return nil, fmt.Errorf("field %q: %w", t.field, err)
+		return nil, err
 	}
-	out[t.field] = cv
 	t.side.setWithSchema(r, upd, out)
 	return r, nil
 }
@@ -451,6 +441,20 @@ func (t *timestampConverter) toTime(v any) (time.Time, error) {
 		return time.UnixMilli(n).UTC(), nil
 	}
 	return time.Time{}, fmt.Errorf("TimestampConverter does not support %T objects as timestamps", v)
+}
+
+// convertField returns a copy of struct m with its field converted.
+func (t *timestampConverter) convertField(m map[string]any) (map[string]any, error) {
+	out := make(map[string]any, len(m))
+	for k, x := range m {
+		out[k] = x
+	}
+	cv, err := t.convert(m[t.field])
+	if err != nil {
+		return nil, fmt.Errorf("field %q: %w", t.field, err)
+	}
+	out[t.field] = cv
+	return out, nil
 }
 
 func (t *timestampConverter) convert(v any) (any, error) {
