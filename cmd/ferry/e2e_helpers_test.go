@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -21,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kafkaconnect"
+	"github.com/aws/aws-sdk-go-v2/service/kafkaconnect/types"
 
 	"github.com/ferryhq/ferry/connectors/s3sink/s3test"
 )
@@ -343,4 +345,44 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() (bool, s
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// s3SinkInput is a CreateConnector request for an S3 sink of e2eTopic into
+// srv's bucket, JSON objects of e2eFlushSize records, with extra settings
+// over those.
+func s3SinkInput(name string, dev *devProc, srv *s3test.Server, extra map[string]string) *kafkaconnect.CreateConnectorInput {
+	cfg := map[string]string{
+		"connector.class":                "io.confluent.connect.s3.S3SinkConnector",
+		"tasks.max":                      "2",
+		"topics":                         e2eTopic,
+		"s3.bucket.name":                 srv.Bucket,
+		"s3.region":                      srv.Region,
+		"flush.size":                     strconv.Itoa(e2eFlushSize),
+		"format.class":                   "io.confluent.connect.s3.format.json.JsonFormat",
+		"value.converter":                "org.apache.kafka.connect.json.JsonConverter",
+		"value.converter.schemas.enable": "false",
+		"offset.flush.interval.ms":       "500",
+	}
+	maps.Copy(cfg, extra)
+	return &kafkaconnect.CreateConnectorInput{
+		ConnectorName:          aws.String(name),
+		Capacity:               &types.Capacity{ProvisionedCapacity: &types.ProvisionedCapacity{McuCount: 1, WorkerCount: 1}},
+		ConnectorConfiguration: cfg,
+		KafkaCluster: &types.KafkaCluster{ApacheKafkaCluster: &types.ApacheKafkaCluster{
+			BootstrapServers: aws.String(dev.kafka),
+			Vpc:              &types.Vpc{Subnets: []string{"local"}},
+		}},
+		KafkaClusterClientAuthentication: &types.KafkaClusterClientAuthentication{AuthenticationType: types.KafkaClusterClientAuthenticationTypeNone},
+		KafkaClusterEncryptionInTransit:  &types.KafkaClusterEncryptionInTransit{EncryptionType: types.KafkaClusterEncryptionInTransitTypePlaintext},
+		KafkaConnectVersion:              aws.String("3.7.x"),
+		Plugins:                          []types.Plugin{{CustomPlugin: &types.CustomPlugin{CustomPluginArn: aws.String(dev.plugin), Revision: 1}}},
+		ServiceExecutionRoleArn:          aws.String("arn:aws:iam::000000000000:role/ferry-e2e"),
+	}
+}
+
+// nomadConnectorInput is s3SinkInput with the S3 keys in the connector's
+// configuration (a worker on Nomad inherits no environment from ferry dev):
+// they are secrets, so they travel in the job's variable.
+func nomadConnectorInput(name string, dev *devProc, srv *s3test.Server) *kafkaconnect.CreateConnectorInput {
+	return s3SinkInput(name, dev, srv, map[string]string{"aws.access.key.id": srv.AccessKey, "aws.secret.access.key": srv.SecretKey})
 }

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kafkaconnect"
 	"github.com/aws/aws-sdk-go-v2/service/kafkaconnect/types"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -156,36 +155,13 @@ func TestDevEndToEnd(t *testing.T) {
 
 	client := dev.client()
 	c, cc := call()
-	created, err := client.CreateConnector(c, &kafkaconnect.CreateConnectorInput{
-		ConnectorName: aws.String(e2eConnector),
-		Capacity:      &types.Capacity{ProvisionedCapacity: &types.ProvisionedCapacity{McuCount: 1, WorkerCount: 1}},
-		ConnectorConfiguration: map[string]string{
-			"connector.class":                "io.confluent.connect.s3.S3SinkConnector",
-			"tasks.max":                      "2",
-			"topics":                         e2eTopic,
-			"s3.bucket.name":                 srv.Bucket,
-			"s3.region":                      srv.Region,
-			"flush.size":                     strconv.Itoa(e2eFlushSize),
-			"format.class":                   "io.confluent.connect.s3.format.json.JsonFormat",
-			"value.converter":                "org.apache.kafka.connect.json.JsonConverter",
-			"value.converter.schemas.enable": "false",
-			"offset.flush.interval.ms":       "500",
-			// The killed worker's group member must expire quickly for its
-			// successor to get the partitions.
-			"consumer.override.session.timeout.ms":    "6000",
-			"consumer.override.heartbeat.interval.ms": "500",
-			"consumer.override.max.poll.interval.ms":  "8000",
-		},
-		KafkaCluster: &types.KafkaCluster{ApacheKafkaCluster: &types.ApacheKafkaCluster{
-			BootstrapServers: aws.String(dev.kafka),
-			Vpc:              &types.Vpc{Subnets: []string{"local"}},
-		}},
-		KafkaClusterClientAuthentication: &types.KafkaClusterClientAuthentication{AuthenticationType: types.KafkaClusterClientAuthenticationTypeNone},
-		KafkaClusterEncryptionInTransit:  &types.KafkaClusterEncryptionInTransit{EncryptionType: types.KafkaClusterEncryptionInTransitTypePlaintext},
-		KafkaConnectVersion:              aws.String("3.7.x"),
-		Plugins:                          []types.Plugin{{CustomPlugin: &types.CustomPlugin{CustomPluginArn: aws.String(dev.plugin), Revision: 1}}},
-		ServiceExecutionRoleArn:          aws.String("arn:aws:iam::000000000000:role/ferry-e2e"),
-	})
+	created, err := client.CreateConnector(c, s3SinkInput(e2eConnector, dev, srv, map[string]string{
+		// The killed worker's group member must expire quickly for its
+		// successor to get the partitions.
+		"consumer.override.session.timeout.ms":    "6000",
+		"consumer.override.heartbeat.interval.ms": "500",
+		"consumer.override.max.poll.interval.ms":  "8000",
+	}))
 	cc()
 	if err != nil {
 		t.Fatalf("create connector: %v", err)

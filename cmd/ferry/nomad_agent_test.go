@@ -236,39 +236,6 @@ func TestAgentConnectorOnNomad(t *testing.T) {
 	}
 }
 
-// nomadConnectorInput is an S3 sink of e2eTopic into srv, with the S3 keys
-// in its configuration (a worker on Nomad inherits no environment from
-// ferry dev): they are secrets, so they travel in the job's variable.
-func nomadConnectorInput(name string, dev *devProc, srv *s3test.Server) *kafkaconnect.CreateConnectorInput {
-	return &kafkaconnect.CreateConnectorInput{
-		ConnectorName: aws.String(name),
-		Capacity:      &types.Capacity{ProvisionedCapacity: &types.ProvisionedCapacity{McuCount: 1, WorkerCount: 1}},
-		ConnectorConfiguration: map[string]string{
-			"connector.class":                "io.confluent.connect.s3.S3SinkConnector",
-			"tasks.max":                      "2",
-			"topics":                         e2eTopic,
-			"s3.bucket.name":                 srv.Bucket,
-			"s3.region":                      srv.Region,
-			"aws.access.key.id":              srv.AccessKey,
-			"aws.secret.access.key":          srv.SecretKey,
-			"flush.size":                     strconv.Itoa(e2eFlushSize),
-			"format.class":                   "io.confluent.connect.s3.format.json.JsonFormat",
-			"value.converter":                "org.apache.kafka.connect.json.JsonConverter",
-			"value.converter.schemas.enable": "false",
-			"offset.flush.interval.ms":       "500",
-		},
-		KafkaCluster: &types.KafkaCluster{ApacheKafkaCluster: &types.ApacheKafkaCluster{
-			BootstrapServers: aws.String(dev.kafka),
-			Vpc:              &types.Vpc{Subnets: []string{"local"}},
-		}},
-		KafkaClusterClientAuthentication: &types.KafkaClusterClientAuthentication{AuthenticationType: types.KafkaClusterClientAuthenticationTypeNone},
-		KafkaClusterEncryptionInTransit:  &types.KafkaClusterEncryptionInTransit{EncryptionType: types.KafkaClusterEncryptionInTransitTypePlaintext},
-		KafkaConnectVersion:              aws.String("3.7.x"),
-		Plugins:                          []types.Plugin{{CustomPlugin: &types.CustomPlugin{CustomPluginArn: aws.String(dev.plugin), Revision: 1}}},
-		ServiceExecutionRoleArn:          aws.String("arn:aws:iam::000000000000:role/ferry-e2e"),
-	}
-}
-
 // runningAllocs counts the job's allocations that run.
 func runningAllocs(tb testing.TB, nc *nomadapi.Client, jobID string) int {
 	tb.Helper()
