@@ -3,6 +3,7 @@ package s3sink
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,8 +11,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/ferryhq/ferry/runtime/connect"
 )
@@ -74,27 +77,7 @@ func appendJSON(dst []byte, v any) ([]byte, error) {
 		if x == nil {
 			return append(dst, "null"...), nil
 		}
-		// Keys and values in one pass over the map, sorted by key: no
-		// lookup per key.
-		var small [16]jsonField
-		fields := small[:0]
-		for k, v := range x {
-			fields = append(fields, jsonField{k, v})
-		}
-		slices.SortFunc(fields, func(a, b jsonField) int { return strings.Compare(a.k, b.k) })
-		dst = append(dst, '{')
-		var err error
-		for i, f := range fields {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendJSONString(dst, f.k)
-			dst = append(dst, ':')
-			if dst, err = appendJSON(dst, f.v); err != nil {
-				return nil, err
-			}
-		}
-		return append(dst, '}'), nil
+		return appendJSONObject(dst, x)
 	case []any:
 		if x == nil {
 			return append(dst, "null"...), nil
@@ -114,10 +97,107 @@ func appendJSON(dst []byte, v any) ([]byte, error) {
 	return appendJSONSlow(dst, v)
 }
 
+// appendJSONObject appends m's members, sorted by key.
+func appendJSONObject(dst []byte, m map[string]any) ([]byte, error) {
+	shape := objectShape(len(m))
+	if shape != nil {
+		if keys := shape.Load(); keys != nil {
+			if out, ok := appendJSONKnownShape(dst, m, *keys); ok {
+				return out, nil
+			}
+		}
+	}
+	// Keys and values in one pass over the map, sorted by key: no lookup
+	// per key.
+	var small [16]jsonField
+	fields := small[:0]
+	for k, v := range m {
+		fields = append(fields, jsonField{k, v})
+	}
+	sortFields(fields)
+	dst = append(dst, '{')
+	var err error
+	for i, f := range fields {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, f.k)
+		dst = append(dst, ':')
+		if dst, err = appendJSON(dst, f.v); err != nil {
+			return nil, err
+		}
+	}
+	if shape != nil {
+		keys := make([]string, len(fields))
+		for i, f := range fields {
+			keys[i] = strings.Clone(f.k) // not a part of the record's memory
+		}
+		shape.Store(&keys)
+	}
+	return append(dst, '}'), nil
+}
+
+// Records of a topic are mostly objects of the same keys, so the sorted
+// keys of the last object of each size are kept: an object of that size
+// holding all of them (it then holds no other) is written by looking its
+// values up in that order, which costs less than collecting and sorting
+// its members. Sizes from 1 to len(objectShapes)-1 are kept; the slices
+// are never written once stored.
+var objectShapes [33]atomic.Pointer[[]string]
+
+// objectShape returns where the sorted keys of objects of n members are
+// kept, or nil.
+func objectShape(n int) *atomic.Pointer[[]string] {
+	if n <= 0 || n >= len(objectShapes) {
+		return nil
+	}
+	return &objectShapes[n]
+}
+
+// appendJSONKnownShape appends m, whose size is len(keys), if it holds
+// every one of keys (sorted). Else, or if a value cannot be encoded, it
+// reports false, and the caller writes m the general way (which also
+// returns the error encoding/json would).
+func appendJSONKnownShape(dst []byte, m map[string]any, keys []string) ([]byte, bool) {
+	start := len(dst)
+	dst = append(dst, '{')
+	for i, k := range keys {
+		v, ok := m[k]
+		if !ok {
+			return dst[:start], false
+		}
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, k)
+		dst = append(dst, ':')
+		out, err := appendJSON(dst, v)
+		if err != nil {
+			return dst[:start], false
+		}
+		dst = out
+	}
+	return append(dst, '}'), true
+}
+
 // jsonField is an object's member.
 type jsonField struct {
 	k string
 	v any
+}
+
+// sortFields sorts an object's members by key: insertion sort for the
+// few members objects mostly have.
+func sortFields(fields []jsonField) {
+	if len(fields) > 12 {
+		slices.SortFunc(fields, func(a, b jsonField) int { return strings.Compare(a.k, b.k) })
+		return
+	}
+	for i := 1; i < len(fields); i++ {
+		for j := i; j > 0 && fields[j].k < fields[j-1].k; j-- {
+			fields[j], fields[j-1] = fields[j-1], fields[j]
+		}
+	}
 }
 
 // appendJSONSlow encodes v with encoding/json, without HTML escaping.
@@ -138,10 +218,17 @@ const hexDigits = "0123456789abcdef"
 // U+2028 and U+2029 escaped.
 func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
+	// Read as bytes, sixteen or eight at a time where they need no
+	// escaping and are ASCII (never written).
+	raw := unsafe.Slice(unsafe.StringData(s), len(s))
 	start := 0
 	for i := 0; i < len(s); {
-		if i+8 <= len(s) && plain8(s[i:i+8]) {
-			i += 8 // eight bytes that need no escaping and are ASCII
+		if i+16 <= len(raw) && plainWord(binary.LittleEndian.Uint64(raw[i:])) && plainWord(binary.LittleEndian.Uint64(raw[i+8:])) {
+			i += 16
+			continue
+		}
+		if i+8 <= len(raw) && plainWord(binary.LittleEndian.Uint64(raw[i:])) {
+			i += 8
 			continue
 		}
 		b := s[i]
@@ -198,15 +285,18 @@ const (
 )
 
 // plain8 reports whether the eight bytes of s are all ASCII from ' ' up,
-// other than '"' and '\\': bytes appendJSONString copies as they are. All
-// eight are tested at once. With no high bit set in x, subtracting n from
-// every byte sets a byte's high bit only where some byte is below n (a
-// borrow starts at such a byte), so the test is exact: below ' ', or equal
-// to '"' or '\\' (zero after the XOR, so below 1), or high bit set.
+// other than '"' and '\\': bytes appendJSONString copies as they are.
 func plain8(s string) bool {
-	_ = s[7]
-	x := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+	return plainWord(binary.LittleEndian.Uint64([]byte(s[:8])))
+}
+
+// plainWord reports whether the eight bytes of x are all ASCII from ' '
+// up, other than '"' and '\\'. All eight are tested at once. With no high
+// bit set in x, subtracting n from every byte sets a byte's high bit only
+// where some byte is below n (a borrow starts at such a byte), so the test
+// is exact: below ' ', or equal to '"' or '\\' (zero after the XOR, so
+// below 1), or high bit set.
+func plainWord(x uint64) bool {
 	q := x ^ ('"' * ones)
 	b := x ^ ('\\' * ones)
 	return (x|(x-' '*ones)|(q-ones)|(b-ones))&highs == 0

@@ -3,6 +3,7 @@ package s3sink
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -53,6 +54,37 @@ func checkSameEncode(t *testing.T, v any) {
 	}
 }
 
+// Objects written after others of their size (the remembered sorted keys
+// fit them, fit them in part, or not at all; values that fail) encode as
+// encoding/json encodes them, every time.
+func TestAppendJSONObjectShapes(t *testing.T) {
+	many := func(prefix string, n int) map[string]any {
+		m := map[string]any{}
+		for i := 0; i < n; i++ {
+			m[fmt.Sprintf("%s%02d", prefix, n-i)] = json.Number(fmt.Sprint(i))
+		}
+		return m
+	}
+	seq := []any{
+		map[string]any{"b": json.Number("1"), "a": "x"},
+		map[string]any{"b": json.Number("2"), "a": "y"},
+		map[string]any{"a": "z", "c": true},
+		map[string]any{"b": nil, "c": false},
+		map[string]any{"c": json.Number("01"), "b": json.Number("1")}, // fails at its second key
+		map[string]any{"b": json.Number("01"), "c": json.Number("1")}, // fails at its first
+		map[string]any{"b": json.Number("01"), "a": json.Number("bad")},
+		map[string]any{"a": "z", "c": true},
+		[]any{map[string]any{"x": json.Number("1")}, map[string]any{"x": json.Number("2")}, map[string]any{"y": json.Number("3")}},
+		map[string]any{"n": map[string]any{"b": json.Number("1"), "a": "x"}, "m": []any{map[string]any{"a": "q", "c": "r"}}},
+		many("k", 12), many("k", 12), many("j", 12), many("k", 40), many("k", 40), many("k", 32), many("j", 32),
+	}
+	for round := 0; round < 3; round++ {
+		for _, v := range seq {
+			checkSameEncode(t, v)
+		}
+	}
+}
+
 // Any JSON document, decoded as the converter does, encodes the same.
 func FuzzAppendJSON(f *testing.F) {
 	for _, s := range []string{`{"b":1,"a":[true,null,"x\u2028"]}`, `"\ud83d"`, `[1.50,-0,1e3]`, "\"\xff\""} {
@@ -73,6 +105,20 @@ func FuzzAppendJSON(f *testing.F) {
 func BenchmarkAppendJSON(b *testing.B) {
 	v := map[string]any{"id": json.Number("123456"), "p": json.Number("3"), "pad": strings.Repeat("x", 200),
 		"nested": map[string]any{"a": []any{json.Number("1"), json.Number("2")}, "b": "café"}}
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if buf, err = appendJSON(buf[:0], v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAppendJSONFlat encodes the record scripts/bench-s3sink.sh
+// produces, as the converter decodes it.
+func BenchmarkAppendJSONFlat(b *testing.B) {
+	v := map[string]any{"id": json.Number("1234567"), "p": json.Number("3"), "pad": strings.Repeat("x", 200)}
 	var buf []byte
 	b.ReportAllocs()
 	for b.Loop() {
