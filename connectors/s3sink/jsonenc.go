@@ -99,10 +99,10 @@ func appendJSON(dst []byte, v any) ([]byte, error) {
 
 // appendJSONObject appends m's members, sorted by key.
 func appendJSONObject(dst []byte, m map[string]any) ([]byte, error) {
-	shape := objectShape(len(m))
-	if shape != nil {
-		if keys := shape.Load(); keys != nil {
-			if out, ok := appendJSONKnownShape(dst, m, *keys); ok {
+	slot := shapeSlot(len(m))
+	if slot != nil {
+		if shape := slot.Load(); shape != nil {
+			if out, ok := shape.append(dst, m); ok {
 				return out, nil
 			}
 		}
@@ -127,50 +127,66 @@ func appendJSONObject(dst []byte, m map[string]any) ([]byte, error) {
 			return nil, err
 		}
 	}
-	if shape != nil {
-		keys := make([]string, len(fields))
-		for i, f := range fields {
-			keys[i] = strings.Clone(f.k) // not a part of the record's memory
-		}
-		shape.Store(&keys)
+	if slot != nil {
+		slot.Store(newObjectShape(fields))
 	}
 	return append(dst, '}'), nil
 }
 
-// Records of a topic are mostly objects of the same keys, so the sorted
-// keys of the last object of each size are kept: an object of that size
-// holding all of them (it then holds no other) is written by looking its
-// values up in that order, which costs less than collecting and sorting
-// its members. Sizes from 1 to len(objectShapes)-1 are kept; the slices
-// are never written once stored.
-var objectShapes [33]atomic.Pointer[[]string]
+// Records of a topic are mostly objects of the same keys, so the shape
+// (sorted keys) of the last object written of each size is kept: an
+// object of that size holding all of its keys (it then holds no other) is
+// written by looking its values up in that order, which costs less than
+// collecting and sorting its members. Sizes from 1 to
+// len(objectShapes)-1 are kept; a shape is never written once stored.
+var objectShapes [33]atomic.Pointer[objectShape]
 
-// objectShape returns where the sorted keys of objects of n members are
-// kept, or nil.
-func objectShape(n int) *atomic.Pointer[[]string] {
+// objectShape is the keys of an object, sorted, and what its encoding
+// writes before each value: `{"key":` for the first, `,"key":` after.
+type objectShape struct {
+	keys  []string
+	heads []string
+}
+
+// shapeSlot returns where the shape of objects of n members is kept, or
+// nil.
+func shapeSlot(n int) *atomic.Pointer[objectShape] {
 	if n <= 0 || n >= len(objectShapes) {
 		return nil
 	}
 	return &objectShapes[n]
 }
 
-// appendJSONKnownShape appends m, whose size is len(keys), if it holds
-// every one of keys (sorted). Else, or if a value cannot be encoded, it
-// reports false, and the caller writes m the general way (which also
-// returns the error encoding/json would).
-func appendJSONKnownShape(dst []byte, m map[string]any, keys []string) ([]byte, bool) {
+// newObjectShape returns the shape of an object whose members, sorted,
+// are fields. Its strings are copies: a shape must not hold on to a
+// record's memory.
+func newObjectShape(fields []jsonField) *objectShape {
+	s := &objectShape{keys: make([]string, len(fields)), heads: make([]string, len(fields))}
+	var head []byte
+	for i, f := range fields {
+		s.keys[i] = strings.Clone(f.k)
+		head = append(head[:0], ',')
+		if i == 0 {
+			head[0] = '{'
+		}
+		head = appendJSONString(head, f.k)
+		s.heads[i] = string(append(head, ':'))
+	}
+	return s
+}
+
+// append appends m, whose size is len(s.keys), if it holds every one of
+// s.keys. Else, or if a value cannot be encoded, it reports false, and the
+// caller writes m the general way (which also returns the error
+// encoding/json would).
+func (s *objectShape) append(dst []byte, m map[string]any) ([]byte, bool) {
 	start := len(dst)
-	dst = append(dst, '{')
-	for i, k := range keys {
+	for i, k := range s.keys {
 		v, ok := m[k]
 		if !ok {
 			return dst[:start], false
 		}
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendJSONString(dst, k)
-		dst = append(dst, ':')
+		dst = append(dst, s.heads[i]...)
 		out, err := appendJSON(dst, v)
 		if err != nil {
 			return dst[:start], false
