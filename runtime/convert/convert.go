@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/ferryhq/ferry/runtime/connect"
 )
@@ -164,6 +165,14 @@ func (*ByteArray) FromValue(_ string, v any) ([]byte, error) {
 // number; both are read whatever the setting), replace.null.with.default
 // (true: a null or absent value of a schema with a default reads and
 // writes as the default), schemas.cache.size (1000 schemas read).
+//
+// The values ToValue and ToSchemaAndValue return share data's memory, as
+// ByteArrayConverter returns data itself: their strings and numbers are
+// parts of it, not of a copy (the copy was a third of what a small record
+// cost the converter), so data must not be modified afterwards. The
+// runtime converts the bytes of the records it fetched, which nothing
+// modifies and which the record's RawKey and RawValue hold anyway. The
+// schemas read are copied, as they are cached.
 type JSON struct {
 	Schemas bool
 
@@ -240,8 +249,27 @@ func CheckDecimalFormat(v string) error {
 	return fmt.Errorf("must be BASE64 or NUMERIC, got %q", v)
 }
 
+// decodeJSON decodes one JSON document into values of their own (a schema
+// read is cached, and must not hold on to a record's memory).
 func decodeJSON(data []byte) (any, error) {
-	v, end, err := parseJSON(data)
+	return decodeText(data, string(data))
+}
+
+// decodeShared decodes a record's JSON into values that share data's
+// memory (see JSON).
+func decodeShared(data []byte) (any, error) {
+	return decodeText(data, sharedText(data))
+}
+
+// sharedText is data as a string without a copy: data must not change
+// afterwards.
+func sharedText(data []byte) string {
+	return unsafe.String(unsafe.SliceData(data), len(data))
+}
+
+// decodeText decodes data, whose text is text (data as a string).
+func decodeText(data []byte, text string) (any, error) {
+	v, end, err := parseJSON(data, text)
 	if err != nil {
 		return nil, fmt.Errorf("invalid JSON: %w", err)
 	}
@@ -272,7 +300,7 @@ func (j *JSON) ToSchemaAndValue(_ string, data []byte) (*connect.Schema, any, er
 		if len(data) == 0 {
 			return nil, nil, nil // as Kafka: empty bytes are a null
 		}
-		v, err := decodeJSON(data)
+		v, err := decodeShared(data)
 		return nil, v, err
 	}
 	raw, payload, err := readEnvelope(data)
@@ -302,7 +330,7 @@ func readEnvelope(data []byte) (schema []byte, payload any, err error) {
 		}
 		return nil, nil, ErrEnvelope
 	}
-	p := jsonParser{data: data, text: string(data)}
+	p := jsonParser{data: data, text: sharedText(data)} // the payload shares data; the schema is copied by schemaOf
 	p.skipSpace()
 	if p.i >= len(data) || data[p.i] != '{' {
 		return notEnvelope()

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/ferryhq/ferry/runtime/connect"
@@ -126,5 +127,38 @@ func TestFromConfig(t *testing.T) {
 	}
 	if _, err := FromConfig(map[string]string{"value.converter": connect.JSONConverterClass, "value.converter.schemas.enable": "maybe"}, nil, false); err == nil {
 		t.Error("bad schemas.enable accepted")
+	}
+}
+
+// A record's values may share its bytes, but the schemas read from it are
+// cached, so they must not: overwriting the first record's bytes leaves
+// the cached schema as it was read.
+func TestJSONCachedSchemaOwnsItsMemory(t *testing.T) {
+	c, err := New(connect.JSONConverterClass, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const msg = `{"schema":{"type":"struct","name":"com.example.Order","fields":[{"field":"id","type":"int64"},{"field":"note","type":"string","optional":true}]},"payload":{"id":7,"note":"first"}}`
+	first := []byte(msg)
+	sc := c.(connect.SchemaConverter)
+	s1, _, err := sc.ToSchemaAndValue("t", first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range first {
+		first[i] = 'x'
+	}
+	s2, v, err := sc.ToSchemaAndValue("t", []byte(strings.Replace(msg, "first", "second", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s2 != s1 {
+		t.Fatalf("the second record's schema was read again, not taken from the cache")
+	}
+	if s2.Name != "com.example.Order" || len(s2.Fields) != 2 || s2.Fields[0].Name != "id" || s2.Fields[1].Name != "note" {
+		t.Fatalf("cached schema changed with the first record's bytes: %+v", s2)
+	}
+	if want := map[string]any{"id": int64(7), "note": "second"}; !reflect.DeepEqual(v, want) {
+		t.Fatalf("value %#v, want %#v", v, want)
 	}
 }

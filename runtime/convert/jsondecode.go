@@ -16,13 +16,13 @@ import (
 // json.Number, bool, nil), with the same rules: invalid UTF-8 and lone
 // surrogates become U+FFFD, the last of duplicate keys wins, nesting stops
 // at 10000 levels. It is the converter's hot path: reflection-free, and
-// the strings (keys too) and numbers are parts of one copy of data, so they
-// cost no allocation each (a string with escapes is the exception); their
-// interface values share a few backing arrays (box); maps and slices are
-// one each. Nothing is shared with another call's values. It returns where
-// the value ends.
-func parseJSON(data []byte) (any, int, error) {
-	p := jsonParser{data: data, text: string(data)}
+// the strings (keys too) and numbers are parts of text (data as a string:
+// a copy, or data itself), so they cost no allocation each (a string with
+// escapes is the exception); their interface values share a few backing
+// arrays (box); maps and slices are one each. Nothing is shared with
+// another call's values. It returns where the value ends.
+func parseJSON(data []byte, text string) (any, int, error) {
+	p := jsonParser{data: data, text: text}
 	p.skipSpace()
 	v, err := p.value(0)
 	if err != nil {
@@ -35,7 +35,7 @@ const maxJSONDepth = 10000
 
 type jsonParser struct {
 	data []byte
-	text string // data, copied once: strings and numbers are its substrings
+	text string // data as a string: strings and numbers are its substrings
 	i    int
 	// headers backs the string and number values read (see box): filled
 	// in order, a new array when it is full.

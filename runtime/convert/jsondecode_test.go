@@ -56,12 +56,14 @@ func TestParseJSONMatchesEncodingJSON(t *testing.T) {
 func checkSameDecode(t *testing.T, in []byte) {
 	t.Helper()
 	want, werr := stdDecode(in)
-	got, gerr := decodeJSON(in)
-	if (werr != nil) != (gerr != nil) {
-		t.Fatalf("%q: encoding/json error %v, parseJSON error %v", in, werr, gerr)
-	}
-	if werr == nil && !reflect.DeepEqual(got, want) {
-		t.Fatalf("%q: parseJSON %#v, encoding/json %#v", in, got, want)
+	for _, decode := range []func([]byte) (any, error){decodeJSON, decodeShared} {
+		got, gerr := decode(in)
+		if (werr != nil) != (gerr != nil) {
+			t.Fatalf("%q: encoding/json error %v, parseJSON error %v", in, werr, gerr)
+		}
+		if werr == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: parseJSON %#v, encoding/json %#v", in, got, want)
+		}
 	}
 }
 
@@ -77,7 +79,7 @@ func BenchmarkDecodeJSON(b *testing.B) {
 	b.SetBytes(int64(len(in)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := decodeJSON(in); err != nil {
+		if _, err := decodeShared(in); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -93,7 +95,7 @@ func TestParseJSONValuesIndependent(t *testing.T) {
 	}
 	got := make([]any, n)
 	for i := range got {
-		v, err := decodeJSON([]byte(record(i)))
+		v, err := decodeShared([]byte(record(i)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,7 +124,7 @@ func BenchmarkDecodeJSONFlat(b *testing.B) {
 	b.SetBytes(int64(len(in)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := decodeJSON(in); err != nil {
+		if _, err := decodeShared(in); err != nil {
 			b.Fatal(err)
 		}
 	}
