@@ -171,8 +171,10 @@ func (*ByteArray) FromValue(_ string, v any) ([]byte, error) {
 // parts of it, not of a copy (the copy was a third of what a small record
 // cost the converter), so data must not be modified afterwards. The
 // runtime converts the bytes of the records it fetched, which nothing
-// modifies and which the record's RawKey and RawValue hold anyway. The
-// schemas read are copied, as they are cached.
+// modifies and which the record's RawKey and RawValue hold anyway. What
+// outlives records has memory of its own: the objects' keys (a sink keeps
+// them in the schemas it derives; see keyCache) and the schemas read
+// (cached).
 type JSON struct {
 	Schemas bool
 
@@ -183,6 +185,11 @@ type JSON struct {
 	// last is the schema this converter last wrote and its JSON: a task
 	// gives every record the same schema, which is rendered once.
 	last atomic.Pointer[renderedSchema]
+
+	// keys gives the keys of the values read memory of their own (see
+	// keyCache): taken by one call at a time (a call finding it taken
+	// starts another).
+	keys atomic.Pointer[keyCache]
 
 	// read caches the schemas read, by their JSON text: a topic's records
 	// carry the same schema, which is parsed once.
@@ -252,13 +259,14 @@ func CheckDecimalFormat(v string) error {
 // decodeJSON decodes one JSON document into values of their own (a schema
 // read is cached, and must not hold on to a record's memory).
 func decodeJSON(data []byte) (any, error) {
-	return decodeText(data, string(data))
+	return decodeText(data, string(data), nil)
 }
 
-// decodeShared decodes a record's JSON into values that share data's
-// memory (see JSON).
-func decodeShared(data []byte) (any, error) {
-	return decodeText(data, sharedText(data))
+// decodeShared decodes a record's JSON into values whose strings and
+// numbers share data's memory (see JSON); keys gives the objects' keys
+// memory of their own.
+func decodeShared(data []byte, keys *keyCache) (any, error) {
+	return decodeText(data, sharedText(data), keys)
 }
 
 // sharedText is data as a string without a copy: data must not change
@@ -268,8 +276,8 @@ func sharedText(data []byte) string {
 }
 
 // decodeText decodes data, whose text is text (data as a string).
-func decodeText(data []byte, text string) (any, error) {
-	v, end, err := parseJSON(data, text)
+func decodeText(data []byte, text string, keys *keyCache) (any, error) {
+	v, end, err := parseJSON(data, text, keys)
 	if err != nil {
 		return nil, fmt.Errorf("invalid JSON: %w", err)
 	}
@@ -300,10 +308,14 @@ func (j *JSON) ToSchemaAndValue(_ string, data []byte) (*connect.Schema, any, er
 		if len(data) == 0 {
 			return nil, nil, nil // as Kafka: empty bytes are a null
 		}
-		v, err := decodeShared(data)
+		keys := j.takeKeys()
+		v, err := decodeShared(data, keys)
+		j.keys.Store(keys)
 		return nil, v, err
 	}
-	raw, payload, err := readEnvelope(data)
+	keys := j.takeKeys()
+	raw, payload, err := readEnvelope(data, keys)
+	j.keys.Store(keys)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -321,16 +333,28 @@ func (j *JSON) ToSchemaAndValue(_ string, data []byte) (*connect.Schema, any, er
 	return s, v, nil
 }
 
+// takeKeys takes the converter's key cache, or a new one if another call
+// has it; the caller puts it back.
+func (j *JSON) takeKeys() *keyCache {
+	if c := j.keys.Swap(nil); c != nil {
+		return c
+	}
+	return new(keyCache)
+}
+
 // readEnvelope splits {"schema":…,"payload":…}: the schema's JSON text (to
 // look up parsed) and the decoded payload.
-func readEnvelope(data []byte) (schema []byte, payload any, err error) {
+func readEnvelope(data []byte, keys *keyCache) (schema []byte, payload any, err error) {
 	notEnvelope := func() ([]byte, any, error) {
 		if _, err := decodeJSON(data); err != nil {
 			return nil, nil, err
 		}
 		return nil, nil, ErrEnvelope
 	}
-	p := jsonParser{data: data, text: sharedText(data)} // the payload shares data; the schema is copied by schemaOf
+	// The payload shares data (its keys are interned); the schema is
+	// copied by schemaOf.
+	p := jsonParser{data: data, text: sharedText(data), keys: keys}
+	keys.n = 0
 	p.skipSpace()
 	if p.i >= len(data) || data[p.i] != '{' {
 		return notEnvelope()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
@@ -21,8 +22,11 @@ import (
 // escapes is the exception); their interface values share a few backing
 // arrays (box); maps and slices are one each. Nothing is shared with
 // another call's values. It returns where the value ends.
-func parseJSON(data []byte, text string) (any, int, error) {
-	p := jsonParser{data: data, text: text}
+func parseJSON(data []byte, text string, keys *keyCache) (any, int, error) {
+	p := jsonParser{data: data, text: text, keys: keys}
+	if keys != nil {
+		keys.n = 0
+	}
 	p.skipSpace()
 	v, err := p.value(0)
 	if err != nil {
@@ -40,6 +44,9 @@ type jsonParser struct {
 	// headers backs the string and number values read (see box): filled
 	// in order, a new array when it is full.
 	headers []string
+	// keys, when text is the record's own memory, gives the objects' keys
+	// memory of their own (see keyCache).
+	keys *keyCache
 }
 
 func (p *jsonParser) skipSpace() {
@@ -174,6 +181,9 @@ func (p *jsonParser) object(depth int) (any, error) {
 		if err != nil {
 			return nil, err
 		}
+		if p.keys != nil {
+			k = p.keys.intern(k)
+		}
 		p.skipSpace()
 		if p.i >= len(p.data) || p.data[p.i] != ':' {
 			return nil, p.unexpected()
@@ -213,6 +223,51 @@ func (p *jsonParser) array(depth int) (any, error) {
 			return a, nil
 		}
 	}
+}
+
+// keyCache gives the keys of the objects decoded from a record's own
+// memory (values that share the record's bytes, see JSON) memory of their
+// own. Keys outlive records: a sink keeps them in the schemas it derives,
+// the open files of its partitions, and caches, and a key that was a part
+// of its record's bytes would keep the whole fetch they came in (a
+// megabyte) alive for each one; values are written and dropped. The keys
+// of one record are mostly the keys of the last, in the same order, so the
+// n-th key read is first compared with the last record's n-th (no hashing,
+// no allocation), then looked up among all the keys seen, and copied only
+// when new. A converter keeps one (JSON.keys).
+type keyCache struct {
+	byPos []string          // the n-th key of the last record
+	seen  map[string]string // every key seen, up to maxKeysSeen
+	n     int               // keys read of the current record
+}
+
+const (
+	maxKeysByPos = 256
+	maxKeysSeen  = 4096
+)
+
+// intern returns k in memory of its own: a key seen before, or a copy.
+func (c *keyCache) intern(k string) string {
+	i := c.n
+	c.n++
+	if i < len(c.byPos) && c.byPos[i] == k {
+		return c.byPos[i]
+	}
+	own, ok := c.seen[k]
+	if !ok {
+		own = strings.Clone(k)
+		if c.seen == nil || len(c.seen) >= maxKeysSeen {
+			c.seen = make(map[string]string) // full (keys that are data, not names): start over
+		}
+		c.seen[own] = own
+	}
+	switch {
+	case i < len(c.byPos):
+		c.byPos[i] = own
+	case i == len(c.byPos) && i < maxKeysByPos:
+		c.byPos = append(c.byPos, own)
+	}
+	return own
 }
 
 // separator reads what follows an element of an object or array: a comma

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // stdDecode is what decodeJSON did before parseJSON: encoding/json's
@@ -56,7 +57,9 @@ func TestParseJSONMatchesEncodingJSON(t *testing.T) {
 func checkSameDecode(t *testing.T, in []byte) {
 	t.Helper()
 	want, werr := stdDecode(in)
-	for _, decode := range []func([]byte) (any, error){decodeJSON, decodeShared} {
+	var keys keyCache
+	shared := func(data []byte) (any, error) { return decodeShared(data, &keys) }
+	for _, decode := range []func([]byte) (any, error){decodeJSON, shared} {
 		got, gerr := decode(in)
 		if (werr != nil) != (gerr != nil) {
 			t.Fatalf("%q: encoding/json error %v, parseJSON error %v", in, werr, gerr)
@@ -78,8 +81,9 @@ func BenchmarkDecodeJSON(b *testing.B) {
 	in := []byte(`{"id":123456,"p":3,"pad":"` + strings.Repeat("x", 200) + `","nested":{"a":[1,2,3],"b":"caf\u00e9"}}`)
 	b.SetBytes(int64(len(in)))
 	b.ReportAllocs()
+	var keys keyCache // as the converter keeps one
 	for b.Loop() {
-		if _, err := decodeShared(in); err != nil {
+		if _, err := decodeShared(in, &keys); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -94,8 +98,9 @@ func TestParseJSONValuesIndependent(t *testing.T) {
 		return fmt.Sprintf(`{"id":%d,"s":"v%d","a":[%d,"e%d",{"k":"%d"}],"n":null,"t":true,"m":{"x":-%d.5}}`, i, i, i, i, i, i)
 	}
 	got := make([]any, n)
+	var keys keyCache
 	for i := range got {
-		v, err := decodeShared([]byte(record(i)))
+		v, err := decodeShared([]byte(record(i)), &keys)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,8 +128,9 @@ func BenchmarkDecodeJSONFlat(b *testing.B) {
 	in := []byte(`{"id":1234567,"p":3,"pad":"` + strings.Repeat("x", 200) + `"}`)
 	b.SetBytes(int64(len(in)))
 	b.ReportAllocs()
+	var keys keyCache // as the converter keeps one
 	for b.Loop() {
-		if _, err := decodeShared(in); err != nil {
+		if _, err := decodeShared(in, &keys); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -138,6 +144,49 @@ func TestParseJSONLongStrings(t *testing.T) {
 			s := strings.Repeat("a", pos) + special + strings.Repeat("b", 19-pos)
 			checkSameDecode(t, []byte(`{"`+s+`":"`+s+`"}`))
 			checkSameDecode(t, []byte(`"`+s))
+		}
+	}
+}
+
+// Keys of values decoded from a record's own memory are not part of it: a
+// key kept (as a sink keeps field names) does not keep the record's bytes,
+// whatever order or set of keys the records come with.
+func TestParseJSONKeysOwnTheirMemory(t *testing.T) {
+	var keys keyCache
+	inRecord := func(s string, data []byte) bool {
+		p, n := unsafe.StringData(s), len(data)
+		base := unsafe.SliceData(data)
+		return uintptr(unsafe.Pointer(p)) >= uintptr(unsafe.Pointer(base)) && uintptr(unsafe.Pointer(p)) < uintptr(unsafe.Pointer(base))+uintptr(n)
+	}
+	for i, in := range []string{
+		`{"id":1,"name":"a","tags":{"x":"1"}}`, `{"id":2,"name":"b","tags":{"x":"2"}}`, // same keys
+		`{"name":"c","id":3}`, `{"extra":true,"id":4,"name":"d","tags":{}}`, // other orders and sets
+		`[{"k\u00e9":1},{"plain":2}]`, `{"id":5,"name":"e","tags":{"x":"5"}}`,
+	} {
+		data := []byte(in)
+		v, err := decodeShared(data, &keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var walk func(any)
+		walk = func(v any) {
+			switch x := v.(type) {
+			case map[string]any:
+				for k, e := range x {
+					if inRecord(k, data) {
+						t.Errorf("record %d: key %q is a part of the record's bytes", i, k)
+					}
+					walk(e)
+				}
+			case []any:
+				for _, e := range x {
+					walk(e)
+				}
+			}
+		}
+		walk(v)
+		if want, _ := stdDecode([]byte(in)); !reflect.DeepEqual(v, want) {
+			t.Fatalf("record %d: %#v, want %#v", i, v, want)
 		}
 	}
 }
