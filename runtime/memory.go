@@ -115,7 +115,9 @@ func (w *Worker) memory() *workerMemory {
 }
 
 // applyMemoryLimit sets the plan's soft memory limit unless GOMEMLIMIT is
-// set, and returns what puts the previous one back.
+// set, and returns what puts the previous one back. It leaves the
+// collector's pace (GOGC) at Go's default: a higher percent was measured to
+// cost the worker CPU, not save it, and to raise peak RSS (docs/memory.md).
 func (w *Worker) applyMemoryLimit() func() {
 	p := w.memory().plan
 	if v := os.Getenv("GOMEMLIMIT"); v != "" || p.SoftLimit <= 0 {
