@@ -13,6 +13,8 @@
 # (empty) turns this off and lets every process share every CPU.
 #
 # Knobs: FERRY_BENCH_RECORDS (1200000), FERRY_BENCH_FLUSH (flush.size, 5000),
+# FERRY_BENCH_ROUNDS (3: limits and sink runs measured again each round,
+# each ratio to its round's limit, the summary the medians),
 # FERRY_BENCH_ONLY (throughput or rss: one half), FERRY_BENCH_RUNS (e.g.
 # json-1,avro-1: only these throughput runs), FERRY_E2E_CPUPROFILE (a path:
 # each worker process writes a CPU profile of its first

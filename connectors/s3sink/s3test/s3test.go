@@ -125,8 +125,11 @@ func start(t testing.TB, bin, dir string) (*Server, error) {
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	out := &lockedBuffer{}
+	// --keep-alive: versitygw closes every connection after one request
+	// unless told otherwise, and S3 does not; without it each upload pays
+	// for a new connection (the S3 sink's bench saw thousands a run).
 	cmd := exec.Command(bin, "--port", addr, "--access", AccessKey, "--secret", SecretKey,
-		"--region", Region, "--quiet", "posix", dir)
+		"--region", Region, "--quiet", "--keep-alive", "posix", dir)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
