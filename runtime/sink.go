@@ -397,15 +397,17 @@ func (r *sinkRun) putBatch(ctx context.Context, recs []*kgo.Record) error {
 	for _, kr := range recs {
 		if tp := (connect.TopicPartition{Topic: kr.Topic, Partition: kr.Partition}); tp != lastTP {
 			lastTP, owned = tp, r.assigned[tp]
+			// The first offset delivered since the partition was
+			// assigned: looked up once per run of its records.
+			if _, ok := r.first[tp]; owned && !ok {
+				r.first[tp] = kr.Offset
+			}
 		}
 		if !owned {
 			continue // not ours (any more): its owner reads it from the last commit
 		}
 		recordsIn++
 		bytesIn += int64(len(kr.Key) + len(kr.Value))
-		if _, ok := r.first[lastTP]; !ok {
-			r.first[lastTP] = kr.Offset
-		}
 		batch = append(batch, connect.Record{})
 		keep, err := r.convertAndTransform(ctx, kr, &batch[len(batch)-1])
 		if !keep {

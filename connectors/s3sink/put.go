@@ -194,14 +194,25 @@ func recordBytes(r *connect.Record) int64 {
 	return n
 }
 
+// partRef is the state of the partition put handled last.
+type partRef struct {
+	tp connect.TopicPartition
+	st *partState
+}
+
 // put handles one record: buffered, held back, skipped or handed to the
-// errant record reporter.
-func (t *sinkTask) put(ctx context.Context, r *connect.Record, now time.Time) error {
+// errant record reporter. last remembers the partition's state for the
+// next record of the same Put.
+func (t *sinkTask) put(ctx context.Context, r *connect.Record, now time.Time, last *partRef) error {
 	tp := r.OriginalTopicPartition()
-	st := t.parts[tp]
-	if st == nil {
-		st = newPartState()
-		t.parts[tp] = st
+	st := last.st
+	if st == nil || last.tp != tp {
+		st = t.parts[tp]
+		if st == nil {
+			st = newPartState()
+			t.parts[tp] = st
+		}
+		*last = partRef{tp, st}
 	}
 	if t.s.conditional && (len(st.held) > 0 || len(st.pending) > 0) {
 		// Conditional writes: what the partition's batches find in S3
