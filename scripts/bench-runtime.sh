@@ -3,14 +3,15 @@
 # Kafka → JsonConverter → SMT chain (InsertField, ReplaceField, MaskField)
 # → a no-op sink, for 1 and 2 tasks, plus the same without transforms, and
 # the source path (generator task → converter → SMTs → idempotent producer).
-# Prints records/s, bytes/s (key + value bytes consumed) and the peak RSS
+# Prints records/s and bytes/s (key + value bytes consumed) from the first
+# record on, the rate including start and group join, and the peak RSS
 # (VmHWM) of each run's process, which includes kfake holding the
 # preloaded records. Bounded: each run gives up after 50 s.
 #
-#   scripts/bench-runtime.sh [records]   (default 300000)
+#   scripts/bench-runtime.sh [records]   (default 1000000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-records=${1:-300000}
+records=${1:-1000000}
 bin=$(mktemp -d)
 trap 'rm -rf "$bin"' EXIT
 go build -o "$bin/bench" ./runtime/internal/bench

@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -90,7 +91,20 @@ func main() {
 	transforms := flag.Bool("transforms", true, "apply an SMT chain (InsertField, ReplaceField, MaskField, Filter-free)")
 	timeout := flag.Duration("timeout", 50*time.Second, "give up after this long")
 	source := flag.Bool("source", false, "measure the source path instead: generator task → JsonConverter → SMTs → idempotent producer (acked records)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if *source {
 		if err := runSource(*tasks, *records, int32(*partitions), *transforms, *timeout); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
@@ -148,13 +162,11 @@ func run(tasks, records int, partitions int32, transforms bool, timeout time.Dur
 	}
 	spec := &jobs.WorkerSpec{Connector: "bench", Class: class, Config: cfg, BootstrapServers: addr,
 		Mcu: 1, Workers: 1, TasksMax: tasks, MetricsInterval: "1s"}
-	elapsed, m, err := runUntil(ctx, spec, reg, records, timeout)
+	r, err := runUntil(ctx, spec, reg, records, timeout)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("sink tasks=%d transforms=%v records=%d elapsed=%.2fs records/s=%.0f bytes/s=%.0f (%.1f MB/s) peak_rss=%s\n",
-		tasks, transforms, m.RecordsOut, elapsed.Seconds(), float64(m.RecordsOut)/elapsed.Seconds(),
-		float64(m.BytesIn)/elapsed.Seconds(), float64(m.BytesIn)/elapsed.Seconds()/1e6, peakRSS())
+	r.print("sink", tasks, transforms)
 	return nil
 }
 
@@ -193,42 +205,78 @@ func runSource(tasks, records int, partitions int32, transforms bool, timeout ti
 	}
 	spec := &jobs.WorkerSpec{Connector: "bench", Class: sourceClass, Config: cfg, BootstrapServers: c.ListenAddrs()[0],
 		Mcu: 1, Workers: 1, TasksMax: tasks, MetricsInterval: "1s"}
-	elapsed, m, err := runUntil(ctx, spec, reg, records, timeout)
+	r, err := runUntil(ctx, spec, reg, records, timeout)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("source tasks=%d transforms=%v records=%d elapsed=%.2fs records/s=%.0f bytes/s=%.0f (%.1f MB/s) peak_rss=%s\n",
-		tasks, transforms, m.RecordsOut, elapsed.Seconds(), float64(m.RecordsOut)/elapsed.Seconds(),
-		float64(m.BytesOut)/elapsed.Seconds(), float64(m.BytesOut)/elapsed.Seconds()/1e6, peakRSS())
+	r.print("source", tasks, transforms)
 	return nil
 }
 
-// runUntil runs a worker of spec until it has passed records records on,
-// and returns how long that took and its metrics then.
-func runUntil(ctx context.Context, spec *jobs.WorkerSpec, reg *connect.Registry, records int, timeout time.Duration) (time.Duration, jobs.Metrics, error) {
+// runResult is what runUntil measured: the whole run from the worker's
+// start, and the steady part from the first record passed on (a task
+// count's group joins and rebalances fall before it).
+type runResult struct {
+	elapsed, steady time.Duration
+	first, last     jobs.Metrics // at the first record passed on, and at the end
+}
+
+// rates returns records/s and bytes/s of the steady part (bytes in for a
+// sink, out for a source).
+func (r runResult) rates(source bool) (float64, float64) {
+	s := r.steady.Seconds()
+	if s <= 0 {
+		s = r.elapsed.Seconds()
+	}
+	bytes := r.last.BytesIn - r.first.BytesIn
+	if source {
+		bytes = r.last.BytesOut - r.first.BytesOut
+	}
+	return float64(r.last.RecordsOut-r.first.RecordsOut) / s, float64(bytes) / s
+}
+
+// print writes the run's line.
+func (r runResult) print(kind string, tasks int, transforms bool) {
+	rps, bps := r.rates(kind == "source")
+	fmt.Printf("%s tasks=%d transforms=%v records=%d records/s=%.0f bytes/s=%.0f (%.1f MB/s) from the first record on; %.0f records/s in %.2fs including start and group join; peak_rss=%s\n",
+		kind, tasks, transforms, r.last.RecordsOut, rps, bps, bps/1e6,
+		float64(r.last.RecordsOut)/r.elapsed.Seconds(), r.elapsed.Seconds(), peakRSS())
+}
+
+// runUntil runs a worker of spec until it has passed records records on.
+func runUntil(ctx context.Context, spec *jobs.WorkerSpec, reg *connect.Registry, records int, timeout time.Duration) (runResult, error) {
 	w, err := runtime.NewWorker(spec, runtime.Options{Registry: reg, Logger: zerolog.New(os.Stderr).Level(zerolog.WarnLevel)})
 	if err != nil {
-		return 0, jobs.Metrics{}, err
+		return runResult{}, err
 	}
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() { done <- w.Run(wctx) }()
-	for w.Metrics(0).RecordsOut < int64(records) {
+	var r runResult
+	var firstAt time.Time
+	for {
+		m := w.Metrics(0)
+		if firstAt.IsZero() && m.RecordsOut > 0 {
+			firstAt, r.first = time.Now(), m
+		}
+		if m.RecordsOut >= int64(records) {
+			break
+		}
 		if ctx.Err() != nil {
 			stop()
 			<-done
-			return 0, jobs.Metrics{}, fmt.Errorf("only %d of %d records after %v", w.Metrics(0).RecordsOut, records, timeout)
+			return runResult{}, fmt.Errorf("only %d of %d records after %v", m.RecordsOut, records, timeout)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	elapsed := time.Since(start)
-	m := w.Metrics(0)
+	end := time.Now()
+	r.elapsed, r.steady, r.last = end.Sub(start), end.Sub(firstAt), w.Metrics(0)
 	stop()
 	if err := <-done; err != nil {
-		return 0, jobs.Metrics{}, err
+		return runResult{}, err
 	}
-	return elapsed, m, nil
+	return r, nil
 }
 
 // preload produces n order-like JSON records, keyed, spread over the
