@@ -144,13 +144,9 @@ const maxLoggedBytes = 4096
 // through the redactor of resolved secrets.
 func (r *sinkRun) logFailure(f *failedRecord) {
 	red := r.w.redact.Redact
-	ev := r.log.Warn()
-	if !r.s.errsAll {
-		ev = r.log.Error()
-	}
-	ev = ev.Str("error", red(f.cause.Error())).Str("stage", f.stage).Str("class", f.class).
+	ev := r.s.failureEvent(&r.log).Str("error", red(f.cause.Error())).Str("stage", f.stage).Str("class", f.class).
 		Str("topic", f.kr.Topic).Int32("partition", f.kr.Partition).Int64("offset", f.kr.Offset).
-		Str("tolerance", map[bool]string{true: "all", false: "none"}[r.s.errsAll])
+		Str("tolerance", r.s.tolerance())
 	if r.s.logMessages {
 		ev = withMessage(ev, f.kr, red)
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ferryhq/ferry/jobs"
@@ -25,18 +26,16 @@ const (
 // sinkSettings is what the engine reads from the connector configuration and
 // the worker properties, parsed once.
 type sinkSettings struct {
-	group   string
-	seeds   []string
-	topics  []string
-	regex   string
-	flush   time.Duration
-	errsAll bool // errors.tolerance=all
+	group  string
+	seeds  []string
+	topics []string
+	regex  string
+	flush  time.Duration
+	errorSettings
 
-	dlqTopic    string
-	dlqRF       int
-	dlqHeaders  bool
-	errorsLog   bool
-	logMessages bool // errors.log.include.messages
+	dlqTopic   string
+	dlqRF      int
+	dlqHeaders bool
 
 	maxPollRecords int
 	resetLatest    bool           // auto.offset.reset=latest
@@ -82,6 +81,23 @@ type errorSettings struct {
 	errsAll     bool // errors.tolerance=all
 	errorsLog   bool // errors.log.enable
 	logMessages bool // errors.log.include.messages
+}
+
+// failureEvent starts the log line of a failed record: an error under
+// errors.tolerance=none (it fails the task), a warning under all.
+func (es errorSettings) failureEvent(log *zerolog.Logger) *zerolog.Event {
+	if es.errsAll {
+		return log.Warn()
+	}
+	return log.Error()
+}
+
+// tolerance names errors.tolerance's value.
+func (es errorSettings) tolerance() string {
+	if es.errsAll {
+		return "all"
+	}
+	return "none"
 }
 
 // parseCommon reads what sink and source tasks share:
@@ -130,9 +146,7 @@ func parseSinkSettings(spec *jobs.WorkerSpec) (*sinkSettings, error) {
 	if len(s.topics) == 0 && s.regex == "" {
 		bad(connect.KeyTopics, "one of topics or topics.regex is required")
 	}
-	var es errorSettings
-	s.flush, es = parseCommon(spec, bad)
-	s.errsAll, s.errorsLog, s.logMessages = es.errsAll, es.errorsLog, es.logMessages
+	s.flush, s.errorSettings = parseCommon(spec, bad)
 	s.dlqTopic = strings.TrimSpace(spec.Config[connect.KeyDLQTopic])
 	if v, ok := lookup(spec, connect.KeyDLQReplication); ok {
 		n, err := strconv.Atoi(v)

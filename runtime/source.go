@@ -26,10 +26,8 @@ type sourceSettings struct {
 	seeds        []string
 	offsetsTopic string
 	flush        time.Duration
-	errsAll      bool // errors.tolerance=all: skip records that fail to convert or transform
-	errorsLog    bool
-	logMessages  bool      // errors.log.include.messages
-	kafkaOpts    []kgo.Opt // security
+	errorSettings
+	kafkaOpts []kgo.Opt // security
 
 	bufferMemory    int64 // producer.buffer.memory, 0 unset (memory.go)
 	maxRequestBytes int64 // producer.max.request.size
@@ -55,11 +53,9 @@ func parseSourceSettings(spec *jobs.WorkerSpec) (*sourceSettings, error) {
 	} else if v, ok := lookup(spec, connect.KeyOffsetStorageTopic); ok {
 		s.offsetsTopic = v
 	}
-	var es errorSettings
-	s.flush, es = parseCommon(spec, func(key, format string, args ...any) {
+	s.flush, s.errorSettings = parseCommon(spec, func(key, format string, args ...any) {
 		problems = append(problems, key+": "+fmt.Sprintf(format, args...))
 	})
-	s.errsAll, s.errorsLog, s.logMessages = es.errsAll, es.errorsLog, es.logMessages
 	// The overrides check and apply these (overrides.go); the memory plan
 	// needs their values too.
 	s.maxRequestBytes = defaultMaxRequestBytes
@@ -500,11 +496,7 @@ func (r *sourceRun) tolerate(ctx context.Context, sr *connect.SourceRecord, stag
 	if r.s.errorsLog {
 		// Logged under both tolerances, as Kafka Connect's LogReporter.
 		red := r.w.redact.Redact
-		ev := r.log.Warn()
-		if !r.s.errsAll {
-			ev = r.log.Error()
-		}
-		ev = ev.Str("error", red(cause.Error())).Str("stage", stage).Str("topic", sr.Topic).
+		ev := r.s.failureEvent(&r.log).Str("error", red(cause.Error())).Str("stage", stage).Str("topic", sr.Topic).
 			Str("source_partition", partitionID(sr.SourcePartition)).Str("source_offset", partitionID(sr.SourceOffset))
 		if r.s.logMessages {
 			ev = ev.Str("key", red(fmt.Sprint(sr.Key))).Str("value", red(fmt.Sprint(sr.Value)))
