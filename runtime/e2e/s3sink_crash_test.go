@@ -174,7 +174,7 @@ func TestS3SinkCrashesAndRebalances(t *testing.T) {
 	}
 	produce(chunks - 1)
 	eventually(t, 90*time.Second, "every record committed", func() bool {
-		c := committed2(t, cl)
+		c := committed(t, cl, crashGroup)
 		for p := int32(0); p < crashParts; p++ {
 			if c[p] != crashPer {
 				return false
@@ -215,17 +215,4 @@ func TestS3SinkCrashesAndRebalances(t *testing.T) {
 			}
 		}
 	}
-}
-
-func committed2(t *testing.T, cl *kgo.Client) map[int32]int64 {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	resp, err := kadm.NewClient(cl).FetchOffsets(ctx, jobs.ConsumerGroup(crashGroup))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[int32]int64{}
-	resp.Each(func(o kadm.OffsetResponse) { out[o.Partition] = o.At })
-	return out
 }

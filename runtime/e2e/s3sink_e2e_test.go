@@ -261,17 +261,27 @@ func checkExactlyOnce(t *testing.T, objs map[string][]byte, upTo int) {
 	}
 }
 
-func committed(t *testing.T, cl *kgo.Client) map[int32]int64 {
+// committed reads the committed offsets of connector's consumer group.
+func committed(t *testing.T, cl *kgo.Client, connector string) map[int32]int64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	resp, err := kadm.NewClient(cl).FetchOffsets(ctx, jobs.ConsumerGroup("s3e2e"))
+	out, err := groupCommitted(ctx, cl, jobs.ConsumerGroup(connector))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return out
+}
+
+// groupCommitted reads a consumer group's committed offsets per partition.
+func groupCommitted(ctx context.Context, cl *kgo.Client, group string) (map[int32]int64, error) {
+	resp, err := kadm.NewClient(cl).FetchOffsets(ctx, group)
+	if err != nil {
+		return nil, err
+	}
 	out := map[int32]int64{}
 	resp.Each(func(o kadm.OffsetResponse) { out[o.Partition] = o.At })
-	return out
+	return out, nil
 }
 
 // Kafka → worker → S3 sink → versitygw, with a graceful stop, a worker
@@ -296,12 +306,12 @@ func TestS3SinkExactlyOnceAcrossCrash(t *testing.T) {
 	a := startInProcess(t, spec(addr, srv, 100))
 	eventually(t, 30*time.Second, "12 objects", func() bool { return len(srv.Objects(t, "topics/")) == 12 })
 	eventually(t, 10*time.Second, "commits at 20", func() bool {
-		c := committed(t, cl)
+		c := committed(t, cl, "s3e2e")
 		return c[0] == 20 && c[1] == 20 && c[2] == 20
 	})
 	a.stop(t)
 	checkExactlyOnce(t, srv.Objects(t, "topics/"), 20)
-	if c := committed(t, cl); c[0] != 20 || c[1] != 20 || c[2] != 20 {
+	if c := committed(t, cl, "s3e2e"); c[0] != 20 || c[1] != 20 || c[2] != 20 {
 		t.Fatalf("committed %v after graceful stop, want 20 each (20, 21 were only buffered)", c)
 	}
 
@@ -340,7 +350,7 @@ func TestS3SinkExactlyOnceAcrossCrash(t *testing.T) {
 	t.Logf("killed the worker process with %d objects in S3", len(atKill))
 	// The child commits only on revoke (its own tasks rebalancing as they
 	// join), and only what is in S3.
-	afterKill := committed(t, cl)
+	afterKill := committed(t, cl, "s3e2e")
 	t.Logf("commits after the crash: %v", afterKill)
 	for p, off := range afterKill {
 		last := fmt.Sprintf("topics/%s/partition=%d/%s+%d+%010d.json", topic, p, topic, p, off-5)
@@ -356,7 +366,7 @@ func TestS3SinkExactlyOnceAcrossCrash(t *testing.T) {
 		if len(srv.Objects(t, "topics/")) != 27 {
 			return false
 		}
-		c := committed(t, cl)
+		c := committed(t, cl, "s3e2e")
 		return c[0] == 45 && c[1] == 45 && c[2] == 45
 	})
 	c.stop(t)
@@ -393,7 +403,7 @@ func TestS3SinkGracefulStopMidStream(t *testing.T) {
 	time.Sleep(time.Duration(rand.IntN(300)) * time.Millisecond)
 	a.stop(t)
 	mid := srv.Objects(t, "topics/")
-	c := committed(t, cl)
+	c := committed(t, cl, "s3e2e")
 	t.Logf("stopped with %d objects in S3, commits %v", len(mid), c)
 	for p, off := range c {
 		if off%5 != 0 {
@@ -409,14 +419,14 @@ func TestS3SinkGracefulStopMidStream(t *testing.T) {
 	// Wait for the end, then check what is there either way: a failure
 	// names the objects that are wrong, not only that time ran out.
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		c := committed(t, cl)
+		c := committed(t, cl, "s3e2e")
 		if len(srv.Objects(t, "topics/")) == parts*n/5 && c[0] == n && c[1] == n && c[2] == n {
 			break
 		}
 	}
 	b.stop(t)
 	final := srv.Objects(t, "topics/")
-	if c := committed(t, cl); c[0] != n || c[1] != n || c[2] != n {
+	if c := committed(t, cl, "s3e2e"); c[0] != n || c[1] != n || c[2] != n {
 		t.Errorf("commits at the end %v, want %d on every partition", c, n)
 	}
 	checkExactlyOnce(t, final, n)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/hamba/avro/v2/ocf"
 	"github.com/parquet-go/parquet-go"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -102,7 +101,7 @@ func TestS3SinkConnectSchemasAndErrantRecords(t *testing.T) {
 				}
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()
-				off, err := kadmCommitted(ctx, cl, jobs.ConsumerGroup(name))
+				off, err := groupCommitted(ctx, cl, jobs.ConsumerGroup(name))
 				return err == nil && off[0] == tc.commit
 			})
 			w.stop(t)
@@ -204,16 +203,6 @@ func readTyped(t *testing.T, format string, b []byte) []string {
 		out = append(out, fmt.Sprintf("%d:%s", id, note(nt)))
 	}
 	return out
-}
-
-func kadmCommitted(ctx context.Context, cl *kgo.Client, group string) (map[int32]int64, error) {
-	resp, err := kadm.NewClient(cl).FetchOffsets(ctx, group)
-	if err != nil {
-		return nil, err
-	}
-	out := map[int32]int64{}
-	resp.Each(func(o kadm.OffsetResponse) { out[o.Partition] = o.At })
-	return out, nil
 }
 
 // consumeAll reads n records of a topic from its start.
