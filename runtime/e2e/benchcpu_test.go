@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -80,7 +81,8 @@ func cpuCount(list string) int {
 	return n
 }
 
-// limitParams are what a limit child measures.
+// limitParams are what a limit child measures, handed to it as JSON in
+// limitParamsEnv.
 type limitParams struct {
 	// consume
 	Addr, Topic string
@@ -91,34 +93,16 @@ type limitParams struct {
 	Conc, N                                          int
 }
 
-func (p limitParams) encode() string {
-	return strings.Join([]string{p.Addr, p.Topic, strconv.Itoa(p.Records), p.Endpoint, p.Region, p.Access, p.Secret,
-		p.Bucket, p.Prefix, strconv.FormatInt(p.Size, 10), strconv.Itoa(p.Conc), strconv.Itoa(p.N)}, "\x1f")
-}
-
-func decodeLimitParams(s string) (limitParams, error) {
-	f := strings.Split(s, "\x1f")
-	if len(f) != 12 {
-		return limitParams{}, fmt.Errorf("%s: want 12 fields, got %d", limitParamsEnv, len(f))
-	}
-	p := limitParams{Addr: f[0], Topic: f[1], Endpoint: f[3], Region: f[4], Access: f[5], Secret: f[6], Bucket: f[7], Prefix: f[8]}
-	var err error
-	ints := []*int{&p.Records, &p.Conc, &p.N}
-	for i, idx := range []int{2, 10, 11} {
-		if *ints[i], err = strconv.Atoi(f[idx]); err != nil {
-			return p, err
-		}
-	}
-	p.Size, err = strconv.ParseInt(f[9], 10, 64)
-	return p, err
-}
-
 // runLimit measures one bare limit in a child process on the worker's CPUs
 // and returns how long it took.
 func runLimit(t *testing.T, mode string, p limitParams) time.Duration {
 	t.Helper()
+	params, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), limitChildEnv+"="+mode, limitParamsEnv+"="+p.encode())
+	cmd.Env = append(os.Environ(), limitChildEnv+"="+mode, limitParamsEnv+"="+string(params))
 	pinWorkerSide(cmd)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -136,12 +120,13 @@ func runLimit(t *testing.T, mode string, p limitParams) time.Duration {
 // limitChild is the child side of runLimit: it prints the duration of the
 // measurement on stdout.
 func limitChild(mode string) int {
-	p, err := decodeLimitParams(os.Getenv(limitParamsEnv))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+	var p limitParams
+	if err := json.Unmarshal([]byte(os.Getenv(limitParamsEnv)), &p); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", limitParamsEnv, err)
 		return 2
 	}
 	var d time.Duration
+	var err error
 	switch mode {
 	case "consume":
 		d, err = consumeOnly(p)

@@ -70,12 +70,22 @@ func benchThroughput(t *testing.T, srv *s3test.Server, addr string, parts, recor
 	fmt.Printf("bench setup: %d records, %.1f MB over %d partitions, flush.size %d (objects of %.2f MB), %d rounds\n",
 		records, mb, parts, flush, float64(objSize)/1e6, rounds)
 
-	type result struct{ mbs, ratio, cpu []float64 }
-	var (
-		order   []string
-		results = map[string]*result{}
-		lowers  []float64
-	)
+	// The sink runs of every round, each with its figures over the rounds;
+	// FERRY_BENCH_RUNS (e.g. json-1,avro-1) keeps only those named.
+	type sinkRun struct {
+		format          string
+		tasks           int
+		mbs, ratio, cpu []float64
+	}
+	var runs []*sinkRun
+	only := os.Getenv("FERRY_BENCH_RUNS")
+	for _, r := range []sinkRun{{format: "json", tasks: 1}, {format: "json", tasks: 2}, {format: "bytearray", tasks: 1},
+		{format: "bytearray", tasks: 2}, {format: "avro", tasks: 1}, {format: "parquet", tasks: 1}} {
+		if only == "" || slices.Contains(strings.Split(only, ","), fmt.Sprintf("%s-%d", r.format, r.tasks)) {
+			runs = append(runs, &r)
+		}
+	}
+	var lowers []float64
 	for round := 1; round <= rounds; round++ {
 		// Limit 1: consume-only, a plain franz-go consumer on the worker's CPUs.
 		consumeMBs := mb / runLimit(t, "consume", limitParams{Addr: addr, Topic: "bench", Records: records}).Seconds()
@@ -90,16 +100,9 @@ func benchThroughput(t *testing.T, srv *s3test.Server, addr string, parts, recor
 		fmt.Printf("bench round %d limits: consume-only (franz-go) %.1f MB/s; PutObject (%.2f MB objects) %.1f MB/s sequential, %.1f MB/s 4 at once (a task's upload slots); lower limit %.1f MB/s\n",
 			round, consumeMBs, float64(objSize)/1e6, seqMBs, concMBs, lower)
 
-		for _, run := range []struct {
-			format string
-			tasks  int
-		}{{"json", 1}, {"json", 2}, {"bytearray", 1}, {"bytearray", 2}, {"avro", 1}, {"parquet", 1}} {
-			id := fmt.Sprintf("%s-%d", run.format, run.tasks)
-			if runs := os.Getenv("FERRY_BENCH_RUNS"); runs != "" && !slices.Contains(strings.Split(runs, ","), id) {
-				continue
-			}
+		for _, run := range runs {
 			tasks := run.tasks
-			group := fmt.Sprintf("bench-%s-r%d", id, round)
+			group := fmt.Sprintf("bench-%s-%d-r%d", run.format, tasks, round)
 			cfg := benchConfig(srv, "bench", flush, tasks)
 			cfg["topics.dir"] = group
 			setFormat(cfg, run.format)
@@ -119,15 +122,9 @@ func benchThroughput(t *testing.T, srv *s3test.Server, addr string, parts, recor
 			steady := end.Sub(first).Seconds()
 			frac := float64(int64(records)-n0) / float64(records)
 			mbs := mb * frac / steady
-			r := results[id]
-			if r == nil {
-				r = &result{}
-				results[id] = r
-				order = append(order, id)
-			}
-			r.mbs = append(r.mbs, mbs)
-			r.ratio = append(r.ratio, 100*mbs/lower)
-			r.cpu = append(r.cpu, cpu/mb*100)
+			run.mbs = append(run.mbs, mbs)
+			run.ratio = append(run.ratio, 100*mbs/lower)
+			run.cpu = append(run.cpu, cpu/mb*100)
 			fmt.Printf("bench round %d sink %s 1 worker %d task(s): %.1f MB/s, %.0f records/s from the first commit on (%.0f%% of the round's lower limit); %.1f MB/s including start and group join; worker CPU %.2f s per 100 MB\n",
 				round, run.format, tasks, mbs, float64(records)*frac/steady, 100*mbs/lower, mb/el, cpu/mb*100)
 		}
@@ -135,15 +132,13 @@ func benchThroughput(t *testing.T, srv *s3test.Server, addr string, parts, recor
 		_ = os.RemoveAll(filepath.Join(srv.Dir, srv.Bucket, "limit-conc"))
 	}
 	fmt.Printf("bench summary, medians of %d rounds: lower limit %.1f MB/s\n", rounds, median(lowers))
-	for _, id := range order {
-		r := results[id]
-		format, tasks, _ := strings.Cut(id, "-")
+	for _, r := range runs {
 		target := "; target ≥ 70%"
-		if format == "avro" || format == "parquet" {
+		if r.format == "avro" || r.format == "parquet" {
 			target = "" // reported, no target
 		}
-		fmt.Printf("bench summary sink %s 1 worker %s task(s): %.1f MB/s, %.0f%% of the lower limit (rounds %s%s); worker CPU %.2f s per 100 MB\n",
-			format, tasks, median(r.mbs), median(r.ratio), percents(r.ratio), target, median(r.cpu))
+		fmt.Printf("bench summary sink %s 1 worker %d task(s): %.1f MB/s, %.0f%% of the lower limit (rounds %s%s); worker CPU %.2f s per 100 MB\n",
+			r.format, r.tasks, median(r.mbs), median(r.ratio), percents(r.ratio), target, median(r.cpu))
 	}
 }
 
