@@ -90,3 +90,42 @@ func FormatDouble(f float64) string {
 	}
 	return strconv.FormatFloat(f, 'g', -1, 64)
 }
+
+// AsInt64 returns v as an int64 when it is an integer in one of the Go
+// shapes values take: int8, int16, int32, int64 or int, or a json.Number
+// (a schemaless JSON number) holding an integer that fits in 64 bits.
+func AsInt64(v any) (int64, bool) {
+	switch x := v.(type) {
+	case int64:
+		return x, true
+	case int:
+		return int64(x), true
+	case int32:
+		return int64(x), true
+	case int16:
+		return int64(x), true
+	case int8:
+		return int64(x), true
+	case json.Number:
+		n, err := x.Int64()
+		return n, err == nil
+	}
+	return 0, false
+}
+
+// AsFloat64 returns v as a float64 when it is a number: a float64, a
+// float32, a json.Number within float64's range, or an integer AsInt64
+// reads.
+func AsFloat64(v any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return x, true
+	case float32:
+		return float64(x), true
+	case json.Number:
+		f, err := x.Float64()
+		return f, err == nil
+	}
+	n, ok := AsInt64(v)
+	return float64(n), ok
+}

@@ -1,6 +1,7 @@
 package connect
 
 import (
+	"encoding/json"
 	"math/big"
 	"strings"
 	"testing"
@@ -36,6 +37,39 @@ func TestDecimalString(t *testing.T) {
 	}{{-12340, 3, "-12.340"}, {5, 3, "0.005"}, {-5, 1, "-0.5"}, {123, 0, "123"}, {12, -2, "1200"}, {0, 2, "0.00"}} {
 		if got := (Decimal{Unscaled: big.NewInt(c.unscaled), Scale: c.scale}).String(); got != c.want {
 			t.Errorf("Decimal{%d, %d} = %q, want %q", c.unscaled, c.scale, got, c.want)
+		}
+	}
+}
+
+func TestAsInt64AndAsFloat64(t *testing.T) {
+	for _, c := range []struct {
+		v   any
+		n   int64
+		nOK bool
+		f   float64
+		fOK bool
+	}{
+		{int8(-8), -8, true, -8, true},
+		{int16(16), 16, true, 16, true},
+		{int32(-32), -32, true, -32, true},
+		{int64(1) << 62, 1 << 62, true, 1 << 62, true},
+		{7, 7, true, 7, true},
+		{json.Number("123"), 123, true, 123, true},
+		{json.Number("1.5"), 0, false, 1.5, true},
+		{json.Number("1e400"), 0, false, 0, false},
+		{json.Number("9223372036854775808"), 0, false, 9223372036854775808, true},
+		{2.0, 0, false, 2, true},
+		{float32(0.5), 0, false, 0.5, true},
+		{uint8(1), 0, false, 0, false},
+		{"1", 0, false, 0, false},
+		{true, 0, false, 0, false},
+		{nil, 0, false, 0, false},
+	} {
+		if n, ok := AsInt64(c.v); ok != c.nOK || (ok && n != c.n) {
+			t.Errorf("AsInt64(%#v) = %d, %v; want %d, %v", c.v, n, ok, c.n, c.nOK)
+		}
+		if f, ok := AsFloat64(c.v); ok != c.fOK || (ok && f != c.f) {
+			t.Errorf("AsFloat64(%#v) = %v, %v; want %v, %v", c.v, f, ok, c.f, c.fOK)
 		}
 	}
 }

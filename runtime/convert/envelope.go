@@ -394,31 +394,24 @@ func bitsOf(typ string) int {
 	return 64
 }
 
-// goInteger reads an integer of any Go integer type (or json.Number) that
-// fits in bits.
+// goInteger reads an integer of any Go integer type (or json.Number, also
+// written with a fraction or exponent) that fits in bits.
 func goInteger(v any, bits int) (int64, error) {
 	var n int64
 	switch x := v.(type) {
-	case int8:
-		n = int64(x)
-	case int16:
-		n = int64(x)
-	case int32:
-		n = int64(x)
-	case int64:
-		n = x
-	case int:
-		n = int64(x)
+	case json.Number:
+		return toInteger(x, bits)
 	case uint8:
 		n = int64(x)
 	case uint16:
 		n = int64(x)
 	case uint32:
 		n = int64(x)
-	case json.Number:
-		return toInteger(x, bits)
 	default:
-		return 0, fmt.Errorf("a %T is not an integer", v)
+		var ok bool
+		if n, ok = connect.AsInt64(v); !ok {
+			return 0, fmt.Errorf("a %T is not an integer", v)
+		}
 	}
 	if bits < 64 && (n < -1<<(bits-1) || n >= 1<<(bits-1)) {
 		return 0, fmt.Errorf("%d is out of range for int%d", n, bits)
@@ -426,24 +419,14 @@ func goInteger(v any, bits int) (int64, error) {
 	return n, nil
 }
 
-// goFloat reads a number of any Go numeric type (or json.Number).
+// goFloat reads a number of any Go numeric type (connect.AsFloat64, or a
+// *big.Float).
 func goFloat(v any) (float64, bool) {
-	switch x := v.(type) {
-	case float64:
-		return x, true
-	case float32:
-		return float64(x), true
-	case json.Number:
-		f, err := x.Float64()
-		return f, err == nil
-	case int8, int16, int32, int64, int:
-		n, _ := goInteger(x, 64)
-		return float64(n), true
-	case *big.Float:
+	if x, ok := v.(*big.Float); ok {
 		f, _ := x.Float64()
 		return f, true
 	}
-	return 0, false
+	return connect.AsFloat64(v)
 }
 
 // writeMarshal writes a schemaless value as encoding/json does.

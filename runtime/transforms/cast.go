@@ -333,30 +333,20 @@ func bitsOf(typ string) int {
 }
 
 func toInt64(v any, typ string) (int64, error) {
+	if n, ok := connect.AsInt64(v); ok {
+		return n, nil
+	}
 	switch x := v.(type) {
 	case bool:
 		if x {
 			return 1, nil
 		}
 		return 0, nil
-	case int8:
-		return int64(x), nil
-	case int16:
-		return int64(x), nil
-	case int32:
-		return int64(x), nil
-	case int64:
-		return x, nil
-	case int:
-		return int64(x), nil
 	case float32:
 		return truncate(float64(x)), nil
 	case float64:
 		return truncate(x), nil
-	case json.Number:
-		if n, err := x.Int64(); err == nil {
-			return n, nil
-		}
+	case json.Number: // not an int64: truncated
 		f, err := x.Float64()
 		if err != nil {
 			return 0, fmt.Errorf("value %s cannot be cast to %s", x, typ)
@@ -391,20 +381,6 @@ func toFloat64(v any) (float64, error) {
 			return 1, nil
 		}
 		return 0, nil
-	case int8:
-		return float64(x), nil
-	case int16:
-		return float64(x), nil
-	case int32:
-		return float64(x), nil
-	case int64:
-		return float64(x), nil
-	case int:
-		return float64(x), nil
-	case float32:
-		return float64(x), nil
-	case float64:
-		return x, nil
 	case json.Number:
 		return x.Float64()
 	case string:
@@ -417,6 +393,9 @@ func toFloat64(v any) (float64, error) {
 		return float64(x.UnixMilli()), nil
 	case connect.Decimal:
 		f, _ := decimalFloat(x).Float64()
+		return f, nil
+	}
+	if f, ok := connect.AsFloat64(v); ok {
 		return f, nil
 	}
 	return 0, fmt.Errorf("cast transformation does not support casting %s to a number", typeKind(v))
