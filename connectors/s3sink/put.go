@@ -194,31 +194,14 @@ func recordBytes(r *connect.Record) int64 {
 	return n
 }
 
-// partRef is the state of the partition put handled last.
-type partRef struct {
-	tp connect.TopicPartition
-	st *partState
-}
-
-// put handles one record: buffered, held back, skipped or handed to the
-// errant record reporter. last remembers the partition's state for the
-// next record of the same Put.
-func (t *sinkTask) put(ctx context.Context, r *connect.Record, now time.Time, last *partRef) error {
-	tp := r.OriginalTopicPartition()
-	st := last.st
-	if st == nil || last.tp != tp {
-		st = t.parts[tp]
-		if st == nil {
-			st = newPartState()
-			t.parts[tp] = st
-		}
-		*last = partRef{tp, st}
-	}
+// put handles one record of the partition st: buffered, held back,
+// skipped or handed to the errant record reporter.
+func (t *sinkTask) put(ctx context.Context, st *partState, r *connect.Record, now time.Time) error {
 	if t.s.conditional && (len(st.held) > 0 || len(st.pending) > 0) {
 		// Conditional writes: what the partition's batches find in S3
 		// decides where its next record goes, so its records wait (only
 		// this partition's) until they have settled.
-		if err := t.release(ctx, tp, st, now); err != nil {
+		if err := t.release(ctx, st, now); err != nil {
 			return err
 		}
 		if len(st.held) > 0 || len(st.pending) > 0 {
@@ -229,12 +212,12 @@ func (t *sinkTask) put(ctx context.Context, r *connect.Record, now time.Time, la
 			return nil
 		}
 	}
-	return t.add(ctx, tp, st, r, now)
+	return t.add(ctx, st, r, now)
 }
 
 // release handles the partition's held records once its batches have
 // settled, until a commit makes it wait again.
-func (t *sinkTask) release(ctx context.Context, tp connect.TopicPartition, st *partState, now time.Time) error {
+func (t *sinkTask) release(ctx context.Context, st *partState, now time.Time) error {
 	for {
 		if err := t.settle(ctx, st, false); err != nil {
 			return err
@@ -251,7 +234,7 @@ func (t *sinkTask) release(ctx context.Context, tp connect.TopicPartition, st *p
 		if len(st.held) == 0 {
 			st.held = nil
 		}
-		if err := t.add(ctx, tp, st, &r, now); err != nil {
+		if err := t.add(ctx, st, &r, now); err != nil {
 			return err
 		}
 	}
@@ -289,11 +272,11 @@ func (t *sinkTask) errant(ctx context.Context, st *partState, r *connect.Record,
 }
 
 // add handles one record in order.
-func (t *sinkTask) add(ctx context.Context, tp connect.TopicPartition, st *partState, r *connect.Record, now time.Time) error {
+func (t *sinkTask) add(ctx context.Context, st *partState, r *connect.Record, now time.Time) error {
 	if name := r.TopicPartition(); name != st.name {
 		if st.count > 0 {
 			// Routed elsewhere from here on: the open objects are complete.
-			if err := t.commit(ctx, tp, st); err != nil {
+			if err := t.commit(ctx, st); err != nil {
 				return err
 			}
 		}
@@ -338,12 +321,12 @@ func (t *sinkTask) add(ctx context.Context, tp connect.TopicPartition, st *partS
 	}
 	if st.count > 0 && t.s.rotateInterval > 0 && (ts.Sub(st.firstTs) >= t.s.rotateInterval || t.s.rotateOnPartition && encoded != st.current) {
 		// This record opens the next batch.
-		if err := t.commit(ctx, tp, st); err != nil {
+		if err := t.commit(ctx, st); err != nil {
 			return err
 		}
 	}
 	if st.count > 0 && t.s.maxOpenFiles > 0 && st.files[encoded] == nil && len(st.files) >= t.s.maxOpenFiles {
-		if err := t.commit(ctx, tp, st); err != nil {
+		if err := t.commit(ctx, st); err != nil {
 			return err
 		}
 	}
@@ -358,7 +341,7 @@ func (t *sinkTask) add(ctx context.Context, tp connect.TopicPartition, st *partS
 		return t.errant(ctx, st, r, err)
 	}
 	if cut && st.count > 0 {
-		if err := t.commit(ctx, tp, st); err != nil {
+		if err := t.commit(ctx, st); err != nil {
 			return err
 		}
 		f = nil
@@ -394,7 +377,7 @@ func (t *sinkTask) add(ctx context.Context, tp connect.TopicPartition, st *partS
 	if st.count < t.s.flushSize {
 		return nil
 	}
-	return t.commit(ctx, tp, st)
+	return t.commit(ctx, st)
 }
 
 // append buffers a record's encodings in f.

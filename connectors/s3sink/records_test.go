@@ -198,7 +198,7 @@ func TestConnectSchemaAgainstVersityGW(t *testing.T) {
 				t.Fatal(err)
 			}
 			task.mu.Lock()
-			err := task.commit(ctx, connect.TopicPartition{Topic: "t"}, task.parts[connect.TopicPartition{Topic: "t"}])
+			err := task.commit(ctx, task.parts[connect.TopicPartition{Topic: "t"}])
 			task.mu.Unlock()
 			if err != nil || task.awaitUploads() != nil {
 				t.Fatal(err)
@@ -312,9 +312,9 @@ func TestRowFormatsWithinBudget(t *testing.T) {
 func flushAll(t *testing.T, task *sinkTask) {
 	t.Helper()
 	task.mu.Lock()
-	for tp, st := range task.parts {
+	for _, st := range task.parts {
 		if st.count > 0 {
-			if err := task.commit(context.Background(), tp, st); err != nil {
+			if err := task.commit(context.Background(), st); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -337,26 +337,35 @@ func (t *sinkTask) Put(ctx context.Context, records []connect.Record) error {
 	// batch's arrival, and reading it per record cost a few percent of
 	// the JSON path's CPU.
 	now := t.now()
-	for tp, st := range t.parts {
+	for _, st := range t.parts {
 		if len(st.held) > 0 {
-			if err := t.release(ctx, tp, st, now); err != nil {
+			if err := t.release(ctx, st, now); err != nil {
 				return err
 			}
 		}
 	}
 	// Records come in runs of one partition: its state is looked up once
-	// a run (per record it was 2% of the JSON path's CPU). Nothing adds or
-	// removes a partition's state while Put holds t.mu but put itself.
-	var last partRef
+	// a run (per record it was 2% of the JSON path's CPU). Nothing else
+	// adds or removes a partition's state while Put holds t.mu.
+	var tp connect.TopicPartition
+	var st *partState
 	for i := range records {
-		if err := t.put(ctx, &records[i], now, &last); err != nil {
+		r := &records[i]
+		if rtp := r.OriginalTopicPartition(); st == nil || rtp != tp {
+			tp, st = rtp, t.parts[rtp]
+			if st == nil {
+				st = newPartState()
+				t.parts[tp] = st
+			}
+		}
+		if err := t.put(ctx, st, r, now); err != nil {
 			return err
 		}
 	}
 	if t.s.rotateSchedule > 0 {
-		for tp, st := range t.parts {
+		for _, st := range t.parts {
 			if st.count > 0 && !now.Before(st.rotateAt) {
-				if err := t.commit(ctx, tp, st); err != nil {
+				if err := t.commit(ctx, st); err != nil {
 					return err
 				}
 			}

@@ -55,7 +55,7 @@ type batch struct {
 
 // commit hands the partition's open objects to an upload batch. It waits
 // for an upload slot, so at most maxUploads batches are in flight.
-func (t *sinkTask) commit(ctx context.Context, _ connect.TopicPartition, st *partState) error {
+func (t *sinkTask) commit(ctx context.Context, st *partState) error {
 	names := make([]string, 0, len(st.files))
 	for n := range st.files {
 		names = append(names, n)
