@@ -76,6 +76,22 @@ type Decimal struct {
 	Scale    int32
 }
 
+// DecimalFromRat returns r as a Decimal of the given scale, when r ×
+// 10^scale is a whole number (r needs no rounding at that scale).
+func DecimalFromRat(r *big.Rat, scale int32) (Decimal, bool) {
+	p := new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(max(scale, -scale))), nil))
+	x := new(big.Rat)
+	if scale >= 0 {
+		x.Mul(r, p)
+	} else {
+		x.Quo(r, p)
+	}
+	if !x.IsInt() {
+		return Decimal{}, false
+	}
+	return Decimal{Unscaled: new(big.Int).Set(x.Num()), Scale: scale}, true
+}
+
 // String renders d in plain decimal notation ("-12.340" for -12340 at
 // scale 3).
 func (d Decimal) String() string {

@@ -73,3 +73,17 @@ func TestAsInt64AndAsFloat64(t *testing.T) {
 		}
 	}
 }
+
+func TestDecimalFromRat(t *testing.T) {
+	for _, c := range []struct {
+		text  string
+		scale int32
+		want  string // "" when it does not fit
+	}{{"12.34", 2, "12.34"}, {"12.34", 4, "12.3400"}, {"12.345", 2, ""}, {"-0.5", 1, "-0.5"}, {"1200", -2, "1200"}, {"1250", -2, ""}, {"1/4", 2, "0.25"}, {"1/3", 9, ""}} {
+		r, _ := new(big.Rat).SetString(c.text)
+		d, ok := DecimalFromRat(r, c.scale)
+		if ok != (c.want != "") || (ok && (d.String() != c.want || d.Scale != c.scale)) {
+			t.Errorf("DecimalFromRat(%s, %d) = %v, %v; want %q", c.text, c.scale, d, ok, c.want)
+		}
+	}
+}

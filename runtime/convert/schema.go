@@ -485,33 +485,11 @@ func parseDecimal(text string, scale int32) (connect.Decimal, error) {
 	if !ok {
 		return connect.Decimal{}, fmt.Errorf("%q is not a decimal number", text)
 	}
-	u, ok := scaleRat(r, scale)
+	d, ok := connect.DecimalFromRat(r, scale)
 	if !ok {
 		return connect.Decimal{}, fmt.Errorf("%s does not fit scale %d without rounding", text, scale)
 	}
-	return connect.Decimal{Unscaled: u, Scale: scale}, nil
-}
-
-// scaleRat returns r × 10^scale when that is a whole number.
-func scaleRat(r *big.Rat, scale int32) (*big.Int, bool) {
-	p := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(abs32(scale))), nil)
-	x := new(big.Rat).Set(r)
-	if scale >= 0 {
-		x.Mul(x, new(big.Rat).SetInt(p))
-	} else {
-		x.Quo(x, new(big.Rat).SetInt(p))
-	}
-	if !x.IsInt() {
-		return nil, false
-	}
-	return new(big.Int).Set(x.Num()), true
-}
-
-func abs32(n int32) int32 {
-	if n < 0 {
-		return -n
-	}
-	return n
+	return d, nil
 }
 
 // rescale returns d's unscaled value at scale, when that is exact.
@@ -523,13 +501,9 @@ func rescale(d connect.Decimal, scale int32) (*big.Int, bool) {
 	if d.Scale == scale {
 		return u, true
 	}
-	r := new(big.Rat).SetInt(u)
-	if d.Scale > 0 {
-		r.Quo(r, new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(d.Scale)), nil)))
-	} else if d.Scale < 0 {
-		r.Mul(r, new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(-d.Scale)), nil)))
-	}
-	return scaleRat(r, scale)
+	// u × 10^-d.Scale at scale is u × 10^(scale - d.Scale).
+	r, ok := connect.DecimalFromRat(new(big.Rat).SetInt(u), scale-d.Scale)
+	return r.Unscaled, ok
 }
 
 // fromTwosComplement reads big-endian two's complement bytes (Java's

@@ -396,28 +396,13 @@ func (t *maskField) mask(v any) (any, error) {
 		if !ok {
 			return nil, numErr()
 		}
-		u, ok := scaleRat(r, x.Scale)
+		d, ok := connect.DecimalFromRat(r, x.Scale)
 		if !ok {
 			return nil, fmt.Errorf("replacement %s does not fit the decimal's scale %d", rep, x.Scale)
 		}
-		return connect.Decimal{Unscaled: u, Scale: x.Scale}, nil
+		return d, nil
 	}
 	return nil, fmt.Errorf("cannot mask value of type %T with a custom replacement", v)
-}
-
-// scaleRat returns r × 10^scale when that is a whole number.
-func scaleRat(r *big.Rat, scale int32) (*big.Int, bool) {
-	p := new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(max(scale, -scale))), nil))
-	x := new(big.Rat).Set(r)
-	if scale >= 0 {
-		x.Mul(x, p)
-	} else {
-		x.Quo(x, p)
-	}
-	if !x.IsInt() {
-		return nil, false
-	}
-	return new(big.Int).Set(x.Num()), true
 }
 
 // extractField is ExtractField$Key / ExtractField$Value.
