@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,7 +9,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ferryhq/ferry/runtime/connect"
-	"github.com/ferryhq/ferry/runtime/convert"
 )
 
 // Lag is high watermark less committed offset over every owned partition:
@@ -66,16 +64,11 @@ func TestRecordsInCountsOwnedPartitionsOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyConv, _ := convert.FromConfig(spec.Config, nil, true)
-	valConv, _ := convert.FromConfig(spec.Config, nil, false)
-	hdrConv, _ := convert.HeaderFromConfig(spec.Config, nil)
-	lag, _ := w.lag.Load(0)
-	r := &sinkRun{w: w, id: 0, s: w.sink, task: &recordingTask{rec: rec}, keyConv: keyConv, valConv: valConv, hdrConv: hdrConv,
-		lag: lag.(*atomic.Int64), assigned: map[connect.TopicPartition]bool{{Topic: "t", Partition: 0}: true},
-		pos: map[connect.TopicPartition]int64{}, lastPut: map[connect.TopicPartition]int64{}, epoch: map[connect.TopicPartition]int32{},
-		committed: map[connect.TopicPartition]int64{}, hw: map[connect.TopicPartition]int64{}, errant: map[connect.TopicPartition][]int64{},
-		first: map[connect.TopicPartition]int64{}}
-	r.initBackPressure()
+	r, err := w.newSinkRun(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.assigned[connect.TopicPartition{Topic: "t", Partition: 0}] = true
 	recs := func(p int32, n int) []*kgo.Record {
 		out := make([]*kgo.Record, n)
 		for i := range out {

@@ -77,29 +77,47 @@ type sinkRun struct {
 // runSinkTask runs one incarnation of task id until ctx is done (nil) or it
 // fails (the error says why, with record coordinates when a record caused it).
 func (w *Worker) runSinkTask(ctx context.Context, id int) error {
-	log := w.log.With().Int("task", id).Logger()
 	// However this incarnation ends, the worker's other tasks stop
 	// waiting for it to join.
 	defer w.joins.joined(id)
+	r, err := w.newSinkRun(id)
+	if err != nil {
+		return err
+	}
+	sctx := connect.WithErrantRecordReporter(connect.WithMemoryBudget(ctx, r.bp.budget), errantReporter{r: r})
+	if err := w.startTask(sctx, r.log, id, r.task); err != nil {
+		return err
+	}
+	defer func() {
+		if err := r.task.Stop(); err != nil {
+			r.log.Warn().Str("error", w.redact.Redact(err.Error())).Msg("stop task")
+		}
+	}()
+	return r.run(ctx)
+}
+
+// newSinkRun builds incarnation w.incarnation(id) of sink task id: its
+// converters, transforms, task instance and memory share.
+func (w *Worker) newSinkRun(id int) (*sinkRun, error) {
 	keyConv, err := convert.FromConfig(w.spec.Config, w.spec.WorkerProperties, true)
 	if err != nil {
-		return fmt.Errorf("key converter: %w", err)
+		return nil, fmt.Errorf("key converter: %w", err)
 	}
 	valConv, err := convert.FromConfig(w.spec.Config, w.spec.WorkerProperties, false)
 	if err != nil {
-		return fmt.Errorf("value converter: %w", err)
+		return nil, fmt.Errorf("value converter: %w", err)
 	}
 	hdrConv, err := convert.HeaderFromConfig(w.spec.Config, w.spec.WorkerProperties)
 	if err != nil {
-		return fmt.Errorf("header converter: %w", err)
+		return nil, fmt.Errorf("header converter: %w", err)
 	}
 	chain, err := w.opts.Registry.BuildChain(w.spec.Config)
 	if err != nil {
-		return fmt.Errorf("transforms: %w", err)
+		return nil, fmt.Errorf("transforms: %w", err)
 	}
 	lag, _ := w.lag.Load(id)
 	r := &sinkRun{
-		w: w, id: id, gen: w.incarnation(id), log: log, s: w.sink,
+		w: w, id: id, gen: w.incarnation(id), log: w.log.With().Int("task", id).Logger(), s: w.sink,
 		task:    w.plugin.NewSinkTask(),
 		keyConv: keyConv, valConv: valConv, hdrConv: hdrConv,
 		keyClass:  convert.ClassFromConfig(w.spec.Config, w.spec.WorkerProperties, true),
@@ -117,16 +135,7 @@ func (w *Worker) runSinkTask(ctx context.Context, id int) error {
 		first:     map[connect.TopicPartition]int64{},
 	}
 	r.initBackPressure()
-	sctx := connect.WithErrantRecordReporter(connect.WithMemoryBudget(ctx, r.bp.budget), errantReporter{r: r})
-	if err := w.startTask(sctx, log, id, r.task); err != nil {
-		return err
-	}
-	defer func() {
-		if err := r.task.Stop(); err != nil {
-			log.Warn().Str("error", w.redact.Redact(err.Error())).Msg("stop task")
-		}
-	}()
-	return r.run(ctx)
+	return r, nil
 }
 
 func (r *sinkRun) clientOpts() []kgo.Opt {
