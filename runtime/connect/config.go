@@ -250,14 +250,15 @@ var SinkFrameworkConfig = []ConfigField{
 // JSONConverterFields are the JsonConverter properties a connector may set
 // for its key and value converters besides schemas.enable.
 var JSONConverterFields = []ConfigField{
-	{Name: KeyKeyConverter + ".decimal.format", Type: TypeString, Validate: decimalFormat, Doc: "JsonConverter: BASE64 (default) or NUMERIC, how Decimal keys are written"},
-	{Name: KeyValueConverter + ".decimal.format", Type: TypeString, Validate: decimalFormat, Doc: "JsonConverter: BASE64 (default) or NUMERIC, how Decimal values are written"},
+	{Name: KeyKeyConverter + ".decimal.format", Type: TypeString, Validate: CheckDecimalFormat, Doc: "JsonConverter: BASE64 (default) or NUMERIC, how Decimal keys are written"},
+	{Name: KeyValueConverter + ".decimal.format", Type: TypeString, Validate: CheckDecimalFormat, Doc: "JsonConverter: BASE64 (default) or NUMERIC, how Decimal values are written"},
 	{Name: KeyKeyConverter + ".replace.null.with.default", Type: TypeBoolean, Doc: "JsonConverter: a null key field with a schema default reads and writes as the default (default true)"},
 	{Name: KeyValueConverter + ".replace.null.with.default", Type: TypeBoolean, Doc: "JsonConverter: a null value field with a schema default reads and writes as the default (default true)"},
 }
 
-// decimalFormat accepts JsonConverter's decimal.format values, in any case.
-func decimalFormat(v string) error {
+// CheckDecimalFormat checks a JsonConverter decimal.format value: BASE64 or
+// NUMERIC, in any case, as Kafka accepts it.
+func CheckDecimalFormat(v string) error {
 	switch strings.ToUpper(strings.TrimSpace(v)) {
 	case "BASE64", "NUMERIC":
 		return nil

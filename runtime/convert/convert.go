@@ -226,7 +226,7 @@ func (j *JSON) Configure(props map[string]string, _ bool) error {
 	boolProp("schemas.enable", &j.Schemas)
 	boolProp("replace.null.with.default", &j.replaceNull)
 	if v, ok := props["decimal.format"]; ok {
-		if err := CheckDecimalFormat(v); err != nil {
+		if err := connect.CheckDecimalFormat(v); err != nil {
 			problems = append(problems, "decimal.format "+err.Error())
 		}
 		j.decimalNumeric = strings.EqualFold(strings.TrimSpace(v), "NUMERIC")
@@ -245,16 +245,6 @@ func (j *JSON) Configure(props map[string]string, _ bool) error {
 }
 
 const defaultSchemaCache = 1000
-
-// CheckDecimalFormat checks a JsonConverter decimal.format value: BASE64 or
-// NUMERIC, in any case, as Kafka accepts it.
-func CheckDecimalFormat(v string) error {
-	switch strings.ToUpper(strings.TrimSpace(v)) {
-	case "BASE64", "NUMERIC":
-		return nil
-	}
-	return fmt.Errorf("must be BASE64 or NUMERIC, got %q", v)
-}
 
 // decodeJSON decodes one JSON document into values of their own (a schema
 // read is cached, and must not hold on to a record's memory).
