@@ -3,6 +3,7 @@ package connect
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -222,7 +223,7 @@ func HasConfigReference(v string) bool { return configRef.MatchString(v) }
 
 // SinkFrameworkConfig is the spec of the framework keys of a sink connector.
 // The registry checks them for every sink, in addition to the plugin's own.
-var SinkFrameworkConfig = []ConfigField{
+var SinkFrameworkConfig = slices.Concat([]ConfigField{
 	{Name: KeyTasksMax, Type: TypeInt, Default: "1", Validate: AtLeast(1), Doc: "maximum number of tasks"},
 	{Name: KeyTopics, Type: TypeList, Doc: "topics to consume, comma-separated (this or topics.regex)"},
 	{Name: KeyTopicsRegex, Type: TypeString, Doc: "regular expression of topics to consume, matched against a whole topic name as Kafka does (this or topics)", Validate: func(v string) error {
@@ -234,9 +235,7 @@ var SinkFrameworkConfig = []ConfigField{
 	{Name: KeyKeyConverter, Type: TypeClass, Validate: isConverter, Doc: "converter of record keys (overrides the worker configuration)"},
 	{Name: KeyValueConverter, Type: TypeClass, Validate: isConverter, Doc: "converter of record values (overrides the worker configuration)"},
 	{Name: KeyHeaderConverter, Type: TypeClass, Validate: isHeaderConverter, Doc: "converter of record headers (overrides the worker configuration; default SimpleHeaderConverter)"},
-	{Name: KeyKeyConverter + ".schemas.enable", Type: TypeBoolean, Doc: "JsonConverter: keys carry a schema/payload envelope"},
-	{Name: KeyValueConverter + ".schemas.enable", Type: TypeBoolean, Doc: "JsonConverter: values carry a schema/payload envelope"},
-	JSONConverterFields[0], JSONConverterFields[1], JSONConverterFields[2], JSONConverterFields[3],
+}, JSONConverterFields, []ConfigField{
 	{Name: KeyErrorsTolerance, Type: TypeString, Default: "none", Validate: OneOf("none", "all"), Doc: "none: a record that cannot be converted fails the task; all: it is skipped"},
 	{Name: KeyDLQTopic, Type: TypeString, Doc: "topic that receives records skipped under errors.tolerance=all"},
 	{Name: KeyDLQReplication, Type: TypeInt, Doc: "replication factor of the dead letter queue topic if it is created (default: the broker's)"},
@@ -245,11 +244,13 @@ var SinkFrameworkConfig = []ConfigField{
 	{Name: KeyErrorsLogMessages, Type: TypeBoolean, Default: "false", Doc: "with errors.log.enable, log the failed record's key, value and headers too (resolved secrets redacted)"},
 	RetryTimeoutField, RetryMaxDelayField,
 	{Name: KeyOffsetFlushMs, Type: TypeLong, Validate: AtLeast(1), Doc: "how often durable offsets are committed (default 60000)"},
-}
+})
 
 // JSONConverterFields are the JsonConverter properties a connector may set
-// for its key and value converters besides schemas.enable.
+// for its key and value converters.
 var JSONConverterFields = []ConfigField{
+	{Name: KeyKeyConverter + ".schemas.enable", Type: TypeBoolean, Doc: "JsonConverter: keys carry a schema/payload envelope"},
+	{Name: KeyValueConverter + ".schemas.enable", Type: TypeBoolean, Doc: "JsonConverter: values carry a schema/payload envelope"},
 	{Name: KeyKeyConverter + ".decimal.format", Type: TypeString, Validate: CheckDecimalFormat, Doc: "JsonConverter: BASE64 (default) or NUMERIC, how Decimal keys are written"},
 	{Name: KeyValueConverter + ".decimal.format", Type: TypeString, Validate: CheckDecimalFormat, Doc: "JsonConverter: BASE64 (default) or NUMERIC, how Decimal values are written"},
 	{Name: KeyKeyConverter + ".replace.null.with.default", Type: TypeBoolean, Doc: "JsonConverter: a null key field with a schema default reads and writes as the default (default true)"},

@@ -2,6 +2,7 @@ package connect
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -123,14 +124,12 @@ const (
 // SourceFrameworkConfig is the spec of the framework keys of a source
 // connector. The registry checks them for every source, in addition to the
 // plugin's own.
-var SourceFrameworkConfig = []ConfigField{
+var SourceFrameworkConfig = slices.Concat([]ConfigField{
 	{Name: KeyTasksMax, Type: TypeInt, Default: "1", Validate: AtLeast(1), Doc: "maximum number of tasks"},
 	{Name: KeyKeyConverter, Type: TypeClass, Validate: isConverter, Doc: "converter of record keys (overrides the worker configuration)"},
 	{Name: KeyValueConverter, Type: TypeClass, Validate: isConverter, Doc: "converter of record values (overrides the worker configuration)"},
 	{Name: KeyHeaderConverter, Type: TypeClass, Validate: isHeaderConverter, Doc: "converter of record headers (overrides the worker configuration; default SimpleHeaderConverter)"},
-	{Name: KeyKeyConverter + ".schemas.enable", Type: TypeBoolean, Doc: "JsonConverter: keys carry a schema/payload envelope"},
-	{Name: KeyValueConverter + ".schemas.enable", Type: TypeBoolean, Doc: "JsonConverter: values carry a schema/payload envelope"},
-	JSONConverterFields[0], JSONConverterFields[1], JSONConverterFields[2], JSONConverterFields[3],
+}, JSONConverterFields, []ConfigField{
 	{Name: KeyErrorsTolerance, Type: TypeString, Default: "none", Validate: OneOf("none", "all"), Doc: "none: a record that cannot be converted or transformed fails the task; all: it is skipped"},
 	{Name: KeyErrorsLog, Type: TypeBoolean, Default: "false", Doc: "log every record that fails to convert or transform, under either tolerance"},
 	{Name: KeyErrorsLogMessages, Type: TypeBoolean, Default: "false", Doc: "with errors.log.enable, log the failed record's key, value and headers too (resolved secrets redacted)"},
@@ -138,4 +137,4 @@ var SourceFrameworkConfig = []ConfigField{
 	{Name: KeyOffsetFlushMs, Type: TypeLong, Validate: AtLeast(1), Doc: "how often source offsets are stored (default 60000)"},
 	{Name: KeyOffsetsStorageTopic, Type: TypeString, Doc: "compacted topic of the connector's source offsets (Kafka Connect's connector-level key, KIP-618); wins over offset.storage.topic"},
 	{Name: KeyOffsetStorageTopic, Type: TypeString, Doc: "compacted topic of the source offsets, as the worker property (default connect-offsets-<connector>)"},
-}
+})
