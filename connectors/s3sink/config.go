@@ -307,7 +307,7 @@ func ignoredIn(cfg map[string]string) []string {
 type settings struct {
 	bucket, topicsDir, dirDelim, fileDelim string
 	padWidth, flushSize                    int
-	ignoreNull, gzip                       bool
+	gzip                                   bool
 	format, keysFormat, headersFormat      string
 	baSep                                  []byte
 	baExt                                  string
@@ -448,7 +448,6 @@ func parseSettings(cfg map[string]string) (*settings, connect.ConfigErrors) {
 	s.topicsDir = strings.Trim(cfg[KeyTopicsDir], "/")
 	s.dirDelim, s.fileDelim = cfg[KeyDirectoryDelim], cfg[KeyFileDelim]
 	s.nullBehavior = cfg[KeyNullValues]
-	s.ignoreNull = s.nullBehavior == "ignore"
 	s.tombstonePart = cfg[KeyTombstonePartition]
 	if s.tombstonePart == "" {
 		s.tombstonePart = defaultTombstonePartition

@@ -300,12 +300,6 @@ const (
 	highs = 0x8080808080808080
 )
 
-// plain8 reports whether the eight bytes of s are all ASCII from ' ' up,
-// other than '"' and '\\': bytes appendJSONString copies as they are.
-func plain8(s string) bool {
-	return plainWord(binary.LittleEndian.Uint64([]byte(s[:8])))
-}
-
 // plainWord reports whether the eight bytes of x are all ASCII from ' '
 // up, other than '"' and '\\'. All eight are tested at once. With no high
 // bit set in x, subtracting n from every byte sets a byte's high bit only

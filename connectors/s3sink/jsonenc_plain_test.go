@@ -1,11 +1,18 @@
 package s3sink
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"math/rand/v2"
 	"strings"
 	"testing"
 )
+
+// plain8 is plainWord on the first eight bytes of s, the form the tests
+// below check it in.
+func plain8(s string) bool {
+	return plainWord(binary.LittleEndian.Uint64([]byte(s[:8])))
+}
 
 // plain8 agrees with a byte-by-byte test on every single special byte at
 // every position among plain ones, and on random words.

@@ -29,15 +29,6 @@ type openFile struct {
 
 const indexEntry = 32
 
-// primary is the stream whose object is written last and carries the end
-// offset: the values, or the keys of a tombstones object.
-func (f *openFile) primary() *stream {
-	if f.tomb {
-		return &f.keys
-	}
-	return &f.vals
-}
-
 // release frees the file's buffers.
 func (f *openFile) release() {
 	for _, s := range []*stream{&f.vals, &f.keys, &f.hdrs} {
@@ -452,7 +443,7 @@ func (t *sinkTask) encode(r *connect.Record, f *openFile, tomb bool) (e encoding
 				c = c || vs != nil && vs.sid != e.vsid
 			}
 			if err == nil {
-				t.sval, err = t.s.appendValue(t.sval[:0], r, val, vsch)
+				t.sval, err = t.s.appendValue(t.sval[:0], val, vsch)
 			}
 		}
 		if err != nil {

@@ -542,9 +542,9 @@ func (t *sinkTask) objectEnd(ctx context.Context, key string) (end int64, found 
 }
 
 // appendValue appends a record value, rendered in the object format, to
-// dst: JSON as Confluent's JsonFormat writes it (schemaJSON with the
+// dst: JSON as Confluent's JsonFormat writes it (appendSchemaJSON with the
 // record's Connect schema), or the bytes of ByteArray.
-func (s *settings) appendValue(dst []byte, r *connect.Record, value any, schema *connect.Schema) ([]byte, error) {
+func (s *settings) appendValue(dst []byte, value any, schema *connect.Schema) ([]byte, error) {
 	if s.format == ByteArrayFormat {
 		switch v := value.(type) {
 		case []byte:
