@@ -49,39 +49,53 @@ func New(class string, props map[string]string, isKey bool) (connect.Converter, 
 // worker properties', which win over the MSK Connect defaults; the
 // converter's "<prefix>.*" properties come from the same place as its class.
 func FromConfig(connector, worker map[string]string, isKey bool) (connect.Converter, error) {
-	prefix := connect.KeyValueConverter
+	prefix, def := converterKey(isKey)
+	class, src := classFrom(connector, worker, prefix, def)
+	if src == nil {
+		src = worker // a default class takes the worker's properties
+	}
+	return New(class, propsUnder(src, prefix), isKey)
+}
+
+// ClassFromConfig returns the converter class FromConfig uses.
+func ClassFromConfig(connector, worker map[string]string, isKey bool) string {
+	prefix, def := converterKey(isKey)
+	class, _ := classFrom(connector, worker, prefix, def)
+	return class
+}
+
+// converterKey is the configuration key of the key or value converter's
+// class, and its default.
+func converterKey(isKey bool) (key, def string) {
 	if isKey {
-		prefix = connect.KeyKeyConverter
+		return connect.KeyKeyConverter, DefaultKeyConverter
 	}
-	class := ClassFromConfig(connector, worker, isKey)
-	// As in Kafka Connect, a converter takes its properties from where its
-	// class was set: the connector's configuration or the worker's.
-	src := worker
-	if strings.TrimSpace(connector[prefix]) != "" {
-		src = connector
+	return connect.KeyValueConverter, DefaultValueConverter
+}
+
+// classFrom returns the converter class set under key: the connector's
+// wins over the worker's, which wins over def. As in Kafka Connect, a
+// converter takes its properties from where its class was set: src is that
+// configuration, nil for def.
+func classFrom(connector, worker map[string]string, key, def string) (class string, src map[string]string) {
+	if v := strings.TrimSpace(connector[key]); v != "" {
+		return v, connector
 	}
+	if v := strings.TrimSpace(worker[key]); v != "" {
+		return v, worker
+	}
+	return def, nil
+}
+
+// propsUnder returns src's "<prefix>.*" properties, the prefix stripped.
+func propsUnder(src map[string]string, prefix string) map[string]string {
 	props := map[string]string{}
 	for k, v := range src {
 		if strings.HasPrefix(k, prefix+".") {
 			props[strings.TrimPrefix(k, prefix+".")] = v
 		}
 	}
-	return New(class, props, isKey)
-}
-
-// ClassFromConfig returns the converter class FromConfig uses.
-func ClassFromConfig(connector, worker map[string]string, isKey bool) string {
-	prefix, class := connect.KeyValueConverter, DefaultValueConverter
-	if isKey {
-		prefix, class = connect.KeyKeyConverter, DefaultKeyConverter
-	}
-	if v := strings.TrimSpace(connector[prefix]); v != "" {
-		return v
-	}
-	if v := strings.TrimSpace(worker[prefix]); v != "" {
-		return v
-	}
-	return class
+	return props
 }
 
 // String is org.apache.kafka.connect.storage.StringConverter: bytes are

@@ -61,30 +61,13 @@ func NewHeader(class string, props map[string]string) (connect.Converter, error)
 // SimpleHeaderConverter; its "header.converter.*" properties come from the
 // same place as its class.
 func HeaderFromConfig(connector, worker map[string]string) (connect.Converter, error) {
-	prefix := connect.KeyHeaderConverter
-	class, src := DefaultHeaderConverter, map[string]string(nil)
-	if v := strings.TrimSpace(connector[prefix]); v != "" {
-		class, src = v, connector
-	} else if v := strings.TrimSpace(worker[prefix]); v != "" {
-		class, src = v, worker
-	}
-	props := map[string]string{}
-	for k, v := range src {
-		if strings.HasPrefix(k, prefix+".") {
-			props[strings.TrimPrefix(k, prefix+".")] = v
-		}
-	}
-	return NewHeader(class, props)
+	class, src := classFrom(connector, worker, connect.KeyHeaderConverter, DefaultHeaderConverter)
+	return NewHeader(class, propsUnder(src, connect.KeyHeaderConverter))
 }
 
 // HeaderClassFromConfig returns the header converter class HeaderFromConfig
 // uses.
 func HeaderClassFromConfig(connector, worker map[string]string) string {
-	if v := strings.TrimSpace(connector[connect.KeyHeaderConverter]); v != "" {
-		return v
-	}
-	if v := strings.TrimSpace(worker[connect.KeyHeaderConverter]); v != "" {
-		return v
-	}
-	return DefaultHeaderConverter
+	class, _ := classFrom(connector, worker, connect.KeyHeaderConverter, DefaultHeaderConverter)
+	return class
 }
