@@ -120,57 +120,6 @@ type Field struct {
 	Schema *Schema
 }
 
-// JSON renders the schema as JsonConverter writes it in the "schema" of
-// its envelope.
-func (s *Schema) JSON() map[string]any {
-	if s == nil {
-		return nil
-	}
-	typ := s.Type
-	switch typ {
-	case SchemaFloat32:
-		typ = "float"
-	case SchemaFloat64:
-		typ = "double"
-	}
-	out := map[string]any{"type": typ, "optional": s.Optional}
-	if s.Name != "" {
-		out["name"] = s.Name
-	}
-	if s.Version != 0 {
-		out["version"] = s.Version
-	}
-	if s.Doc != "" {
-		out["doc"] = s.Doc
-	}
-	if len(s.Parameters) > 0 {
-		ps := make(map[string]any, len(s.Parameters))
-		for k, v := range s.Parameters {
-			ps[k] = v
-		}
-		out["parameters"] = ps
-	}
-	if s.Default != nil {
-		out["default"] = s.Default
-	}
-	switch s.Type {
-	case SchemaStruct:
-		fields := make([]any, len(s.Fields))
-		for i, f := range s.Fields {
-			fm := f.Schema.JSON()
-			fm["field"] = f.Name
-			fields[i] = fm
-		}
-		out["fields"] = fields
-	case SchemaArray:
-		out["items"] = s.Items.JSON()
-	case SchemaMap:
-		out["keys"] = s.Keys.JSON()
-		out["values"] = s.Values.JSON()
-	}
-	return out
-}
-
 // SchemaConverter is a Converter that reads and writes Connect schemas with
 // the data (JsonConverter). The runtime reads sink records with
 // ToSchemaAndValue (setting Record.KeySchema and ValueSchema) and writes
