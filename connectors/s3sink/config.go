@@ -3,6 +3,7 @@ package s3sink
 import (
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"math"
 	"net/url"
 	"slices"
@@ -374,8 +375,10 @@ func validate(cfg map[string]string) connect.ConfigErrors {
 
 // withLegacyKeys returns cfg with the legacy keys' values under their
 // current names, unless those are set to something else than the default.
+// cfg itself is left as it is: a copy is made when a value moves.
 func withLegacyKeys(cfg map[string]string) map[string]string {
 	out := cfg
+	copied := false
 	for old, cur := range legacyKeys {
 		v := strings.TrimSpace(cfg[old])
 		if v == "" {
@@ -384,11 +387,8 @@ func withLegacyKeys(cfg map[string]string) map[string]string {
 		if c := cfg[cur]; c != "" && c != specDefault(cur) {
 			continue
 		}
-		if &out == &cfg {
-			out = make(map[string]string, len(cfg))
-			for k, v := range cfg {
-				out[k] = v
-			}
+		if !copied {
+			out, copied = maps.Clone(cfg), true
 		}
 		out[cur] = v
 	}

@@ -170,9 +170,13 @@ func TestConfluentKeysAct(t *testing.T) {
 		return task, up
 	}
 	t.Run("STS keys under Confluent's names, the bare ones still read", func(t *testing.T) {
-		got := withLegacyKeys(connect.WithDefaults(ConfigSpec, map[string]string{"sts.role.arn": "arn:old", "sts.role.session.name": "old"}))
+		in := connect.WithDefaults(ConfigSpec, map[string]string{"sts.role.arn": "arn:old", "sts.role.session.name": "old"})
+		got := withLegacyKeys(in)
 		if got[KeySTSRoleARN] != "arn:old" || got[KeySTSSessionName] != "old" {
 			t.Errorf("legacy keys not read: %v", got)
+		}
+		if _, ok := in[KeySTSRoleARN]; ok {
+			t.Errorf("withLegacyKeys wrote into its argument: %v", in)
 		}
 		got = withLegacyKeys(map[string]string{"sts.role.arn": "arn:old", KeySTSRoleARN: "arn:new"})
 		if got[KeySTSRoleARN] != "arn:new" {
