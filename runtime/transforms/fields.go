@@ -287,15 +287,8 @@ func newMaskField(o *opts, s side) connect.Transform {
 
 func (t *maskField) Apply(r *connect.Record) (*connect.Record, error) {
 	// As in Kafka, a null key or value is an error (no tombstone pass-through).
-	v := t.side.get(r)
 	sc := t.side.schema(r)
-	var m map[string]any
-	var err error
-	if sc != nil {
-		m, err = requireStruct(sc, v, "mask fields")
-	} else {
-		m, err = requireMap(v, "mask fields")
-	}
+	m, err := requireFields(sc, t.side.get(r), "mask fields")
 	if err != nil {
 		return nil, err
 	}
@@ -319,12 +312,7 @@ func (t *maskField) Apply(r *connect.Record) (*connect.Record, error) {
 		}
 		out[f] = mv
 	}
-	// The shape is unchanged: a schema stays as it was.
-	if sc != nil {
-		t.side.setWithSchema(r, sc, out)
-	} else {
-		t.side.set(r, out)
-	}
+	t.side.set(r, out) // the shape is unchanged: a schema stays as it was
 	return r, nil
 }
 

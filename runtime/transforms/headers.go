@@ -37,22 +37,14 @@ func (t *headerFrom) Apply(r *connect.Record) (*connect.Record, error) {
 		op = "move"
 	}
 	sc := t.side.schema(r)
-	var m map[string]any
-	var err error
-	if sc != nil {
-		m, err = requireStruct(sc, t.side.get(r), "header "+op)
-		if err == nil {
-			for _, f := range t.fields {
-				if sc.Field(f) == nil {
-					return nil, fmt.Errorf("field %q is not in the %s's schema", f, strings.ToLower(t.side.String()))
-				}
-			}
-		}
-	} else {
-		m, err = requireMap(t.side.get(r), "header "+op)
-	}
+	m, err := requireFields(sc, t.side.get(r), "header "+op)
 	if err != nil {
 		return nil, err
+	}
+	for _, f := range t.fields {
+		if sc != nil && sc.Field(f) == nil {
+			return nil, fmt.Errorf("field %q is not in the %s's schema", f, strings.ToLower(t.side.String()))
+		}
 	}
 	for i, f := range t.fields {
 		r.Headers = append(r.Headers, connect.Header{Key: t.headers[i], Data: m[f]})

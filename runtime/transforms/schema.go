@@ -49,6 +49,15 @@ func requireStruct(sc *connect.Schema, v any, purpose string) (map[string]any, e
 	return m, nil
 }
 
+// requireFields is requireStruct for a value with a schema (sc non-nil),
+// requireMap for one without.
+func requireFields(sc *connect.Schema, v any, purpose string) (map[string]any, error) {
+	if sc != nil {
+		return requireStruct(sc, v, purpose)
+	}
+	return requireMap(v, purpose)
+}
+
 // structLike is Kafka's SchemaUtil.copySchemaBasics(src, SchemaBuilder.struct()):
 // a required struct schema with src's name, version, doc and parameters,
 // and no fields yet.
