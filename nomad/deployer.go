@@ -88,8 +88,9 @@ func (c *Config) setDefaults() {
 
 // Deployer runs connectors as Nomad jobs. Its methods have the shape and
 // meaning of scheduler.Deployer (see scheduler/deployer.go) on this
-// package's Deployment and Observation. It keeps no state of its own: Nomad
-// is the state, so any replica can take over and a restart loses nothing.
+// package's Deployment and Observation. Nomad is the state, so any replica
+// can take over and a restart loses nothing: what it keeps between calls
+// while Watch runs only spares it asking Nomad again.
 type Deployer struct {
 	cfg   Config
 	log   zerolog.Logger
@@ -183,19 +184,16 @@ func isNotFound(err error) bool {
 // Its errors are *Error when they say something about Nomad: Permanent
 // (Nomad refused, or the job is not Ferry's) or Unavailable.
 func (d *Deployer) Apply(ctx context.Context, dep Deployment) error {
-	job, err := Render(dep, d.cfg.Render)
+	job, items, err := render(dep, d.cfg.Render)
 	if err != nil {
 		return &Error{Err: fmt.Errorf("apply: %w", err), permanent: true}
 	}
-	v, err := RenderVariable(dep, d.cfg.Render)
-	if err != nil {
-		return &Error{Err: fmt.Errorf("apply: %w", err), permanent: true}
-	}
-	want := appliedState{hash: job.Meta[MetaJobHash], count: dep.Workers, varDigest: itemsDigest(v.Items)}
-	if d.watch.unchanged(dep.Name, *job.ID, v.Path, want) {
+	path := VariablePath(dep.Name)
+	want := appliedState{hash: job.Meta[MetaJobHash], count: dep.Workers, varDigest: itemsDigest(items)}
+	if d.watch.unchanged(dep.Name, *job.ID, path, want) {
 		return nil
 	}
-	st, wrote, err := d.apply(ctx, dep, job, v)
+	st, wrote, err := d.apply(ctx, dep, job, path, items)
 	if wrote {
 		// Observe must look again: its cache predates this write.
 		d.watch.forget(dep.Name)
@@ -209,9 +207,10 @@ func (d *Deployer) Apply(ctx context.Context, dep Deployment) error {
 	return nil
 }
 
-// apply is Apply asking Nomad. It returns the job's and the variable's
-// indexes as it leaves them, and whether it wrote anything.
-func (d *Deployer) apply(ctx context.Context, dep Deployment, job *api.Job, v *api.Variable) (appliedState, bool, error) {
+// apply is Apply asking Nomad, with the rendered job and the items of the
+// variable at path. It returns the job's and the variable's indexes as it
+// leaves them, and whether it wrote anything.
+func (d *Deployer) apply(ctx context.Context, dep Deployment, job *api.Job, path string, items map[string]string) (appliedState, bool, error) {
 	var st appliedState
 	id := *job.ID
 	log := d.log.With().Str("connector", dep.Name).Str("job", id).Logger()
@@ -224,7 +223,7 @@ func (d *Deployer) apply(ctx context.Context, dep Deployment, job *api.Job, v *a
 	if cur != nil && cur.Meta[MetaConnector] != dep.Name {
 		return st, false, &Error{Err: fmt.Errorf("job %s exists and is not this connector's (meta %s=%q): rename or remove that job", id, MetaConnector, cur.Meta[MetaConnector]), permanent: true}
 	}
-	curVar, err := d.peekVariable(ctx, v.Path)
+	curVar, err := d.peekVariable(ctx, path)
 	if err != nil {
 		return st, false, err
 	}
@@ -237,12 +236,12 @@ func (d *Deployer) apply(ctx context.Context, dep Deployment, job *api.Job, v *a
 	}
 	wrote := false
 	// The variable first: the template of a new or updated job reads it.
-	if curVar == nil || !sameItems(curVar.Items, v.Items) {
-		items := maps.Clone(v.Items)
+	if curVar == nil || !sameItems(curVar.Items, items) {
+		put := maps.Clone(items)
 		if cur != nil && ours != 0 {
-			items[itemJobIndex] = curVar.Items[itemJobIndex]
+			put[itemJobIndex] = curVar.Items[itemJobIndex]
 		}
-		if curVar, err = d.putVariable(ctx, v.Path, items, curVar); err != nil {
+		if curVar, err = d.putVariable(ctx, path, put, curVar); err != nil {
 			return st, wrote, err
 		}
 		wrote = true
@@ -313,9 +312,9 @@ func (d *Deployer) apply(ctx context.Context, dep Deployment, job *api.Job, v *a
 		}
 	}
 	if strconv.FormatUint(jobIndex, 10) != curVar.Items[itemJobIndex] {
-		items := maps.Clone(curVar.Items)
-		items[itemJobIndex] = strconv.FormatUint(jobIndex, 10)
-		if curVar, err = d.putVariable(ctx, v.Path, items, curVar); err != nil {
+		put := maps.Clone(curVar.Items)
+		put[itemJobIndex] = strconv.FormatUint(jobIndex, 10)
+		if curVar, err = d.putVariable(ctx, path, put, curVar); err != nil {
 			return st, wrote, err
 		}
 		wrote = true

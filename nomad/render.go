@@ -332,12 +332,19 @@ func (d Deployment) validate() error {
 // give the same job. The job carries no secret: they are in the Variable
 // RenderVariable builds, which Apply writes first.
 func Render(d Deployment, cfg RenderConfig) (*api.Job, error) {
+	job, _, err := render(d, cfg)
+	return job, err
+}
+
+// render is Render that also returns the items of the job's variable (as
+// RenderVariable does), so Apply builds the worker spec once per call.
+func render(d Deployment, cfg RenderConfig) (*api.Job, map[string]string, error) {
 	if err := errors.Join(d.validate(), cfg.Validate()); err != nil {
-		return nil, fmt.Errorf("render job for %q: %w", d.Name, err)
+		return nil, nil, fmt.Errorf("render job for %q: %w", d.Name, err)
 	}
-	tmpl, _, err := renderSpec(d)
+	tmpl, items, err := renderSpec(d)
 	if err != nil {
-		return nil, fmt.Errorf("render job for %q: %w", d.Name, err)
+		return nil, nil, fmt.Errorf("render job for %q: %w", d.Name, err)
 	}
 	id := JobID(d.Name)
 	job := &api.Job{
@@ -366,10 +373,10 @@ func Render(d Deployment, cfg RenderConfig) (*api.Job, error) {
 	}
 	h, err := jobHash(job)
 	if err != nil {
-		return nil, fmt.Errorf("render job for %q: %w", d.Name, err)
+		return nil, nil, fmt.Errorf("render job for %q: %w", d.Name, err)
 	}
 	job.Meta[MetaJobHash] = h
-	return job, nil
+	return job, items, nil
 }
 
 func renderGroup(d Deployment, cfg RenderConfig, tmpl string) *api.TaskGroup {
