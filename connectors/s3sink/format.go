@@ -103,11 +103,10 @@ func (s *stream) release() {
 	}
 }
 
-// rowObject builds a row-format object of the stream (keys, headers or
-// values) into w. key names the object (its Avro sync marker); view is
-// "", "RecordKey" or "RecordHeaders": Confluent's Parquet envelope of keys
-// and headers.
-func (t *sinkTask) rowObject(w io.Writer, format string, s *stream, key, view, field string) error {
+// rowObject builds a row-format object of the stream (values, keys or
+// headers: kind "", ".keys" or ".headers") into w. key names the object
+// (its Avro sync marker).
+func (t *sinkTask) rowObject(w io.Writer, format string, s *stream, key, kind string) error {
 	src, sch := io.Reader(io.NewSectionReader(s.buf, 0, s.buf.Len())), s.t
 	size := s.buf.Len()
 	if len(s.segs) > 1 {
@@ -125,9 +124,7 @@ func (t *sinkTask) rowObject(w io.Writer, format string, s *stream, key, view, f
 	} else if format == AvroFormat {
 		return t.writeAvro(w, s.buf, s.buf.Len(), s.marks, s.blockCount, sch, key)
 	}
-	if view != "" {
-		sch = envelope(view, field, sch)
-	}
+	sch = parquetView(kind, sch)
 	return writeParquet(w, sch, src, size, parquetCodecs[t.s.parquetCodec].codec, avroSchemaJSON(sch))
 }
 

@@ -456,7 +456,7 @@ func (t *sinkTask) encode(r *connect.Record, f *openFile, tomb bool) (e encoding
 		if isRowFormat(t.s.keysFormat) {
 			e.kt, e.ksid, c, err = t.target(ks, r.Key, r.KeySchema, &t.keySchemas, nil)
 			if err == nil && t.s.keysFormat == ParquetFormat && (ks == nil || e.kt != ks.t) {
-				err = parquetWritable(envelope("RecordKey", "key", e.kt))
+				err = parquetWritable(parquetView(".keys", e.kt))
 			}
 			if err == nil {
 				t.skey, err = appendAvro(t.skey[:0], e.kt, r.Key)

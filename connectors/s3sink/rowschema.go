@@ -1000,10 +1000,21 @@ func writeProps(b *strings.Builder, ps []prop) {
 	}
 }
 
-// envelope wraps t in a one-field record, as Confluent's Parquet views of
-// keys (RecordKey{key}) and headers (RecordHeaders{headers}) are: the
-// Avro encoding of such a record is its field's.
-func envelope(name, field string, t *rtype) *rtype {
+// parquetView returns the schema Parquet objects of kind ("", ".keys" or
+// ".headers") are written under: the rows' own t for values; for keys and
+// headers t wrapped in a one-field record, as Confluent's Parquet views
+// RecordKey{key} and RecordHeaders{headers} are (the Avro encoding of such
+// a record is its field's).
+func parquetView(kind string, t *rtype) *rtype {
+	var name, field string
+	switch kind {
+	case ".keys":
+		name, field = "RecordKey", "key"
+	case ".headers":
+		name, field = "RecordHeaders", "headers"
+	default:
+		return t
+	}
 	return &rtype{kind: kRecord, rec: &recordDef{name: name, fields: []rfield{{name: field, src: field, t: t, defJS: nullDefault(t)}}}}
 }
 

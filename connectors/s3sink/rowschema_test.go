@@ -289,7 +289,7 @@ func TestAvroObjectDeterministic(t *testing.T) {
 			}
 		}
 		var out bytes.Buffer
-		if err := task.rowObject(&out, AvroFormat, s, "k", "", ""); err != nil {
+		if err := task.rowObject(&out, AvroFormat, s, "k", ""); err != nil {
 			t.Fatal(err)
 		}
 		return out.Bytes()

@@ -191,26 +191,23 @@ func (st *partState) settledTo(next int64) {
 // an orphan of an attempt that ended in between, and is replaced.
 func (t *sinkTask) upload(ctx context.Context, b *batch, f *openFile) error {
 	type object struct {
-		kind        string
-		s           *stream
-		view, field string // Parquet envelope of keys and headers
+		kind string
+		s    *stream
 	}
 	var objs []object
 	if t.s.storeHeaders {
-		objs = append(objs, object{".headers", &f.hdrs, "RecordHeaders", "headers"})
+		objs = append(objs, object{".headers", &f.hdrs})
 	}
-	if t.s.storeKeys && !f.tomb {
-		objs = append(objs, object{".keys", &f.keys, "RecordKey", "key"})
+	if t.s.storeKeys { // always with tombstones (behavior.on.null.values=write needs it)
+		objs = append(objs, object{".keys", &f.keys})
 	}
-	if f.tomb {
-		objs = append(objs, object{".keys", &f.keys, "RecordKey", "key"})
-	} else {
-		objs = append(objs, object{"", &f.vals, "", ""})
+	if !f.tomb {
+		objs = append(objs, object{"", &f.vals})
 	}
 	primaryKey := t.s.key(b.name, f.encoded, f.first, objs[len(objs)-1].kind)
 	for _, o := range objs {
 		key := t.s.key(b.name, f.encoded, f.first, o.kind)
-		exists, err := t.writeObject(ctx, f, o.s, o.kind, key, o.view, o.field, t.s.conditional)
+		exists, err := t.writeObject(ctx, f, o.s, o.kind, key, t.s.conditional)
 		if err != nil {
 			return err
 		}
@@ -226,7 +223,7 @@ func (t *sinkTask) upload(ctx context.Context, b *batch, f *openFile) error {
 			// written (the attempt ended in between): it is replaced by
 			// this object's view, which the records' object will match.
 			t.log.Warn().Str("key", key).Msg("replacing an orphaned object an earlier attempt left")
-			if _, err := t.writeObject(ctx, f, o.s, o.kind, key, o.view, o.field, false); err != nil {
+			if _, err := t.writeObject(ctx, f, o.s, o.kind, key, false); err != nil {
 				return err
 			}
 			continue
@@ -257,13 +254,13 @@ func (t *sinkTask) upload(ctx context.Context, b *batch, f *openFile) error {
 
 // writeObject builds (row formats) and writes one object of f. With
 // conditional, an object already in place is left as it is and reported.
-func (t *sinkTask) writeObject(ctx context.Context, f *openFile, s *stream, kind, key, view, field string, conditional bool) (exists bool, err error) {
+func (t *sinkTask) writeObject(ctx context.Context, f *openFile, s *stream, kind, key string, conditional bool) (exists bool, err error) {
 	format := t.s.formatOf(kind)
 	body, size := io.ReaderAt(s.buf), s.buf.Len()
 	if isRowFormat(format) {
 		ob := newSpillBuf(t.mem, t.dir)
 		defer ob.Release()
-		if err := t.rowObject(ob, format, s, key, view, field); err != nil {
+		if err := t.rowObject(ob, format, s, key, kind); err != nil {
 			return false, fmt.Errorf("encode s3://%s/%s: %w", t.s.bucket, key, err)
 		}
 		body, size = ob, ob.Len()
