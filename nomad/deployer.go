@@ -385,7 +385,7 @@ func (d *Deployer) register(ctx context.Context, job *api.Job, opts *api.Registe
 // scale sets the group's count and returns the job's new JobModifyIndex
 // (a new count is a new job version).
 func (d *Deployer) scale(ctx context.Context, id string, dep Deployment) (uint64, error) {
-	ctx, cancel := d.ctx(ctx)
+	sctx, cancel := d.ctx(ctx)
 	defer cancel()
 	n := dep.Workers
 	meta := map[string]any{MetaConnector: dep.Name, MetaRevision: strconv.FormatInt(dep.Revision, 10)}
@@ -393,12 +393,12 @@ func (d *Deployer) scale(ctx context.Context, id string, dep Deployment) (uint64
 	if dep.Reason != "" {
 		msg = "ferry: " + dep.Reason
 	}
-	resp, _, err := d.cfg.Client.Jobs().Scale(id, GroupName, &n, msg, false, meta, d.write(ctx))
+	resp, _, err := d.cfg.Client.Jobs().Scale(id, GroupName, &n, msg, false, meta, d.write(sctx))
 	if err != nil {
 		return 0, fmt.Errorf("scale job %s to %d: %w", id, n, err)
 	}
 	if resp == nil || resp.JobModifyIndex == 0 {
-		cancel()
+		// Read it back, on the caller's context (the scale's is spent).
 		return d.jobIndex(ctx, id)
 	}
 	return resp.JobModifyIndex, nil

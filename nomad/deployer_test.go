@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -235,6 +236,31 @@ func TestApplyNewScalingBounds(t *testing.T) {
 	}
 	if _, _, _, scales, _ = f.snapshot(); len(scales) == 0 || scales[len(scales)-1].Message != "ferry: "+d.Reason {
 		t.Errorf("scale requests %+v, want the last one to carry the reason", scales)
+	}
+}
+
+// TestScaleReadsBackIndex: a scale answer without the job's new
+// JobModifyIndex makes Apply read the job back for it, and record it.
+func TestScaleReadsBackIndex(t *testing.T) {
+	f := newFakeNomad(t)
+	dep := newTestDeployer(t, f.start(t).URL)
+	ctx := ctxT(t)
+	d := testDeployment()
+	if err := dep.Apply(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.scaleNoIndex = true
+	f.mu.Unlock()
+	if err := dep.Apply(ctx, withWorkers(d, 3)); err != nil {
+		t.Fatalf("scale: %v", err)
+	}
+	jobsNow, _, _, scales, _ := f.snapshot()
+	f.mu.Lock()
+	recorded := f.vars[VariablePath(d.Name)].Items[itemJobIndex]
+	f.mu.Unlock()
+	if want := strconv.FormatUint(*jobsNow[JobID(d.Name)].JobModifyIndex, 10); len(scales) != 1 || recorded != want {
+		t.Errorf("%d scales, recorded job index %q, want %s", len(scales), recorded, want)
 	}
 }
 

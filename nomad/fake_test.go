@@ -43,6 +43,8 @@ type fakeNomad struct {
 	// fail, when set, answers every request matching "METHOD path" prefix
 	// with a status and body (Nomad refusing or failing).
 	fail map[string]failure
+	// scaleNoIndex leaves JobModifyIndex out of scale answers.
+	scaleNoIndex bool
 
 	registers   []api.JobRegisterRequest
 	rawRegister []map[string]any // register bodies as sent
@@ -340,7 +342,11 @@ func (f *fakeNomad) job(w http.ResponseWriter, r *http.Request, id, sub string) 
 			g.Count = new(int(*req.Count))
 			*job.Version++
 			job.JobModifyIndex, job.ModifyIndex = new(f.index), new(f.index)
-			f.reply(w, api.JobRegisterResponse{EvalID: fmt.Sprintf("eval-%d", f.index), JobModifyIndex: f.index})
+			resp := api.JobRegisterResponse{EvalID: fmt.Sprintf("eval-%d", f.index), JobModifyIndex: f.index}
+			if f.scaleNoIndex {
+				resp.JobModifyIndex = 0
+			}
+			f.reply(w, resp)
 			return
 		}
 		http.Error(w, "group not found", http.StatusBadRequest)
