@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
 	"github.com/parquet-go/parquet-go/compress/brotli"
 	"github.com/parquet-go/parquet-go/compress/gzip"
@@ -124,8 +123,7 @@ func (t *sinkTask) rowObject(w io.Writer, format string, s *stream, key, kind st
 	} else if format == AvroFormat {
 		return t.writeAvro(w, s.buf, s.buf.Len(), s.marks, s.blockCount, sch, key)
 	}
-	sch = parquetView(kind, sch)
-	return writeParquet(w, sch, src, size, parquetCodecs[t.s.parquetCodec].codec, avroSchemaJSON(sch))
+	return writeParquet(w, parquetView(kind, sch), src, size, parquetCodecs[t.s.parquetCodec].codec)
 }
 
 // transcodeStream rewrites every row of s under s.t into dst, marking
@@ -205,12 +203,4 @@ func headerView(hs []connect.Header) []any {
 		out[i] = map[string]any{"key": h.Key, "value": v}
 	}
 	return out
-}
-
-// parquetMeta is the key-value metadata parquet-avro writes.
-func parquetMeta(schema []byte) []parquet.WriterOption {
-	return []parquet.WriterOption{
-		parquet.KeyValueMetadata("parquet.avro.schema", string(schema)),
-		parquet.KeyValueMetadata("writer.model.name", "avro"),
-	}
 }

@@ -368,15 +368,16 @@ func (s *shredder) value(r *avroReader, n *snode, rep, def int) {
 const parquetRowGroupBytes = 8 << 20
 
 // writeParquet writes the rows of t read from src (size bytes of Avro
-// datums) as a Parquet file to w, with the Avro schema in its metadata as
+// datums) as a Parquet file to w, with t's Avro schema in its metadata as
 // parquet-avro writes it.
-func writeParquet(w io.Writer, t *rtype, src io.Reader, size int64, codec compress.Codec, avroSchema []byte) error {
+func writeParquet(w io.Writer, t *rtype, src io.Reader, size int64, codec compress.Codec) error {
 	schema, root, err := parquetSchema(t)
 	if err != nil {
 		return err
 	}
-	opts := append([]parquet.WriterOption{schema, parquet.Compression(codec), parquet.PageBufferSize(64 << 10)}, parquetMeta(avroSchema)...)
-	pw := parquet.NewWriter(w, opts...)
+	pw := parquet.NewWriter(w, schema, parquet.Compression(codec), parquet.PageBufferSize(64<<10),
+		parquet.KeyValueMetadata("parquet.avro.schema", string(avroSchemaJSON(t))),
+		parquet.KeyValueMetadata("writer.model.name", "avro"))
 	sh := newShredder(root)
 	r := &avroReader{r: bufio.NewReaderSize(src, 64<<10)}
 	rows := make([]parquet.Row, 0, 256)
