@@ -184,11 +184,7 @@ func (d *Deployer) placement(ctx context.Context, id string, job *api.Job) (stri
 		// Queued, but no evaluation has failed yet: placement is under way.
 		return "", nil
 	}
-	free, ok := d.freeCapacity(ctx, job)
-	if !ok {
-		free = nil
-	}
-	return placementReason(queued, jobAsk(job), m, free), nil
+	return placementReason(queued, jobAsk(job), m, d.freeCapacity(ctx, job)), nil
 }
 
 // capacity is what the nodes a job may run on have free, as far as the
@@ -211,16 +207,16 @@ const maxCapacityNodes = 32
 // freeCapacity adds up what the ready, eligible nodes of the job's node
 // pool and datacenters have free: their resources less what is reserved
 // and what their live allocations hold. It needs node:read; without it (or
-// with more than maxCapacityNodes nodes) it reports false and the reason
-// goes without it. Allocations in namespaces the token cannot read are not
-// seen, so the figure is an upper bound then.
-func (d *Deployer) freeCapacity(ctx context.Context, job *api.Job) (*capacity, bool) {
+// with more than maxCapacityNodes nodes, or none) it returns nil and the
+// reason goes without it. Allocations in namespaces the token cannot read
+// are not seen, so the figure is an upper bound then.
+func (d *Deployer) freeCapacity(ctx context.Context, job *api.Job) *capacity {
 	q := d.query(ctx)
 	q.Params = map[string]string{"resources": "true"}
 	nodes, _, err := d.cfg.Client.Nodes().List(q)
 	if err != nil {
 		d.log.Debug().Err(err).Msg("cannot list nodes for the placement message")
-		return nil, false
+		return nil
 	}
 	pool := api.NodePoolDefault
 	if job.NodePool != nil && *job.NodePool != "" {
@@ -235,7 +231,7 @@ func (d *Deployer) freeCapacity(ctx context.Context, job *api.Job) (*capacity, b
 			continue
 		}
 		if c.nodes == maxCapacityNodes {
-			return nil, false
+			return nil
 		}
 		c.nodes++
 		cpu, mem := n.NodeResources.Cpu.CpuShares, n.NodeResources.Memory.MemoryMB
@@ -244,11 +240,10 @@ func (d *Deployer) freeCapacity(ctx context.Context, job *api.Job) (*capacity, b
 			cpu -= int64(r.Cpu.CpuShares)
 			mem -= int64(r.Memory.MemoryMB)
 		}
-		aq := d.query(ctx)
-		allocs, _, err := d.cfg.Client.Nodes().Allocations(n.ID, aq)
+		allocs, _, err := d.cfg.Client.Nodes().Allocations(n.ID, d.query(ctx))
 		if err != nil {
 			d.log.Debug().Err(err).Msg("cannot list a node's allocations for the placement message")
-			return nil, false
+			return nil
 		}
 		for _, a := range allocs {
 			if a.DesiredStatus != api.AllocDesiredStatusRun || a.ClientStatus == api.AllocClientStatusComplete ||
@@ -267,7 +262,10 @@ func (d *Deployer) freeCapacity(ctx context.Context, job *api.Job) (*capacity, b
 		c.cores += cores
 		c.maxCPU, c.maxMem, c.maxCores = max(c.maxCPU, cpu), max(c.maxMem, mem), max(c.maxCores, cores)
 	}
-	return c, c.nodes > 0
+	if c.nodes == 0 {
+		return nil
+	}
+	return c
 }
 
 // inDatacenters reports whether dc matches one of the job's datacenter
