@@ -206,13 +206,6 @@ func (f *fakeNomad) block(r *http.Request) {
 	}
 }
 
-// bump moves the index, as any change in Nomad does.
-func (f *fakeNomad) bump() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.index++
-}
-
 func (f *fakeNomad) reply(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	if err := json.NewEncoder(w).Encode(v); err != nil && !isHangUp(err) {
@@ -482,17 +475,6 @@ func (f *fakeNomad) passRequests() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.nonBlocking
-}
-
-// total is how many requests the fake has answered.
-func (f *fakeNomad) total() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n := 0
-	for _, c := range f.requests {
-		n += c
-	}
-	return n
 }
 
 func (f *fakeNomad) setPlacementFailure(id string, queued int, evals ...*api.Evaluation) {
