@@ -369,24 +369,23 @@ func (r *Reconciler) reconcileConnector(ctx context.Context, e store.Entry[jobs.
 				return fmt.Errorf("observe deployment: %w", err)
 			}
 			f.obs = obs
-			f.view = r.workers.view(name, c.RunRevision(), workers, obs.IDs, now)
 		case permanent(applyErr):
 			// Refused: retrying will not help until a person acts, so
 			// say so now (FAILED with the refusal) rather than retry in
 			// silence; the retries go on, with backoff, and the
 			// connector recovers once its workers run.
 			f.rejected = errors.New(oneLine(applyErr.Error()))
-			f.view = r.workers.view(name, c.RunRevision(), workers, nil, now)
-		default:
+		case now.Sub(r.pendingSince(name, status, c.Revision, now)) <= r.cfg.StartTimeout:
 			// Nomad is down or lost a race: keep the state as it is,
-			// unless the connector waited for its workers too long.
-			since := r.pendingSince(name, status, c.Revision, now)
-			if !pendingState(status.State) || now.Sub(since) <= r.cfg.StartTimeout {
-				return fmt.Errorf("apply deployment: %w", applyErr)
-			}
+			// unless the connector waited for its workers too long (a
+			// state that is not pending has waited for nothing).
+			return fmt.Errorf("apply deployment: %w", applyErr)
+		default:
 			f.deployErr = errors.New(oneLine(applyErr.Error()))
-			f.view = r.workers.view(name, c.RunRevision(), workers, nil, now)
 		}
+		// Without an observation (IDs nil) every fresh status counts,
+		// whichever incarnation sent it.
+		f.view = r.workers.view(name, c.RunRevision(), workers, f.obs.IDs, now)
 	}
 	f.since = r.pendingSince(name, status, c.Revision, now)
 
@@ -427,10 +426,6 @@ func (r *Reconciler) reconcileConnector(ctx context.Context, e store.Entry[jobs.
 		return fmt.Errorf("apply deployment: %w", applyErr)
 	}
 	return nil
-}
-
-func pendingState(state string) bool {
-	return state == jobs.StateCreating || state == jobs.StateUpdating
 }
 
 // oneLine folds a multi-line error (Nomad's lists its problems one per
