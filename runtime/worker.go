@@ -218,15 +218,12 @@ func NewWorker(spec *jobs.WorkerSpec, opts Options) (*Worker, error) {
 
 // effectiveTasksMax is how many tasks the connector runs: the spec's count
 // (the control plane's; workers × MCUs × 2 when autoscaled), else the
-// configuration's tasks.max.
+// configuration's tasks.max, as a provisioned connector's.
 func effectiveTasksMax(spec *jobs.WorkerSpec) int {
 	if spec.TasksMax > 0 {
 		return spec.TasksMax
 	}
-	if n, err := strconv.Atoi(strings.TrimSpace(spec.Config[connect.KeyTasksMax])); err == nil && n > 0 {
-		return n
-	}
-	return 1
+	return jobs.TasksMax(jobs.Capacity{}, spec.Config, spec.Workers)
 }
 
 // TaskIDs returns the task ids this worker runs.
