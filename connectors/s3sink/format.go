@@ -87,13 +87,19 @@ func (s *stream) add(enc []byte, t *rtype) error {
 		return err
 	}
 	if t != nil {
-		s.blockCount++
-		if s.buf.Len()-s.blockStart >= avroBlockSize {
-			s.marks = append(s.marks, blockMark{end: s.buf.Len(), count: s.blockCount})
-			s.blockStart, s.blockCount = s.buf.Len(), 0
-		}
+		s.endRow(s.buf.Len())
 	}
 	return nil
+}
+
+// endRow counts a row ending at byte end in the open container block, and
+// ends the block there once it holds avroBlockSize bytes.
+func (s *stream) endRow(end int64) {
+	s.blockCount++
+	if end-s.blockStart >= avroBlockSize {
+		s.marks = append(s.marks, blockMark{end: end, count: s.blockCount})
+		s.blockStart, s.blockCount = end, 0
+	}
 }
 
 func (s *stream) release() {

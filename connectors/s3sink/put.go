@@ -134,11 +134,7 @@ func (s *stream) tail(from int64, ends []int64, mem *budget, dir string) (stream
 		}
 	}
 	for _, e := range ends {
-		ns.blockCount++
-		if e-from-ns.blockStart >= avroBlockSize {
-			ns.marks = append(ns.marks, blockMark{end: e - from, count: ns.blockCount})
-			ns.blockStart, ns.blockCount = e-from, 0
-		}
+		ns.endRow(e - from)
 	}
 	return ns, nil
 }
