@@ -3,7 +3,6 @@ package scheduler_test
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -157,25 +156,8 @@ func TestReconcilerRendersDeployment(t *testing.T) {
 	}
 
 	// ... and workers that then report RUNNING bring it back.
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			for i := 0; i < 2; i++ {
-				b, _ := json.Marshal(jobs.WorkerStatus{Connector: "nostatus", Worker: "w" + string(rune('0'+i)), Index: i, Revision: 1, State: jobs.WorkerRunning, Time: time.Now()})
-				_ = e.nc.Publish(jobs.StatusSubject("nostatus", "w"+string(rune('0'+i))), b)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-	}()
-	defer wg.Wait()
-	defer cancel()
+	stopStatuses := publishRunning(e, "nostatus", 2, 1)
+	defer stopStatuses()
 	st = e.waitStatus("nostatus", 10*time.Second, state(jobs.StateRunning))
 	if st.StateDescription != nil || st.Revision != 1 {
 		t.Errorf("recovered: %+v", st)
