@@ -195,7 +195,7 @@ func (r *sinkRun) notePeak(held int64) {
 // ownedMap returns the owned partitions as kgo wants them.
 func (r *sinkRun) ownedMap() map[string][]int32 {
 	m := map[string][]int32{}
-	for tp := range r.assigned {
+	for tp := range r.owned {
 		m[tp.Topic] = append(m[tp.Topic], tp.Partition)
 	}
 	return m

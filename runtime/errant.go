@@ -235,7 +235,9 @@ func (e errantReporter) Report(ctx context.Context, rec *connect.Record, cause e
 		}
 		return err
 	}
-	r.errant[tp] = append(r.errant[tp], rec.Offset)
+	if ps := r.owned[tp]; ps != nil {
+		ps.errant = append(ps.errant, rec.Offset)
+	}
 	return nil
 }
 
@@ -268,8 +270,8 @@ func (r *sinkRun) putTask(ctx context.Context, batch []connect.Record, delivered
 // errors.tolerance=all): a task that reports durable the offset of such a
 // record, and not past it, would otherwise hold its partition's commit
 // there until a later record is durable.
-func (r *sinkRun) skipErrant(tp connect.TopicPartition, durable, delivered int64) int64 {
-	offs := r.errant[tp]
+func (ps *partState) skipErrant(durable, delivered int64) int64 {
+	offs := ps.errant
 	if len(offs) == 0 {
 		return durable
 	}
@@ -280,16 +282,6 @@ func (r *sinkRun) skipErrant(tp connect.TopicPartition, durable, delivered int64
 		}
 	}
 	// Forget what is behind the commit.
-	keep := offs[:0]
-	for _, o := range offs {
-		if o >= durable {
-			keep = append(keep, o)
-		}
-	}
-	if len(keep) == 0 {
-		delete(r.errant, tp)
-	} else {
-		r.errant[tp] = keep
-	}
+	ps.errant = slices.DeleteFunc(offs, func(o int64) bool { return o < durable })
 	return durable
 }

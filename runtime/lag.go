@@ -35,28 +35,28 @@ func (r *sinkRun) updateLag(ctx context.Context) {
 		return
 	}
 	r.lagAt = time.Now()
-	committedAtJoin := r.cl.CommittedOffsets()
-	base := func(tp connect.TopicPartition) (int64, bool) {
-		if c, ok := r.committed[tp]; ok {
-			return c, true
+	// The client's committed offsets are those fetched when the group was
+	// joined, then this run's own.
+	groupCommitted := r.cl.CommittedOffsets()
+	base := func(tp connect.TopicPartition, ps *partState) (int64, bool) {
+		if ps.committed >= 0 {
+			return ps.committed, true
 		}
-		if eo, ok := committedAtJoin[tp.Topic][tp.Partition]; ok && eo.Offset >= 0 {
+		if eo, ok := groupCommitted[tp.Topic][tp.Partition]; ok && eo.Offset >= 0 {
 			return eo.Offset, true
 		}
-		off, ok := r.first[tp]
-		return off, ok
+		return ps.first, ps.first >= 0
 	}
 	var unknown []connect.TopicPartition
 	var lag int64
-	for tp := range r.assigned {
-		hw, okHW := r.hw[tp]
-		b, okBase := base(tp)
-		if !okHW || !okBase {
+	for tp, ps := range r.owned {
+		b, ok := base(tp, ps)
+		if ps.hw < 0 || !ok {
 			unknown = append(unknown, tp)
 			continue
 		}
-		if hw > b {
-			lag += hw - b
+		if ps.hw > b {
+			lag += ps.hw - b
 		}
 	}
 	if len(unknown) > 0 && time.Since(r.lagChecked) >= lagLookupEvery {
@@ -68,7 +68,7 @@ func (r *sinkRun) updateLag(ctx context.Context) {
 
 // lookupLag lists the start and end offsets of partitions the fetches have
 // said nothing of, keeps them, and returns their lag.
-func (r *sinkRun) lookupLag(ctx context.Context, tps []connect.TopicPartition, base func(connect.TopicPartition) (int64, bool)) int64 {
+func (r *sinkRun) lookupLag(ctx context.Context, tps []connect.TopicPartition, base func(connect.TopicPartition, *partState) (int64, bool)) int64 {
 	topics := map[string]bool{}
 	for _, tp := range tps {
 		topics[tp.Topic] = true
@@ -96,10 +96,11 @@ func (r *sinkRun) lookupLag(ctx context.Context, tps []connect.TopicPartition, b
 		if !ok || end.Err != nil {
 			continue
 		}
-		if _, seen := r.hw[tp]; !seen {
-			r.hw[tp] = end.Offset
+		ps := r.owned[tp]
+		if ps.hw < 0 {
+			ps.hw = end.Offset
 		}
-		b, ok := base(tp)
+		b, ok := base(tp, ps)
 		if !ok {
 			// Nothing committed, nothing read: the run starts where
 			// auto.offset.reset puts it, and will read from there.
@@ -111,10 +112,10 @@ func (r *sinkRun) lookupLag(ctx context.Context, tps []connect.TopicPartition, b
 			if r.s.resetLatest {
 				b = end.Offset
 			}
-			r.first[tp] = b
+			ps.first = b
 		}
-		if h := r.hw[tp]; h > b {
-			lag += h - b
+		if ps.hw > b {
+			lag += ps.hw - b
 		}
 	}
 	return lag

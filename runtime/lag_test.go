@@ -68,7 +68,7 @@ func TestRecordsInCountsOwnedPartitionsOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.assigned[connect.TopicPartition{Topic: "t", Partition: 0}] = true
+	r.owned[connect.TopicPartition{Topic: "t", Partition: 0}] = newPartState()
 	recs := func(p int32, n int) []*kgo.Record {
 		out := make([]*kgo.Record, n)
 		for i := range out {

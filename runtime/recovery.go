@@ -79,9 +79,10 @@ func (w *Worker) taskStarted(id, gen int) {
 }
 
 // committedPast is called by incarnation gen of sink task id after each
-// commit: once its partitions are committed past every offset the last
-// incarnation failed at, the task has recovered.
-func (w *Worker) committedPast(id, gen int, committed map[connect.TopicPartition]int64) {
+// commit, with what it has committed of a partition (-1: nothing): once
+// its partitions are committed past every offset the last incarnation
+// failed at, the task has recovered.
+func (w *Worker) committedPast(id, gen int, committed func(connect.TopicPartition) int64) {
 	w.mu.Lock()
 	point, failed := w.recovering[id]
 	w.mu.Unlock()
@@ -89,7 +90,7 @@ func (w *Worker) committedPast(id, gen int, committed map[connect.TopicPartition
 		return
 	}
 	for tp, off := range point {
-		if c, ok := committed[tp]; !ok || c <= off {
+		if committed(tp) <= off {
 			return
 		}
 	}

@@ -39,17 +39,12 @@ type sinkRun struct {
 	fail                         context.CancelCauseFunc
 	lag                          *atomic.Int64
 
-	mu        sync.Mutex
-	assigned  map[connect.TopicPartition]bool
-	pos       map[connect.TopicPartition]int64 // offset after the last record delivered (or skipped)
-	lastPut   map[connect.TopicPartition]int64 // offset after the last record handed to Put since Open
-	epoch     map[connect.TopicPartition]int32 // leader epoch of that record
-	committed map[connect.TopicPartition]int64 // last offset this run committed
-	hw        map[connect.TopicPartition]int64 // high watermark from the last fetch
-	failed    error                            // set once the run failed: commit nothing more
-	joined    bool
-	pending   *pendingPut   // a batch Put refused with a retriable error, to redeliver (retry.go)
-	held      []*kgo.Record // polled records waiting for the task to be under its memory share (heldStep)
+	mu      sync.Mutex
+	owned   map[connect.TopicPartition]*partState // the partitions open in the task
+	failed  error                                 // set once the run failed: commit nothing more
+	joined  bool
+	pending *pendingPut   // a batch Put refused with a retriable error, to redeliver (retry.go)
+	held    []*kgo.Record // polled records waiting for the task to be under its memory share (heldStep)
 
 	// Reused from poll to poll (process): the polled records, the batch
 	// handed to Put, and the consumed records it stands for.
@@ -61,17 +56,30 @@ type sinkRun struct {
 	fetch *fetchSizing  // the Kafka client's fetch sizes within the memory plan (memory.go)
 
 	// The errant record reporter's state (errant.go): the consumed records
-	// of the batch being put, the failure of a record reported under
-	// errors.tolerance=none, and the offsets reported and handled under all.
+	// of the batch being put, and the failure of a record reported under
+	// errors.tolerance=none.
 	putting      []*kgo.Record
 	reportFailed error
-	errant       map[connect.TopicPartition][]int64
 
-	// Lag (lag.go): where each owned partition started in this run, and
-	// when the partitions the fetches say nothing of were last looked up.
-	first      map[connect.TopicPartition]int64
-	lagAt      time.Time // when lag was last computed
-	lagChecked time.Time // when offsets were last listed for it
+	// Lag (lag.go): when it was last computed, and when the partitions the
+	// fetches say nothing of were last looked up.
+	lagAt      time.Time
+	lagChecked time.Time
+}
+
+// partState is what a run keeps of a partition it owns, from Open to
+// Close. An offset of -1 means none yet.
+type partState struct {
+	pos       kgo.EpochOffset // offset after the last record delivered (or skipped), and that record's leader epoch
+	lastPut   int64           // offset after the last record handed to Put
+	committed int64           // last offset this run committed
+	hw        int64           // high watermark from the last fetch (or listed for lag)
+	first     int64           // the first offset delivered, or where the run starts reading (lag.go)
+	errant    []int64         // offsets the task reported errant and the runtime handled (errant.go)
+}
+
+func newPartState() *partState {
+	return &partState{pos: kgo.EpochOffset{Epoch: -1, Offset: -1}, lastPut: -1, committed: -1, hw: -1, first: -1}
 }
 
 // runSinkTask runs one incarnation of task id until ctx is done (nil) or it
@@ -120,19 +128,12 @@ func (w *Worker) newSinkRun(id int) (*sinkRun, error) {
 		w: w, id: id, gen: w.incarnation(id), log: w.log.With().Int("task", id).Logger(), s: w.sink,
 		task:    w.plugin.NewSinkTask(),
 		keyConv: keyConv, valConv: valConv, hdrConv: hdrConv,
-		keyClass:  convert.ClassFromConfig(w.spec.Config, w.spec.WorkerProperties, true),
-		valClass:  convert.ClassFromConfig(w.spec.Config, w.spec.WorkerProperties, false),
-		hdrClass:  convert.HeaderClassFromConfig(w.spec.Config, w.spec.WorkerProperties),
-		chain:     chain,
-		lastPut:   map[connect.TopicPartition]int64{},
-		lag:       lag.(*atomic.Int64),
-		assigned:  map[connect.TopicPartition]bool{},
-		pos:       map[connect.TopicPartition]int64{},
-		epoch:     map[connect.TopicPartition]int32{},
-		committed: map[connect.TopicPartition]int64{},
-		hw:        map[connect.TopicPartition]int64{},
-		errant:    map[connect.TopicPartition][]int64{},
-		first:     map[connect.TopicPartition]int64{},
+		keyClass: convert.ClassFromConfig(w.spec.Config, w.spec.WorkerProperties, true),
+		valClass: convert.ClassFromConfig(w.spec.Config, w.spec.WorkerProperties, false),
+		hdrClass: convert.HeaderClassFromConfig(w.spec.Config, w.spec.WorkerProperties),
+		chain:    chain,
+		lag:      lag.(*atomic.Int64),
+		owned:    map[connect.TopicPartition]*partState{},
 	}
 	r.initBackPressure()
 	return r, nil
@@ -290,7 +291,9 @@ func (r *sinkRun) loop(actx context.Context) error {
 func (r *sinkRun) process(ctx context.Context, fetches kgo.Fetches) error {
 	recs := r.polled[:0]
 	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-		r.hw[connect.TopicPartition{Topic: p.Topic, Partition: p.Partition}] = p.HighWatermark
+		if ps := r.owned[connect.TopicPartition{Topic: p.Topic, Partition: p.Partition}]; ps != nil {
+			ps.hw = p.HighWatermark
+		}
 		recs = append(recs, p.Records...)
 	})
 	err := r.putRecords(ctx, recs)
@@ -402,17 +405,16 @@ func (r *sinkRun) putBatch(ctx context.Context, recs []*kgo.Record) error {
 	delivered := r.delivered[:0]
 	var recordsIn, bytesIn int64
 	var lastTP connect.TopicPartition // no topic is named ""
-	owned := false
+	var ps *partState
 	for _, kr := range recs {
+		// A partition's state is looked up once per run of its records.
 		if tp := (connect.TopicPartition{Topic: kr.Topic, Partition: kr.Partition}); tp != lastTP {
-			lastTP, owned = tp, r.assigned[tp]
-			// The first offset delivered since the partition was
-			// assigned: looked up once per run of its records.
-			if _, ok := r.first[tp]; owned && !ok {
-				r.first[tp] = kr.Offset
+			lastTP, ps = tp, r.owned[tp]
+			if ps != nil && ps.first < 0 {
+				ps.first = kr.Offset
 			}
 		}
-		if !owned {
+		if ps == nil {
 			continue // not ours (any more): its owner reads it from the last commit
 		}
 		recordsIn++
@@ -481,15 +483,17 @@ func (r *sinkRun) afterPut(batch []connect.Record, delivered []*kgo.Record) {
 		if i+1 < len(batch) && batch[i+1].OriginalTopicPartition() == tp {
 			continue
 		}
-		r.lastPut[tp] = batch[i].Offset + 1
+		if ps := r.owned[tp]; ps != nil {
+			ps.lastPut = batch[i].Offset + 1
+		}
 	}
 	for i, kr := range delivered {
 		if i+1 < len(delivered) && delivered[i+1].Partition == kr.Partition && delivered[i+1].Topic == kr.Topic {
 			continue
 		}
-		tp := connect.TopicPartition{Topic: kr.Topic, Partition: kr.Partition}
-		r.pos[tp] = kr.Offset + 1
-		r.epoch[tp] = kr.LeaderEpoch
+		if ps := r.owned[connect.TopicPartition{Topic: kr.Topic, Partition: kr.Partition}]; ps != nil {
+			ps.pos = kgo.EpochOffset{Epoch: kr.LeaderEpoch, Offset: kr.Offset + 1}
+		}
 	}
 }
 
@@ -619,7 +623,7 @@ func (r *sinkRun) commitDurable(ctx context.Context, scope []connect.TopicPartit
 	}
 	current := map[connect.TopicPartition]int64{}
 	for _, tp := range r.ownedLocked(scope) {
-		if p, ok := r.pos[tp]; ok {
+		if p := r.owned[tp].pos.Offset; p >= 0 {
 			current[tp] = p
 		}
 	}
@@ -639,10 +643,11 @@ func (r *sinkRun) commitDurable(ctx context.Context, scope []connect.TopicPartit
 		durable[tp] = off
 	}
 	for tp, p := range current {
-		lp, put := r.lastPut[tp]
+		ps := r.owned[tp]
+		lp, put := ps.lastPut, ps.lastPut >= 0
 		d, ok := durable[tp]
 		if ok {
-			d = r.skipErrant(tp, d, p)
+			d = ps.skipErrant(d, p)
 			durable[tp] = d
 		}
 		if (!put && !ok) || (put && ok && d >= lp && d <= p) {
@@ -662,7 +667,8 @@ func (r *sinkRun) commitDurable(ctx context.Context, scope []connect.TopicPartit
 			continue
 		}
 		r.bpSettle(tp, off)
-		if c, ok := r.committed[tp]; ok && off <= c {
+		ps := r.owned[tp]
+		if off <= ps.committed {
 			continue
 		}
 		if offsets[tp.Topic] == nil {
@@ -670,7 +676,7 @@ func (r *sinkRun) commitDurable(ctx context.Context, scope []connect.TopicPartit
 		}
 		epoch := int32(-1)
 		if off == p {
-			epoch = r.epoch[tp]
+			epoch = ps.pos.Epoch
 		}
 		offsets[tp.Topic][tp.Partition] = kgo.EpochOffset{Epoch: epoch, Offset: off}
 		commit[tp] = off
@@ -699,28 +705,36 @@ func (r *sinkRun) commitDurable(ctx context.Context, scope []connect.TopicPartit
 	}
 	for tp, off := range commit {
 		if !failedTP[tp] {
-			r.committed[tp] = off
+			r.owned[tp].committed = off
 			r.log.Debug().Str("topic", tp.Topic).Int32("partition", tp.Partition).Int64("offset", off).Msg("committed")
 		}
 	}
-	r.w.committedPast(r.id, r.gen, r.committed)
+	r.w.committedPast(r.id, r.gen, r.committedAt)
 	if cerr != nil {
 		return fmt.Errorf("commit offsets: %w", cerr)
 	}
 	return nil
 }
 
+// committedAt returns the last offset this run committed on tp, -1 if none.
+func (r *sinkRun) committedAt(tp connect.TopicPartition) int64 {
+	if ps := r.owned[tp]; ps != nil {
+		return ps.committed
+	}
+	return -1
+}
+
 // ownedLocked returns the owned partitions among scope (nil: all owned).
 func (r *sinkRun) ownedLocked(scope []connect.TopicPartition) []connect.TopicPartition {
 	var out []connect.TopicPartition
 	if scope == nil {
-		for tp := range r.assigned {
+		for tp := range r.owned {
 			out = append(out, tp)
 		}
 		return out
 	}
 	for _, tp := range scope {
-		if r.assigned[tp] {
+		if r.owned[tp] != nil {
 			out = append(out, tp)
 		}
 	}
@@ -737,14 +751,7 @@ func (r *sinkRun) closePartitions(tps []connect.TopicPartition) {
 	r.dropPending(tps)
 	r.bpDrop(tps...)
 	for _, tp := range tps {
-		delete(r.assigned, tp)
-		delete(r.pos, tp)
-		delete(r.lastPut, tp)
-		delete(r.epoch, tp)
-		delete(r.committed, tp)
-		delete(r.hw, tp)
-		delete(r.errant, tp)
-		delete(r.first, tp)
+		delete(r.owned, tp)
 	}
 }
 
@@ -766,7 +773,7 @@ func (r *sinkRun) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]in
 	tps := toTPs(m)
 	var fresh []connect.TopicPartition
 	for _, tp := range tps {
-		if !r.assigned[tp] {
+		if r.owned[tp] == nil {
 			fresh = append(fresh, tp)
 		}
 	}
@@ -783,10 +790,10 @@ func (r *sinkRun) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]in
 		}
 	}
 	for _, tp := range fresh {
-		r.assigned[tp] = true
+		r.owned[tp] = newPartState()
 	}
 	r.bpAssigned(fresh)
-	r.log.Info().Int("assigned", len(fresh)).Int("owned", len(r.assigned)).Msg("partitions assigned")
+	r.log.Info().Int("assigned", len(fresh)).Int("owned", len(r.owned)).Msg("partitions assigned")
 	if !r.joined && r.failed == nil {
 		r.joined = true
 		r.w.taskStarted(r.id, r.gen)
@@ -813,7 +820,7 @@ func (r *sinkRun) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]int
 	}
 	cancel()
 	r.closePartitions(tps)
-	r.log.Info().Int("revoked", len(tps)).Int("owned", len(r.assigned)).Msg("partitions revoked")
+	r.log.Info().Int("revoked", len(tps)).Int("owned", len(r.owned)).Msg("partitions revoked")
 }
 
 // onLost closes lost partitions without committing: another member may own

@@ -46,7 +46,7 @@ func BenchmarkSinkProcess(b *testing.B) {
 	r.bp = nil // nothing is ever durable here: what the task holds would only grow
 	var fps []kgo.FetchPartition
 	for p := int32(0); p < parts; p++ {
-		r.assigned[connect.TopicPartition{Topic: "t", Partition: p}] = true
+		r.owned[connect.TopicPartition{Topic: "t", Partition: p}] = newPartState()
 		fp := kgo.FetchPartition{Partition: p, HighWatermark: per}
 		for i := 0; i < per; i++ {
 			fp.Records = append(fp.Records, &kgo.Record{Topic: "t", Partition: p, Offset: int64(i),
