@@ -34,16 +34,9 @@ import (
 // json.Number and other Go numbers when they fit exactly.
 func appendAvro(dst []byte, t *rtype, v any) ([]byte, error) {
 	if t.optional {
+		dst = appendBranch(dst, t, v == nil)
 		if v == nil {
-			if t.nullLast {
-				return append(dst, 2), nil // zigzag 1
-			}
-			return append(dst, 0), nil
-		}
-		if t.nullLast {
-			dst = append(dst, 0)
-		} else {
-			dst = append(dst, 2)
+			return dst, nil
 		}
 	} else if v == nil {
 		if t.kind == kNull {
@@ -179,6 +172,16 @@ func appendAvro(dst []byte, t *rtype, v any) ([]byte, error) {
 		return append(dst, 0), nil
 	}
 	return nil, fmt.Errorf("unknown type %v", t.kind)
+}
+
+// appendBranch writes the union index of an optional t: null's branch or
+// the value's. Null is the second branch (index 1, zigzag 2) of a
+// nullLast union and the first of the others.
+func appendBranch(dst []byte, t *rtype, null bool) []byte {
+	if null == t.nullLast {
+		return append(dst, 2)
+	}
+	return append(dst, 0)
 }
 
 func typeErr(t *rtype, v any) error {
@@ -440,23 +443,14 @@ func transcode(dst []byte, r *avroReader, from, to *rtype) ([]byte, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
+	if to.optional {
+		dst = appendBranch(dst, to, null)
+	}
 	if null {
-		switch {
-		case to.optional && to.nullLast:
-			return append(dst, 2), nil
-		case to.optional:
-			return append(dst, 0), nil
-		case to.kind == kNull:
+		if to.optional || to.kind == kNull {
 			return dst, nil
 		}
 		return nil, fmt.Errorf("transcode: null for a required %s", to.kind)
-	}
-	if to.optional {
-		if to.nullLast {
-			dst = append(dst, 0)
-		} else {
-			dst = append(dst, 2)
-		}
 	}
 	switch to.kind {
 	case kBoolean:
