@@ -1058,23 +1058,17 @@ func abs(n int) int {
 }
 
 func twosComplement(dst []byte, u *big.Int) []byte {
-	m := u
+	n := u.BitLen()/8 + 1
 	if u.Sign() < 0 {
-		m = new(big.Int).Not(u)
+		// n bytes hold 2^(8n) + u, the smallest n that keeps the sign
+		// bit: one more than ^u (= -u-1) takes.
+		n = new(big.Int).Not(u).BitLen()/8 + 1
+		v := new(big.Int).Lsh(big.NewInt(1), uint(8*n))
+		u = v.Add(v, u)
 	}
-	n := m.BitLen()/8 + 1
-	if u.Sign() >= 0 {
-		start := len(dst)
-		dst = append(dst, make([]byte, n)...)
-		u.FillBytes(dst[start:])
-		return dst
-	}
-	// 2^(8n) + u
-	v := new(big.Int).Lsh(big.NewInt(1), uint(8*n))
-	v.Add(v, u)
 	start := len(dst)
 	dst = append(dst, make([]byte, n)...)
-	v.FillBytes(dst[start:])
+	u.FillBytes(dst[start:])
 	return dst
 }
 
