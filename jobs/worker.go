@@ -44,6 +44,10 @@ const (
 	EnvWorkerID    = "FERRY_WORKER_ID"    // unique id of this worker incarnation
 	EnvDataDir     = "FERRY_DATA_DIR"     // scratch directory the worker may use
 	EnvNatsURL     = "FERRY_NATS_URL"     // overrides WorkerSpec.NatsURL
+	// EnvMetricsAddr is the address the worker serves Prometheus /metrics
+	// on (a loopback port from the local executor, the allocation's
+	// dynamic port on Nomad); empty: none.
+	EnvMetricsAddr = "FERRY_METRICS_ADDR"
 )
 
 // LoadWorkerSpec reads and checks a WorkerSpec file.

@@ -73,11 +73,6 @@ const (
 	itemNatsURL  = "nats_url"
 )
 
-// EnvMetricsAddr is the environment variable naming the address a worker
-// serves Prometheus /metrics on (runtime.EnvMetricsAddr; this package may
-// not import the runtime, cmd/ferry's tests check the two agree).
-const EnvMetricsAddr = "FERRY_METRICS_ADDR"
-
 // Names of the worker's metrics endpoint in the rendered job: the dynamic
 // port and the Nomad service Prometheus discovers workers by.
 const (
@@ -465,7 +460,7 @@ func renderTask(d Deployment, cfg RenderConfig, tmpl string) *api.Task {
 			"GOMAXPROCS": strconv.Itoa(d.Mcu),
 			// The worker serves /metrics on its dynamic port: on the
 			// node's address (raw_exec, exec share the host's network).
-			EnvMetricsAddr: "${NOMAD_ADDR_" + MetricsPort + "}",
+			jobs.EnvMetricsAddr: "${NOMAD_ADDR_" + MetricsPort + "}",
 		},
 		Resources:   &api.Resources{MemoryMB: new(d.Mcu * MBPerMcu)},
 		KillTimeout: new(cfg.killTimeout()),
@@ -502,7 +497,7 @@ func renderTask(d Deployment, cfg RenderConfig, tmpl string) *api.Task {
 		t.Config = map[string]any{"image": cfg.Image, "args": []string{"worker"}, "ports": []string{MetricsPort}}
 		// In its own network namespace the worker listens on every
 		// interface of the container, at the port Nomad maps to it.
-		t.Env[EnvMetricsAddr] = ":${NOMAD_PORT_" + MetricsPort + "}"
+		t.Env[jobs.EnvMetricsAddr] = ":${NOMAD_PORT_" + MetricsPort + "}"
 	default:
 		t.Config = map[string]any{"command": cfg.WorkerCommand, "args": []string{"worker"}}
 		if a := cfg.WorkerArtifact; a != nil {

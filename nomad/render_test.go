@@ -356,8 +356,8 @@ func checkJob(t *testing.T, d Deployment, cfg RenderConfig, job *api.Job, v *api
 			t.Errorf("docker ports = %q", ports)
 		}
 	}
-	if task.Env[EnvMetricsAddr] != wantAddr {
-		t.Errorf("env %s = %q, want %q", EnvMetricsAddr, task.Env[EnvMetricsAddr], wantAddr)
+	if task.Env[jobs.EnvMetricsAddr] != wantAddr {
+		t.Errorf("env %s = %q, want %q", jobs.EnvMetricsAddr, task.Env[jobs.EnvMetricsAddr], wantAddr)
 	}
 	if len(g.Services) != 1 || g.Services[0].Name != MetricsService || g.Services[0].Provider != "nomad" || g.Services[0].PortLabel != MetricsPort {
 		t.Errorf("services = %+v", g.Services)

@@ -5,16 +5,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ferryhq/ferry/nomad"
+	"github.com/ferryhq/ferry/jobs"
 	"github.com/ferryhq/ferry/runtime"
-	"github.com/ferryhq/ferry/scheduler/local"
 )
 
-// The nomad package and the local executor cannot import the runtime, so
-// each names the worker's metrics variable itself: they must agree.
+// The nomad package and the local executor hand workers the metrics
+// address under jobs.EnvMetricsAddr; the runtime names the variable it
+// reads itself: they must agree.
 func TestMetricsEnvAgrees(t *testing.T) {
-	if nomad.EnvMetricsAddr != runtime.EnvMetricsAddr || local.EnvMetricsAddr != runtime.EnvMetricsAddr {
-		t.Errorf("nomad %q, local %q, runtime %q", nomad.EnvMetricsAddr, local.EnvMetricsAddr, runtime.EnvMetricsAddr)
+	if jobs.EnvMetricsAddr != runtime.EnvMetricsAddr {
+		t.Errorf("nomad and local %q, runtime %q", jobs.EnvMetricsAddr, runtime.EnvMetricsAddr)
 	}
 }
 

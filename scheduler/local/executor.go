@@ -445,7 +445,7 @@ func (e *Executor) runOnce(ctx context.Context, w *worker, log zerolog.Logger) e
 	if perr != nil {
 		log.Warn().Err(perr).Msg("no free port for the worker's metrics; it serves none")
 	} else {
-		cmd.Env = append(cmd.Env, EnvMetricsAddr+"="+metricsAddr)
+		cmd.Env = append(cmd.Env, jobs.EnvMetricsAddr+"="+metricsAddr)
 	}
 	cmd.Dir = w.dataDir
 	cmd.SysProcAttr = sysProcAttr()
@@ -475,11 +475,6 @@ func (e *Executor) runOnce(ctx context.Context, w *worker, log zerolog.Logger) e
 	}
 	return err
 }
-
-// EnvMetricsAddr is the environment variable naming the address a worker
-// serves Prometheus /metrics on (runtime.EnvMetricsAddr, which this package
-// may not import; cmd/ferry's tests check the two agree).
-const EnvMetricsAddr = "FERRY_METRICS_ADDR"
 
 // freeLoopbackAddr returns a loopback address whose port was free a moment
 // ago. (Another process may take it before the worker listens: the worker

@@ -87,7 +87,7 @@ func run() int {
 	}
 
 	info := Info{PID: os.Getpid(), Index: os.Getenv(jobs.EnvWorkerIndex), ID: id, SpecFile: os.Getenv(jobs.EnvSpecFile),
-		DataDir: dataDir, Revision: spec.Revision, Workers: spec.Workers, MetricsAddr: os.Getenv("FERRY_METRICS_ADDR")}
+		DataDir: dataDir, Revision: spec.Revision, Workers: spec.Workers, MetricsAddr: os.Getenv(jobs.EnvMetricsAddr)}
 	b, _ := json.Marshal(info)
 	if err := os.WriteFile(filepath.Join(dataDir, InfoFile), b, 0o600); err != nil {
 		fmt.Fprintln(os.Stderr, "testworker:", err)
