@@ -561,12 +561,18 @@ func (d *Deployer) list(ctx context.Context) ([]string, error) {
 				name = job.Meta[MetaConnector]
 			}
 		}
-		if name != "" && jobs.ValidName(name) && s.ID == JobID(name) {
+		if isConnectorJob(s.ID, name) {
 			names = append(names, name)
 		}
 	}
 	sort.Strings(names)
 	return names, nil
+}
+
+// isConnectorJob reports whether the job with ID id, whose meta names
+// connector name, is that connector's: List lists only those.
+func isConnectorJob(id, name string) bool {
+	return jobs.ValidName(name) && id == JobID(name)
 }
 
 // Observe reports how the connector's allocations are doing: how many run

@@ -367,7 +367,7 @@ func (w *watchState) listed() ([]string, bool) {
 		if !j.hasMeta {
 			return nil, false
 		}
-		if j.connector != "" && jobs.ValidName(j.connector) && JobID(j.connector) == id {
+		if isConnectorJob(id, j.connector) {
 			names = append(names, j.connector)
 		}
 	}
