@@ -79,13 +79,7 @@ func (s *slowSink) Put(_ context.Context, recs []connect.Record) error {
 func (s *slowSink) PreCommit(_ context.Context, cur map[connect.TopicPartition]int64) (map[connect.TopicPartition]int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := map[connect.TopicPartition]int64{}
-	for tp := range cur {
-		if d, ok := s.durable[tp]; ok {
-			out[tp] = d
-		}
-	}
-	return out, nil
+	return durableOf(cur, s.durable), nil
 }
 
 func (s *slowSink) Close(context.Context, []connect.TopicPartition) error { return nil }

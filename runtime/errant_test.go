@@ -133,26 +133,14 @@ func (t *reportingTask) Put(ctx context.Context, recs []connect.Record) error {
 	return nil
 }
 func (t *reportingTask) PreCommit(_ context.Context, cur map[connect.TopicPartition]int64) (map[connect.TopicPartition]int64, error) {
-	out := map[connect.TopicPartition]int64{}
-	for tp := range cur {
-		if off, ok := t.last[tp]; ok {
-			out[tp] = off
-		}
-	}
-	return out, nil
+	return durableOf(cur, t.last), nil
 }
 func (t *reportingTask) Close(context.Context, []connect.TopicPartition) error { return nil }
 func (t *reportingTask) Stop() error                                           { return nil }
 
 func reportingRegistry(t *testing.T, mu *sync.Mutex, written *[]int64, swallow bool) *connect.Registry {
 	t.Helper()
-	reg := connect.NewRegistry()
-	if err := reg.Register(connect.Plugin{Class: testClass, Kind: connect.Sink, NewSinkTask: func() connect.SinkTask {
-		return &reportingTask{mu: mu, written: written, swallow: swallow}
-	}}); err != nil {
-		t.Fatal(err)
-	}
-	return reg
+	return sinkRegistry(t, func() connect.SinkTask { return &reportingTask{mu: mu, written: written, swallow: swallow} })
 }
 
 // Under errors.tolerance=all a record the task reports is dead-lettered

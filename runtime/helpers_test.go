@@ -185,12 +185,27 @@ func (t *recordingTask) Stop() error { return nil }
 
 func testRegistry(t *testing.T, rec *recorder) *connect.Registry {
 	t.Helper()
+	return sinkRegistry(t, func() connect.SinkTask { return &recordingTask{rec: rec} })
+}
+
+// durableOf is what a task's PreCommit reports when its partitions are
+// durable up to durable: durable's offsets of the partitions in cur.
+func durableOf(cur, durable map[connect.TopicPartition]int64) map[connect.TopicPartition]int64 {
+	out := map[connect.TopicPartition]int64{}
+	for tp := range cur {
+		if off, ok := durable[tp]; ok {
+			out[tp] = off
+		}
+	}
+	return out
+}
+
+// sinkRegistry is a registry holding one sink plugin, testClass, whose
+// tasks newTask makes.
+func sinkRegistry(t testing.TB, newTask func() connect.SinkTask) *connect.Registry {
+	t.Helper()
 	reg := connect.NewRegistry()
-	err := reg.Register(connect.Plugin{
-		Class: testClass, Kind: connect.Sink,
-		NewSinkTask: func() connect.SinkTask { return &recordingTask{rec: rec} },
-	})
-	if err != nil {
+	if err := reg.Register(connect.Plugin{Class: testClass, Kind: connect.Sink, NewSinkTask: newTask}); err != nil {
 		t.Fatal(err)
 	}
 	return reg

@@ -34,14 +34,9 @@ func TestSinkTasksOfAWorkerStartConsumingTogether(t *testing.T) {
 		produce(t, cl, "gate", p, "a", "b", "c")
 	}
 	rec := newRecorder()
-	reg := connect.NewRegistry()
-	if err := reg.Register(connect.Plugin{Class: testClass, Kind: connect.Sink,
-		NewSinkTask: func() connect.SinkTask {
-			return &slowStartTask{recordingTask: recordingTask{rec: rec}, delay: 700 * time.Millisecond}
-		},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	reg := sinkRegistry(t, func() connect.SinkTask {
+		return &slowStartTask{recordingTask: recordingTask{rec: rec}, delay: 700 * time.Millisecond}
+	})
 	w := startWorker(t, testSpec("gate", addr, 2, 1, map[string]string{"topics": "gate"}), 0, reg)
 	eventually(t, 20*time.Second, "all 12 records delivered", func() bool { return len(rec.deliveries()) >= 12 })
 	time.Sleep(time.Second) // a replay would show by now

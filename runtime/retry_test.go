@@ -291,12 +291,9 @@ func TestRetriablePutRedeliversBatch(t *testing.T) {
 	var mu sync.Mutex
 	var batches [][]int64
 	refused := 0
-	reg := connect.NewRegistry()
-	if err := reg.Register(connect.Plugin{Class: testClass, Kind: connect.Sink, NewSinkTask: func() connect.SinkTask {
+	reg := sinkRegistry(t, func() connect.SinkTask {
 		return &refusingTask{recordingTask: recordingTask{rec: rec}, refuseAt: 7, refusals: 3, refused: &refused, batches: &batches, batchesMu: &mu}
-	}}); err != nil {
-		t.Fatal(err)
-	}
+	})
 	spec := testSpec("retry-put", addr, 1, 1, map[string]string{"topics": "t", "offset.flush.interval.ms": "100"})
 	w := startWorker(t, spec, 0, reg)
 	eventually(t, 20*time.Second, "first 5 records", func() bool { return len(rec.deliveries()) == 5 })
@@ -346,12 +343,9 @@ func TestRetriablePutHoldsTheRestOfThePoll(t *testing.T) {
 	var mu sync.Mutex
 	var batches [][]int64
 	refused := 0
-	reg := connect.NewRegistry()
-	if err := reg.Register(connect.Plugin{Class: testClass, Kind: connect.Sink, NewSinkTask: func() connect.SinkTask {
+	reg := sinkRegistry(t, func() connect.SinkTask {
 		return &refusingTask{recordingTask: recordingTask{rec: rec}, refuseAt: 7, refusals: 2, refused: &refused, batches: &batches, batchesMu: &mu}
-	}}); err != nil {
-		t.Fatal(err)
-	}
+	})
 	spec := testSpec("retry-rest", addr, 1, 1, map[string]string{"topics": "t", "offset.flush.interval.ms": "100",
 		"consumer.override.max.poll.records": "3"})
 	w := startWorker(t, spec, 0, reg)

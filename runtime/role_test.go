@@ -30,12 +30,9 @@ func TestTasksGetTheServiceExecutionRole(t *testing.T) {
 	for _, role := range []string{"arn:aws:iam::123456789012:role/c", ""} {
 		var mu sync.Mutex
 		var seen []string
-		reg := connect.NewRegistry()
-		if err := reg.Register(connect.Plugin{Class: testClass, Kind: connect.Sink, NewSinkTask: func() connect.SinkTask {
+		reg := sinkRegistry(t, func() connect.SinkTask {
 			return &roleTask{recordingTask: recordingTask{rec: newRecorder()}, mu: &mu, seen: &seen}
-		}}); err != nil {
-			t.Fatal(err)
-		}
+		})
 		spec := testSpec("role", addr, 2, 1, map[string]string{"topics": "t"})
 		spec.ServiceExecutionRoleArn = role
 		w := startWorker(t, spec, 0, reg)

@@ -28,11 +28,7 @@ func (discardTask) PreCommit(context.Context, map[connect.TopicPartition]int64) 
 // it): 8 partitions of 500 records each per poll, a record per op.
 func BenchmarkSinkProcess(b *testing.B) {
 	const parts, per = 8, 500
-	reg := connect.NewRegistry()
-	if err := reg.Register(connect.Plugin{Class: testClass, Kind: connect.Sink,
-		NewSinkTask: func() connect.SinkTask { return discardTask{} }}); err != nil {
-		b.Fatal(err)
-	}
+	reg := sinkRegistry(b, func() connect.SinkTask { return discardTask{} })
 	spec := testSpec("bench", "127.0.0.1:1", 1, 1, map[string]string{"topics": "t",
 		"key.converter": connect.ByteArrayConverterClass, "value.converter": connect.ByteArrayConverterClass})
 	w, err := NewWorker(spec, Options{Registry: reg, Logger: zerolog.Nop()})

@@ -66,13 +66,8 @@ func TestTasksMaxIsTheEffectiveCount(t *testing.T) {
 	addr := newCluster(t, 4, "tm")
 	t.Run("sink", func(t *testing.T) {
 		s := &starts{}
-		reg := connect.NewRegistry()
 		rec := newRecorder()
-		if err := reg.Register(connect.Plugin{Class: testClass, Kind: connect.Sink, NewSinkTask: func() connect.SinkTask {
-			return &startSink{recordingTask: recordingTask{rec: rec}, s: s}
-		}}); err != nil {
-			t.Fatal(err)
-		}
+		reg := sinkRegistry(t, func() connect.SinkTask { return &startSink{recordingTask: recordingTask{rec: rec}, s: s} })
 		spec := testSpec("tmsink", addr, 3, 1, map[string]string{"topics": "tm"})
 		spec.Config["tasks.max"] = "1" // autoscaled: the configuration's count is not the one that runs
 		w := startWorker(t, spec, 0, reg)

@@ -47,13 +47,7 @@ func (t *captureTask) Put(_ context.Context, recs []connect.Record) error {
 	return nil
 }
 func (t *captureTask) PreCommit(_ context.Context, cur map[connect.TopicPartition]int64) (map[connect.TopicPartition]int64, error) {
-	out := map[connect.TopicPartition]int64{}
-	for tp := range cur {
-		if off, ok := t.last[tp]; ok {
-			out[tp] = off
-		}
-	}
-	return out, nil
+	return durableOf(cur, t.last), nil
 }
 func (t *captureTask) Close(context.Context, []connect.TopicPartition) error { return nil }
 func (t *captureTask) Stop() error                                           { return nil }
@@ -72,13 +66,7 @@ func (c *capture) records() []connect.Record {
 
 func captureRegistry(t *testing.T, c *capture) *connect.Registry {
 	t.Helper()
-	reg := connect.NewRegistry()
-	if err := reg.Register(connect.Plugin{Class: testClass, Kind: connect.Sink, NewSinkTask: func() connect.SinkTask {
-		return &captureTask{mu: &c.mu, got: &c.got, cfg: &c.cfg}
-	}}); err != nil {
-		t.Fatal(err)
-	}
-	return reg
+	return sinkRegistry(t, func() connect.SinkTask { return &captureTask{mu: &c.mu, got: &c.got, cfg: &c.cfg} })
 }
 
 func produceRecs(t *testing.T, cl *kgo.Client, recs ...*kgo.Record) {
@@ -293,10 +281,7 @@ func (f *failingStart) Start(_ context.Context, cfg map[string]string) error {
 func TestResolvedSecretNotInStatus(t *testing.T) {
 	t.Setenv("FERRY_TEST_TOKEN", "tok-12345")
 	addr := newCluster(t, 1, "s")
-	reg := connect.NewRegistry()
-	if err := reg.Register(connect.Plugin{Class: testClass, Kind: connect.Sink, NewSinkTask: func() connect.SinkTask { return &failingStart{} }}); err != nil {
-		t.Fatal(err)
-	}
+	reg := sinkRegistry(t, func() connect.SinkTask { return &failingStart{} })
 	spec := testSpec("secret", addr, 1, 1, map[string]string{"topics": "s", "api.token": "${env:FERRY_TEST_TOKEN}"})
 	spec.WorkerProperties = map[string]string{"config.providers": "env", "config.providers.env.class": "org.apache.kafka.common.config.provider.EnvVarConfigProvider"}
 	w := startWorker(t, spec, 0, reg)
