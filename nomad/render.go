@@ -500,9 +500,6 @@ func renderTask(d Deployment, cfg RenderConfig, tmpl string) *api.Task {
 		t.Env[jobs.EnvMetricsAddr] = ":${NOMAD_PORT_" + MetricsPort + "}"
 	default:
 		t.Config = map[string]any{"command": cfg.WorkerCommand, "args": []string{"worker"}}
-		if a := cfg.WorkerArtifact; a != nil {
-			t.Config["command"] = "${NOMAD_TASK_DIR}/ferry/" + a.binary()
-		}
 	}
 	if p := d.Plugin; p != nil && p.Binary != "" {
 		// The plugin's binary is a Ferry worker with more connectors: the
@@ -515,9 +512,11 @@ func renderTask(d Deployment, cfg RenderConfig, tmpl string) *api.Task {
 		} else {
 			t.Config["command"] = bin
 		}
-	}
-	if a := cfg.WorkerArtifact; a != nil && t.Driver != DriverDocker && (d.Plugin == nil || d.Plugin.Binary == "") {
-		// A plugin's own binary replaces the ferry binary: no need for it.
+	} else if a := cfg.WorkerArtifact; a != nil {
+		// Nomad downloads the ferry binary (exec and raw_exec only, as
+		// Validate checks); a plugin's own binary replaces it, so such a
+		// task does without.
+		t.Config["command"] = "${NOMAD_TASK_DIR}/ferry/" + a.binary()
 		t.Artifacts = append(t.Artifacts, artifact(a.Source, a.Checksum, workerArtifactDir))
 	}
 	if p := d.Plugin; p != nil {
