@@ -390,45 +390,20 @@ func appendJavaFloat(dst []byte, f float64, bits int) []byte {
 		}
 		return append(dst, "0.0"...)
 	}
-	var buf [40]byte
-	b := strconv.AppendFloat(buf[:0], f, 'e', -1, bits) // d.ddde±xx
-	if b[0] == '-' {
-		dst = append(dst, '-')
-		b = b[1:]
-	}
-	e := bytes.IndexByte(b, 'e')
-	exp, _ := strconv.Atoi(string(b[e+1:]))
-	var digs [32]byte
-	d := append(digs[:0], b[0])
-	if e > 1 {
-		d = append(d, b[2:e]...)
-	}
+	start := len(dst)
 	if a := math.Abs(f); a >= 1e-3 && a < 1e7 {
-		if exp < 0 {
-			dst = append(dst, '0', '.')
-			for i := 0; i < -exp-1; i++ {
-				dst = append(dst, '0')
-			}
-			return append(dst, d...)
+		dst = strconv.AppendFloat(dst, f, 'f', -1, bits)
+		if bytes.IndexByte(dst[start:], '.') < 0 {
+			dst = append(dst, '.', '0')
 		}
-		for i := 0; i <= exp; i++ {
-			if i < len(d) {
-				dst = append(dst, d[i])
-			} else {
-				dst = append(dst, '0')
-			}
-		}
-		dst = append(dst, '.')
-		if exp+1 < len(d) {
-			return append(dst, d[exp+1:]...)
-		}
-		return append(dst, '0')
+		return dst
 	}
-	dst = append(dst, d[0], '.')
-	if len(d) > 1 {
-		dst = append(dst, d[1:]...)
-	} else {
-		dst = append(dst, '0')
+	dst = strconv.AppendFloat(dst, f, 'E', -1, bits) // d.dddE±dd
+	e := start + bytes.IndexByte(dst[start:], 'E')
+	exp, _ := strconv.Atoi(string(dst[e+1:]))
+	dst = dst[:e]
+	if bytes.IndexByte(dst[start:], '.') < 0 {
+		dst = append(dst, '.', '0')
 	}
 	dst = append(dst, 'E')
 	return strconv.AppendInt(dst, int64(exp), 10)
