@@ -274,21 +274,10 @@ func (r *sinkRun) hasPending() bool {
 }
 
 // redeliverStep is one turn of the poll loop while a batch is pending:
-// redeliver it after its backoff, and commit what is durable when the
-// flush interval has passed, as the loop does after a poll.
+// redeliver it after its backoff, and end the turn as the loop does after
+// a poll (endTurn).
 func (r *sinkRun) redeliverStep(actx context.Context, next *time.Time) error {
-	if err := r.redeliver(actx); err != nil {
-		return err
-	}
-	if actx.Err() != nil || time.Now().Before(*next) {
-		return nil
-	}
+	err := r.redeliver(actx)
 	r.mu.Lock()
-	if err := r.commitDurable(actx, nil); err != nil {
-		r.log.Warn().Str("error", r.w.redact.Redact(err.Error())).Msg("commit")
-	}
-	r.updateLag(actx)
-	r.mu.Unlock()
-	*next = time.Now().Add(r.s.flush)
-	return nil
+	return r.endTurn(actx, err, next)
 }
