@@ -17,30 +17,6 @@ import (
 	"github.com/ferryhq/ferry/runtime/connect"
 )
 
-// deadLetters reads n records of a dead letter queue topic.
-func deadLetters(t *testing.T, addr, topic string, n int) []*kgo.Record {
-	t.Helper()
-	dl := newClient(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	var out []*kgo.Record
-	for len(out) < n && ctx.Err() == nil {
-		out = append(out, dl.PollFetches(ctx).Records()...)
-	}
-	if len(out) != n {
-		t.Fatalf("dead letter queue %s holds %d records, want %d", topic, len(out), n)
-	}
-	return out
-}
-
-func headerMap(r *kgo.Record) map[string]string {
-	h := map[string]string{}
-	for _, hd := range r.Headers {
-		h[hd.Key] = string(hd.Value)
-	}
-	return h
-}
-
 // A record the converter cannot read is dead-lettered as it was consumed
 // (its own headers kept) with every __connect.errors.* header Kafka
 // Connect's DeadLetterQueueReporter writes.

@@ -347,15 +347,29 @@ func contextWithCancel() (context.Context, context.CancelFunc) {
 // hold and returns its headers.
 func deadLetterHeaders(t *testing.T, addr, topic string) map[string]string {
 	t.Helper()
+	return headerMap(deadLetters(t, addr, topic, 1)[0])
+}
+
+// deadLetters reads n records of a dead letter queue topic.
+func deadLetters(t *testing.T, addr, topic string, n int) []*kgo.Record {
+	t.Helper()
 	dl := newClient(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	recs := dl.PollFetches(ctx).Records()
-	if len(recs) != 1 {
-		t.Fatalf("dead letter queue holds %d records, want 1", len(recs))
+	var out []*kgo.Record
+	for len(out) < n && ctx.Err() == nil {
+		out = append(out, dl.PollFetches(ctx).Records()...)
 	}
+	if len(out) != n {
+		t.Fatalf("dead letter queue %s holds %d records, want %d", topic, len(out), n)
+	}
+	return out
+}
+
+// headerMap returns a record's headers by key.
+func headerMap(r *kgo.Record) map[string]string {
 	h := map[string]string{}
-	for _, hd := range recs[0].Headers {
+	for _, hd := range r.Headers {
 		h[hd.Key] = string(hd.Value)
 	}
 	return h
