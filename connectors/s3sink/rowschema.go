@@ -1036,7 +1036,7 @@ func decimalBytes(dst []byte, d connect.Decimal, scale int) ([]byte, error) {
 		u = new(big.Int)
 	}
 	if diff := scale - int(d.Scale); diff != 0 {
-		p := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(abs(diff))), nil)
+		p := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(max(diff, -diff))), nil)
 		if diff > 0 {
 			u = new(big.Int).Mul(u, p)
 		} else {
@@ -1048,13 +1048,6 @@ func decimalBytes(dst []byte, d connect.Decimal, scale int) ([]byte, error) {
 		}
 	}
 	return twosComplement(dst, u), nil
-}
-
-func abs(n int) int {
-	if n < 0 {
-		return -n
-	}
-	return n
 }
 
 func twosComplement(dst []byte, u *big.Int) []byte {
@@ -1078,16 +1071,11 @@ func parseDecimal(s string, scale int) (connect.Decimal, error) {
 	if !ok {
 		return connect.Decimal{}, fmt.Errorf("%q is not a number", s)
 	}
-	p := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(abs(scale))), nil)
-	if scale >= 0 {
-		r.Mul(r, new(big.Rat).SetInt(p))
-	} else {
-		r.Quo(r, new(big.Rat).SetInt(p))
-	}
-	if !r.IsInt() {
+	d, ok := connect.DecimalFromRat(r, int32(scale))
+	if !ok {
 		return connect.Decimal{}, fmt.Errorf("%s does not fit scale %d", s, scale)
 	}
-	return connect.Decimal{Unscaled: new(big.Int).Set(r.Num()), Scale: int32(scale)}, nil
+	return d, nil
 }
 
 // decimalBase64 is Kafka's JsonConverter rendering of a decimal with

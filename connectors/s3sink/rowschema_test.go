@@ -341,3 +341,23 @@ func TestConnectSchemaID(t *testing.T) {
 		t.Error("equal schemas, different ids")
 	}
 }
+
+// A decimal's text is read at the schema's scale, exactly or not at all.
+func TestParseDecimal(t *testing.T) {
+	for _, c := range []struct {
+		in    string
+		scale int
+		want  string // unscaled; "" for an error
+	}{
+		{"1.5", 2, "150"}, {"-12.340", 3, "-12340"}, {"1e3", 0, "1000"}, {"1200", -2, "12"},
+		{"1.505", 2, ""}, {"1250", -2, ""}, {"x", 0, ""},
+	} {
+		d, err := parseDecimal(c.in, c.scale)
+		switch {
+		case c.want == "" && err == nil:
+			t.Errorf("parseDecimal(%q, %d) = %v, want an error", c.in, c.scale, d)
+		case c.want != "" && (err != nil || d.Unscaled.String() != c.want || int(d.Scale) != c.scale):
+			t.Errorf("parseDecimal(%q, %d) = %v, %v; want unscaled %s", c.in, c.scale, d, err, c.want)
+		}
+	}
+}
